@@ -1,0 +1,5 @@
+import sys
+
+from scalerd.cli import main
+
+sys.exit(main())
