@@ -1,0 +1,51 @@
+# scalerd developer entry points. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install system-packages test lint demo bench bench-quick manifests-check image clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(MAKE) system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Prometheus is the real server from Debian; the test bed starts it on 127.0.0.1 itself.
+system-packages:
+	@command -v prometheus >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends prometheus; }
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(BIN)/ruff check scalerd tests bench
+	$(BIN)/hadolint --failure-threshold warning Dockerfile
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+manifests-check: install
+	$(BIN)/kubernetes-validate --strict --quiet manifests/*.yaml
+	$(BIN)/kubectl kustomize manifests/ >/dev/null
+
+demo: install
+	$(PY) -m tests.testbed.demo
+
+bench: install
+	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
+
+image:
+	docker build -t scalerd:$$($(PYTHON) -c 'import re;print(re.search(r"__version__ = \"(.+)\"", open("scalerd/__init__.py").read())[1])') .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
