@@ -32,8 +32,7 @@ lint: install
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 manifests-check: install
-	$(BIN)/kubernetes-validate --strict --quiet manifests/*.yaml
-	$(BIN)/kubectl kustomize manifests/ >/dev/null
+	$(BIN)/kubectl kustomize manifests/ | $(BIN)/kubernetes-validate --strict --quiet -
 
 demo: install
 	$(PY) -m tests.testbed.demo
