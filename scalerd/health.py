@@ -1,0 +1,143 @@
+"""Self-monitoring: the daemon's Prometheus metrics and the HTTP server for /metrics, /healthz and /readyz."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LIVENESS_INTERVALS = 3
+"""/healthz fails once no cycle has completed for this many intervals."""
+
+
+class DaemonMetrics:
+    """Every metric the daemon exports, in a private registry (so tests and two daemons in one process never clash)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.cycle_duration = Histogram(
+            "scalerd_cycle_duration_seconds", "Duration of one loop cycle.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry,
+        )
+        self.decisions = Counter(
+            "scalerd_decisions_total", "Decisions made, by target and direction (up, down, none).",
+            ["target", "direction"], registry=self.registry,
+        )
+        self.metric_errors = Counter(
+            "scalerd_metric_errors_total", "Metric readings that failed, by source.", ["source"],
+            registry=self.registry,
+        )
+        self.api_requests = Counter(
+            "scalerd_api_requests_total", "Kubernetes API write requests, by verb and HTTP code.", ["verb", "code"],
+            registry=self.registry,
+        )
+        self.leader = Gauge("scalerd_leader", "1 while this instance holds the Lease.", registry=self.registry)
+        self.last_successful_cycle = Gauge(
+            "scalerd_last_successful_cycle_timestamp_seconds", "Wall-clock time the last cycle completed.",
+            registry=self.registry,
+        )
+        self.config_reload_failures = Counter(
+            "scalerd_config_reload_failures_total", "Configuration edits rejected as invalid.",
+            registry=self.registry,
+        )
+
+    def count_api_request(self, verb: str, code: int | str) -> None:
+        self.api_requests.labels(verb=verb, code=str(code)).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@dataclass
+class HealthState:
+    """What /healthz and /readyz judge, on the monotonic clock.
+
+    Until the first cycle completes, the start time stands in for it: a daemon gets the same three intervals
+    to complete its first cycle as any later one.
+    """
+
+    monotonic: Callable[[], float]
+    interval: float
+    cache_synced: Callable[[], bool] = lambda: False
+    config_loaded: bool = False
+    started_at: float = field(init=False)
+    last_cycle_completed: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.started_at = self.monotonic()
+
+    def cycle_completed(self) -> None:
+        self.last_cycle_completed = self.monotonic()
+
+    def live(self) -> bool:
+        reference = self.started_at if self.last_cycle_completed is None else self.last_cycle_completed
+        return self.monotonic() - reference <= LIVENESS_INTERVALS * self.interval
+
+    def ready(self) -> bool:
+        return self.config_loaded and self.cache_synced()
+
+
+class HealthServer:
+    """A small threaded HTTP server; `port` tells which port it bound (useful with port 0)."""
+
+    def __init__(self, *, address: str, metrics: DaemonMetrics, health: HealthState) -> None:
+        host, port = parse_listen_address(address)
+        handler = _handler_class(metrics=metrics, health=health)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="health-server", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` (all interfaces) or `[::1]:PORT`; a clear error names the bad part."""
+    host, separator, port_text = address.rpartition(":")
+    if not separator or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"--listen: expected HOST:PORT with a port 0-65535 (got {address!r})")
+    return host.strip("[]") or "0.0.0.0", int(port_text)
+
+
+def _handler_class(*, metrics: DaemonMetrics, health: HealthState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._reply_check(health.live(), "no cycle completed within 3 intervals")
+            elif path == "/readyz":
+                self._reply_check(health.ready(), "configuration not loaded or cache not synced")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply_check(self, passed: bool, failure: str) -> None:
+            if passed:
+                self._reply(200, b"ok\n", "text/plain")
+            else:
+                self._reply(503, failure.encode() + b"\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the stdlib's signature)
+            """Probes every few seconds would drown the decision log; requests are not logged."""
+
+    return Handler

@@ -1,0 +1,110 @@
+"""Logging: structlog as JSON lines (machines) or console (humans), with secrets redacted from every line.
+
+Every module logs through `structlog.get_logger()`; `configure_logging` installs the pipeline once per process.
+Redaction has two nets, because a secret can travel under an innocent key (an error message from librdkafka
+that quotes its configuration, say): a key that looks secret hides its value, and a value that contains a
+registered secret string has that string masked wherever it appears, in any key, at any depth.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterable, TextIO
+
+import structlog
+
+from scalerd.config.model import Config
+
+REDACTED = "[redacted]"
+SECRET_KEY = re.compile(r"token|password|passwd|sasl|secret|credential|authorization", re.IGNORECASE)
+MIN_SECRET_LENGTH = 4
+"""Shorter registered values are ignored: masking "ab" everywhere would shred ordinary text and hide nothing."""
+
+
+class SecretRedactor:
+    """A structlog processor that masks secrets by key name and by known value."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: tuple[str, ...] = ()
+
+    def register(self, values: Iterable[str]) -> None:
+        fresh = {value.strip() for value in values if value and len(value.strip()) >= MIN_SECRET_LENGTH}
+        with self._lock:
+            # Longest first, so a secret that contains another is masked whole.
+            self._secrets = tuple(sorted(set(self._secrets) | fresh, key=len, reverse=True))
+
+    def __call__(self, _logger: Any, _method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._redact_item(key, value) for key, value in event_dict.items()}
+
+    def _redact_item(self, key: Any, value: Any) -> Any:
+        if isinstance(key, str) and SECRET_KEY.search(key) and value not in (None, "", False):
+            return REDACTED
+        return self._redact_value(value)
+
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._mask(value)
+        if isinstance(value, dict):
+            return {key: self._redact_item(key, item) for key, item in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self._redact_value(item) for item in value]
+        if isinstance(value, BaseException):
+            return self._mask(f"{type(value).__name__}: {value}")
+        return value
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+REDACTOR = SecretRedactor()
+"""The process's one redactor: structlog's configuration is process-wide, so its secret list is too."""
+
+
+def configure_logging(*, log_format: str, stream: TextIO | None = None) -> None:
+    """Install the structlog pipeline: `json` (one object per line) or `console` (aligned, for humans)."""
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def config_secrets(config: Config) -> set[str]:
+    """The secret strings a configuration carries or points to: SASL/TLS settings and credential files' contents."""
+    secrets: set[str] = set()
+    secrets.update(
+        str(value) for key, value in config.defaults.kafka.config.items() if SECRET_KEY.search(key) or ".key" in key
+    )
+    prometheus = config.defaults.prometheus
+    for secret_file in (prometheus.bearer_token_file, prometheus.password_file):
+        if secret_file:
+            secrets.update(_file_secret(secret_file))
+    return secrets
+
+
+def _file_secret(path: str) -> set[str]:
+    try:
+        content = Path(path).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return set()
+    return {content} if content else set()
