@@ -1,0 +1,447 @@
+"""The rule engine: one target, one cycle, no I/O. The daemon and the simulator run this same code.
+
+`decide` follows the Kubernetes HPA controller (`reconcileAutoscaler`, `computeReplicasForMetrics`,
+`normalizeDesiredReplicasWithBehaviors`) and adds schedules, a fallback, a cooldown and a pause:
+
+1. Paused (config or annotation) → no change. Current 0 with minReplicas > 0 → someone scaled it to zero by
+   hand: no change (as the HPA). Current above maxReplicas → max; below minReplicas → min; like the HPA these
+   corrections skip the behaviors (no recommendation is recorded), but not the cooldown.
+2. Each metric's proposal (`scalerd.replica_math`), tolerance included.
+3. The proposal is the maximum of the metric proposals, the schedule's active proposal and, after
+   `fallback.failureThreshold` failed cycles in a row, the fallback replicas. A cycle counts as failed when
+   any metric failed (KEDA counts per scaler; a target here has one counter). While a metric fails and no
+   fallback is active, a proposal below the current count keeps the current count (the HPA refuses to scale
+   down on partial data); an active fallback replaces the failing metrics, as in KEDA, so it may scale down.
+   With no metric and no active schedule entry the proposal is minReplicas (KEDA: no active trigger).
+4. Behaviors as `normalizeDesiredReplicasWithBehaviors`: the unstabilized proposal is recorded; the
+   recommendations strictly newer than now - window count; the stabilized count is the current count raised
+   to the scale-up window's minimum, then lowered to the scale-down window's maximum; then the rate limits
+   from the scale events strictly newer than now - period, clamped to [minReplicas, maxReplicas].
+   A first cycle (empty history) first records the current count, as the HPA's `recordInitialRecommendation`.
+   A scale-up from 0 that the rate limits keep at 0 goes to 1 (unless scale-up is Disabled).
+5. Cooldown: no change while less than `cooldown` has passed since the last applied change.
+
+Reason codes (`Decision.reason`):
+- `scale_up`, `scale_down`: the count changes on the metrics/schedule (bound_by names a limit that bound it);
+- `fallback`: the count changes because the fallback replicas are the largest proposal;
+- `clamped_to_max`, `clamped_to_min`: the current count was outside [minReplicas, maxReplicas] and is brought back;
+- `no_change`: the proposal equals the current count;
+- `within_tolerance`: a metric asked for another count, but its ratio is within the tolerance band;
+- `stabilized`: a stabilization window holds the count;
+- `rate_limited`: a scaling policy (or selectPolicy Disabled) allows no change yet;
+- `at_max`, `at_min`: the proposal is beyond a bound the count already sits on;
+- `metric_failed_hold`: a metric failed and the others would scale down (or all failed): the count is kept;
+- `cooldown`: a change is due but the cooldown since the last change has not passed (the message says how long);
+- `paused`: the target is paused;
+- `manual_zero`: the count is 0 while minReplicas > 0: left alone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Sequence
+
+from scalerd.config.model import (
+    Behavior,
+    Metric,
+    PolicyType,
+    ScalingPolicy,
+    ScalingRules,
+    SelectPolicy,
+    Target,
+)
+from scalerd.readings import Reading
+from scalerd.replica_math import MetricOutcome, metric_outcome, raw_proposal
+from scalerd.schedule import active_schedule_proposal
+
+__all__ = [
+    "Decision",
+    "EngineState",
+    "MetricProposal",
+    "active_schedule_proposal",
+    "decide",
+    "raw_proposal",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """What the engine remembers about one target between cycles. Times are on the caller's timeline."""
+
+    recommendations: tuple[tuple[float, int], ...] = ()
+    """(time, unstabilized proposal) of recent cycles, for the stabilization windows."""
+    scale_events: tuple[tuple[float, int], ...] = ()
+    """(time, signed replica delta) of applied changes, for the scaling policies' periods."""
+    last_change: float | None = None
+    failed_cycles: int = 0
+    """Consecutive cycles in which a metric failed."""
+
+    def with_change(self, *, now: float, from_replicas: int, to_replicas: int) -> EngineState:
+        """The state after the caller applied a change (the simulator: always; the daemon: once written)."""
+        if to_replicas == from_replicas:
+            return self
+        return replace(
+            self,
+            scale_events=self.scale_events + ((now, to_replicas - from_replicas),),
+            last_change=now,
+        )
+
+    def shifted(self, offset: float) -> EngineState:
+        """The same state with every time moved by `offset` (e.g. from wall-clock to monotonic seconds)."""
+        return replace(
+            self,
+            recommendations=tuple((time + offset, count) for time, count in self.recommendations),
+            scale_events=tuple((time + offset, delta) for time, delta in self.scale_events),
+            last_change=None if self.last_change is None else self.last_change + offset,
+        )
+
+    def to_json(self) -> dict:
+        """A compact form for the Deployment annotation `scalerd.io/state`. `decide` already pruned old entries."""
+        return {
+            "recommendations": [[round(time, 3), count] for time, count in self.recommendations],
+            "scale_events": [[round(time, 3), delta] for time, delta in self.scale_events],
+            "last_change": None if self.last_change is None else round(self.last_change, 3),
+            "failed_cycles": self.failed_cycles,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> EngineState:
+        """Parse `to_json`'s form; raises ValueError naming the field when it is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"state: expected an object (got {type(data).__name__})")
+
+        def pairs(field: str) -> tuple[tuple[float, int], ...]:
+            items = data.get(field, [])
+            if not isinstance(items, list):
+                raise ValueError(f"state.{field}: expected a list (got {type(items).__name__})")
+            parsed = []
+            for index, item in enumerate(items):
+                if (
+                    not isinstance(item, list)
+                    or len(item) != 2
+                    or not isinstance(item[0], (int, float))
+                    or isinstance(item[1], bool)
+                    or not isinstance(item[1], int)
+                ):
+                    raise ValueError(f"state.{field}[{index}]: expected [time, integer] (got {item!r})")
+                parsed.append((float(item[0]), item[1]))
+            return tuple(parsed)
+
+        last_change = data.get("last_change")
+        if last_change is not None and not isinstance(last_change, (int, float)):
+            raise ValueError(f"state.last_change: expected a number or null (got {last_change!r})")
+        failed_cycles = data.get("failed_cycles", 0)
+        if isinstance(failed_cycles, bool) or not isinstance(failed_cycles, int) or failed_cycles < 0:
+            raise ValueError(f"state.failed_cycles: expected an integer >= 0 (got {failed_cycles!r})")
+        return cls(
+            recommendations=pairs("recommendations"),
+            scale_events=pairs("scale_events"),
+            last_change=None if last_change is None else float(last_change),
+            failed_cycles=failed_cycles,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricProposal:
+    name: str
+    type: str
+    value: float | None
+    proposal: int | None
+    """The count this metric alone asks for, before tolerance, bounds and behaviors; None when it failed."""
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    target: str
+    current: int
+    desired: int
+    reason: str
+    """A stable code: see the module docstring."""
+    message: str
+    metrics: tuple[MetricProposal, ...]
+    metric_proposal: int | None
+    """The largest metric proposal before tolerance, bounds, schedule and behaviors; None if none succeeded."""
+    schedule_proposal: int | None
+    bound_by: str | None
+    """The limit that bound the result: maxReplicas, minReplicas, a stabilization window, a policy, cooldown."""
+
+    @property
+    def changed(self) -> bool:
+        return self.desired != self.current
+
+
+def _duration_text(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _policy_text(direction: str, policy: ScalingPolicy) -> str:
+    return f"{direction} policy {policy.type.value} {policy.value}/{_duration_text(policy.period)}"
+
+
+def _replicas_changed_in_period(scale_events: tuple[tuple[float, int], ...], cutoff: float) -> tuple[int, int]:
+    """(added, removed) by the scale events strictly newer than `cutoff`."""
+    added = removed = 0
+    for time, delta in scale_events:
+        if time > cutoff:
+            if delta > 0:
+                added += delta
+            else:
+                removed -= delta
+    return added, removed
+
+
+def _scale_up_limit(rules: ScalingRules, *, current: int, now: float, scale_events) -> tuple[int, str]:
+    """The most replicas the policies allow now, and which policy set it (`calculateScaleUpLimitWithScalingRules`)."""
+    if rules.select_policy is SelectPolicy.DISABLED:
+        return current, "scaleUp policy Disabled"
+    limit, label = None, ""
+    for policy in rules.policies:
+        added, removed = _replicas_changed_in_period(scale_events, now - policy.period)
+        period_start = current - added + removed
+        if policy.type is PolicyType.PODS:
+            proposed = period_start + policy.value
+        else:
+            proposed = math.ceil(period_start * (1 + policy.value / 100))
+        better = limit is None or (proposed < limit if rules.select_policy is SelectPolicy.MIN else proposed > limit)
+        if better:
+            limit, label = proposed, _policy_text("scaleUp", policy)
+    return (current, "scaleUp policies") if limit is None else (limit, label)
+
+
+def _scale_down_limit(rules: ScalingRules, *, current: int, now: float, scale_events) -> tuple[int, str]:
+    """The fewest replicas the policies allow now, and which policy set it (`calculateScaleDownLimitWithBehaviors`)."""
+    if rules.select_policy is SelectPolicy.DISABLED:
+        return current, "scaleDown policy Disabled"
+    limit, label = None, ""
+    for policy in rules.policies:
+        added, removed = _replicas_changed_in_period(scale_events, now - policy.period)
+        period_start = current - added + removed
+        if policy.type is PolicyType.PODS:
+            proposed = period_start - policy.value
+        else:
+            proposed = int(period_start * (1 - policy.value / 100))
+        better = limit is None or (proposed > limit if rules.select_policy is SelectPolicy.MIN else proposed < limit)
+        if better:
+            limit, label = proposed, _policy_text("scaleDown", policy)
+    return (current, "scaleDown policies") if limit is None else (limit, label)
+
+
+def _stabilize(behavior: Behavior, *, current: int, proposal: int, now: float, recommendations) -> tuple[int, str | None]:
+    """`stabilizeRecommendationWithBehaviors`: the count the windows allow, and which window bound it."""
+    up_floor = down_ceiling = proposal
+    up_cutoff = now - behavior.scale_up.stabilization_window
+    down_cutoff = now - behavior.scale_down.stabilization_window
+    for time, recommendation in recommendations:
+        if time > up_cutoff and recommendation < up_floor:
+            up_floor = recommendation
+        if time > down_cutoff and recommendation > down_ceiling:
+            down_ceiling = recommendation
+    stabilized = current
+    if stabilized < up_floor:
+        stabilized = up_floor
+    if stabilized > down_ceiling:
+        stabilized = down_ceiling
+    if stabilized == proposal:
+        return stabilized, None
+    window = "scaleUp" if proposal > current else "scaleDown"
+    return stabilized, f"{window} stabilization window"
+
+
+def _limit_rate(target: Target, *, current: int, stabilized: int, now: float, scale_events) -> tuple[int, str | None]:
+    """`convertDesiredReplicasWithBehaviorRate`: the policies and [min, max] applied to the stabilized count."""
+    behavior = target.behavior
+    if stabilized > current:
+        limit, policy = _scale_up_limit(behavior.scale_up, current=current, now=now, scale_events=scale_events)
+        limit = max(limit, current)
+        if target.max_replicas > limit:
+            allowed, bound = limit, policy
+        else:
+            allowed, bound = target.max_replicas, "maxReplicas"
+        if stabilized > allowed:
+            if allowed == 0 and current == 0 and behavior.scale_up.select_policy is not SelectPolicy.DISABLED:
+                return 1, "scale from zero"
+            return allowed, bound
+    elif stabilized < current:
+        limit, policy = _scale_down_limit(behavior.scale_down, current=current, now=now, scale_events=scale_events)
+        limit = min(limit, current)
+        if target.min_replicas < limit:
+            allowed, bound = limit, policy
+        else:
+            allowed, bound = target.min_replicas, "minReplicas"
+        if stabilized < allowed:
+            return allowed, bound
+    return stabilized, None
+
+
+def _longest_window(behavior: Behavior) -> float:
+    return max(behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
+
+
+def _longest_period(behavior: Behavior) -> float:
+    return max((policy.period for rules in (behavior.scale_up, behavior.scale_down) for policy in rules.policies), default=0.0)
+
+
+def _metric_proposals(target: Target, readings: Sequence[Reading], current: int) -> tuple[list[MetricProposal], list[MetricOutcome]]:
+    """Per metric: what it reports (before tolerance) and what it asks for (tolerance included)."""
+    by_name = {reading.name: reading for reading in readings}
+    tolerance = target.behavior.tolerance
+    reports, outcomes = [], []
+    for metric in target.metrics:
+        reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
+        outcome = metric_outcome(metric, reading, current=current, tolerance=tolerance)
+        raw = outcome if outcome.error is not None or tolerance == 0.0 else metric_outcome(
+            metric, reading, current=current, tolerance=0.0
+        )
+        reports.append(MetricProposal(metric.name, metric.type, outcome.value, raw.proposal, outcome.error))
+        outcomes.append(outcome)
+    return reports, outcomes
+
+
+def _metric_label(metric: MetricProposal) -> str:
+    return metric.type if metric.name == metric.type else f"{metric.type} {metric.name}"
+
+
+def _describe_metrics(metrics: Sequence[MetricProposal]) -> str:
+    parts = []
+    for metric in metrics:
+        if metric.error is not None:
+            parts.append(f"{_metric_label(metric)} failed ({metric.error})")
+        else:
+            value = "held" if metric.value is None else f"{metric.value:g}"
+            parts.append(f"{_metric_label(metric)} {value} → {metric.proposal} replicas")
+    return "; ".join(parts)
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def decide(
+    target: Target,
+    *,
+    current: int,
+    readings: Sequence[Reading],
+    now: float,
+    wall_time: datetime,
+    state: EngineState,
+    paused: bool = False,
+) -> tuple[Decision, EngineState]:
+    """The decision for this cycle and the state after it (without the change: see `EngineState.with_change`).
+
+    now: seconds on the caller's timeline (windows, periods, cooldown); wall_time: an aware datetime, for
+    schedules only; paused: the config's or the Deployment annotation's pause.
+    """
+    behavior = target.behavior
+    reports, outcomes = _metric_proposals(target, readings, current)
+    any_failed = any(outcome.error is not None for outcome in outcomes)
+    failed_cycles = state.failed_cycles + 1 if any_failed else 0
+    raw_proposals = [report.proposal for report in reports if report.proposal is not None]
+    metric_proposal = max(raw_proposals) if raw_proposals else None
+    schedule_proposal = active_schedule_proposal(target.schedule, wall_time, target.timezone) if target.schedule else None
+    metrics_text = _describe_metrics(reports)
+    schedule_text = "" if schedule_proposal is None else f"schedule → {schedule_proposal} replicas"
+
+    def verdict(desired: int, reason: str, message: str, bound_by: str | None = None) -> Decision:
+        return Decision(
+            target=target.name,
+            current=current,
+            desired=desired,
+            reason=reason,
+            message=message,
+            metrics=tuple(reports),
+            metric_proposal=metric_proposal,
+            schedule_proposal=schedule_proposal,
+            bound_by=bound_by,
+        )
+
+    def cooldown_left() -> float:
+        if state.last_change is None or behavior.cooldown <= 0:
+            return 0.0
+        return behavior.cooldown - (now - state.last_change)
+
+    def held_by_cooldown(desired: int, why: str) -> Decision:
+        message = _join(
+            why,
+            f"cooldown: {_duration_text(math.ceil(cooldown_left()))} left of {_duration_text(behavior.cooldown)} "
+            f"since the last change, staying at {current} instead of {desired}",
+        )
+        return verdict(current, "cooldown", message, "cooldown")
+
+    idle_state = replace(state, failed_cycles=failed_cycles) if failed_cycles != state.failed_cycles else state
+
+    if paused or target.paused:
+        return verdict(current, "paused", _join("paused: no change", metrics_text)), idle_state
+    if current == 0 and target.min_replicas > 0:
+        message = f"scaled to 0 by hand while minReplicas is {target.min_replicas}: left alone, as the HPA does"
+        return verdict(0, "manual_zero", message), idle_state
+    if current > target.max_replicas or current < target.min_replicas:
+        above = current > target.max_replicas
+        bound, reason = (target.max_replicas, "clamped_to_max") if above else (target.min_replicas, "clamped_to_min")
+        bound_name = "maxReplicas" if above else "minReplicas"
+        why = f"current {current} is {'above' if above else 'below'} {bound_name} {bound}"
+        if cooldown_left() > 0:
+            return held_by_cooldown(bound, why), idle_state
+        return verdict(bound, reason, f"{why}: set to {bound}", bound_name), idle_state
+
+    fallback = target.fallback
+    fallback_active = fallback is not None and any_failed and failed_cycles >= fallback.failure_threshold
+    candidates = [outcome.proposal for outcome in outcomes if outcome.proposal is not None]
+    if schedule_proposal is not None:
+        candidates.append(schedule_proposal)
+    fallback_leads = fallback_active and fallback.replicas > max(candidates, default=-1)
+    if fallback_active:
+        candidates.append(fallback.replicas)
+    fallback_text = (
+        f"{failed_cycles} failed cycles in a row: fallback → {fallback.replicas} replicas" if fallback_active else ""
+    )
+    if any_failed and not fallback_active and (not candidates or max(candidates) < current):
+        message = _join(metrics_text, schedule_text, f"a metric failed: keeping {current} replicas")
+        return verdict(current, "metric_failed_hold", message), idle_state
+
+    proposal = max(candidates) if candidates else target.min_replicas
+    history = state.recommendations or ((now, current),)
+    stabilized, window_bound = _stabilize(behavior, current=current, proposal=proposal, now=now, recommendations=history)
+    desired, rate_bound = _limit_rate(target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events)
+    bound_by = rate_bound or window_bound
+
+    recommendation_cutoff = now - _longest_window(behavior)
+    event_cutoff = now - _longest_period(behavior)
+    new_state = EngineState(
+        recommendations=tuple(entry for entry in history if entry[0] > recommendation_cutoff) + ((now, proposal),),
+        scale_events=tuple(event for event in state.scale_events if event[0] > event_cutoff),
+        last_change=state.last_change,
+        failed_cycles=failed_cycles,
+    )
+
+    limit_text = f"limited to {desired} by {bound_by}" if bound_by is not None and desired != proposal else ""
+    if not candidates:
+        basis = f"no metric or schedule entry proposes a count: minReplicas {target.min_replicas}"
+    else:
+        basis = _join(metrics_text, schedule_text, fallback_text)
+    why = _join(basis, f"proposal {proposal}", limit_text)
+
+    if desired != current:
+        if cooldown_left() > 0:
+            return held_by_cooldown(desired, why), new_state
+        if fallback_leads:
+            reason = "fallback"
+        else:
+            reason = "scale_up" if desired > current else "scale_down"
+        return verdict(desired, reason, _join(why, f"{current} → {desired}"), bound_by), new_state
+
+    if proposal == current:
+        if any(report.proposal != outcome.proposal for report, outcome in zip(reports, outcomes)):
+            why = _join(why, f"within tolerance {behavior.tolerance:g}")
+            return verdict(current, "within_tolerance", _join(why, f"staying at {current}")), new_state
+        return verdict(current, "no_change", _join(why, f"staying at {current}")), new_state
+    if bound_by == "maxReplicas":
+        reason = "at_max"
+    elif bound_by == "minReplicas":
+        reason = "at_min"
+    elif rate_bound is not None:
+        reason = "rate_limited"
+    else:
+        reason = "stabilized"
+    return verdict(current, reason, _join(why, f"staying at {current}"), bound_by), new_state

@@ -1,0 +1,122 @@
+"""The schedule's proposal at an instant: daily entries and cron windows, read in the target's timezone.
+
+Wall-clock times become instants with one rule, so both forms behave alike across DST changes:
+- a time that does not exist (skipped by a spring-forward) takes effect when the clock jumps past it,
+  i.e. at the first existing minute after it (02:30 on a Europe/Berlin spring-forward day → 03:00 CEST);
+- a time that exists twice (repeated by a fall-back) takes effect once, at its first occurrence.
+This mapping from wall time to instant never goes backwards, so "the latest entry at or before now" is
+well defined.
+
+Daily (seed) form: the active entry is the one whose latest activation is at or before now; before today's
+first entry, yesterday's last entry is still active (midnight wrap). Cron form: a window opens at each match
+and lasts `duration`; it is active while now < match + duration (only the latest match can still be open,
+since every window of an entry has the same length). The proposal is the maximum over active entries, None
+when nothing is active.
+
+Lookups are cached (zoneinfo objects, the day's activation instants, each cron entry's current match),
+because the simulator asks about consecutive instants tens of thousands of times.
+"""
+from __future__ import annotations
+
+import bisect
+from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from functools import lru_cache
+from typing import Sequence
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from scalerd.config.model import CronWindow, DailyEntry, ScheduleEntry
+
+_MINUTE = timedelta(minutes=1)
+_LONGEST_DST_GAP_MINUTES = 180
+
+
+@lru_cache(maxsize=None)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def wall_time_instant(naive: datetime, tz: ZoneInfo) -> float:
+    """Unix seconds at which the wall-clock time `naive` takes effect in `tz` (see the module docstring)."""
+    for _ in range(_LONGEST_DST_GAP_MINUTES):
+        aware = naive.replace(tzinfo=tz, fold=0)
+        if aware.astimezone(dt_timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:
+            return aware.timestamp()
+        naive += _MINUTE
+    raise ValueError(f"no existing wall time within {_LONGEST_DST_GAP_MINUTES} minutes of {naive} in {tz.key}")
+
+
+@lru_cache(maxsize=256)
+def _daily_activations(entries: tuple[DailyEntry, ...], tz_name: str, day: date) -> tuple[list[float], list[int]]:
+    """Activation instants (ascending) and replicas of the entries of `day` and of the day before."""
+    tz = zone(tz_name)
+    activations = []
+    for activation_day in (day - timedelta(days=1), day):
+        for entry in entries:
+            naive = datetime.combine(activation_day, time(entry.minute_of_day // 60, entry.minute_of_day % 60))
+            # Two skipped times share one instant: the later wall time wins, so it sorts last.
+            activations.append((wall_time_instant(naive, tz), naive, entry.replicas))
+    activations.sort()
+    return [instant for instant, _, _ in activations], [replicas for _, _, replicas in activations]
+
+
+def daily_proposal(entries: tuple[DailyEntry, ...], now: float, tz_name: str) -> int | None:
+    if not entries:
+        return None
+    local_day = datetime.fromtimestamp(now, zone(tz_name)).date()
+    instants, replicas = _daily_activations(entries, tz_name, local_day)
+    index = bisect.bisect_right(instants, now) - 1
+    # Every entry of the day before is at or before any instant of `local_day`, so index >= 0.
+    return replicas[index]
+
+
+class _CronCursor:
+    """The latest match at or before some instant, and the next match after it (when the answer changes)."""
+
+    __slots__ = ("expression", "tz", "match", "next_match")
+
+    def __init__(self, expression: str, tz: ZoneInfo):
+        self.expression = expression
+        self.tz = tz
+        self.match = float("inf")
+        self.next_match = float("-inf")
+
+    def latest_match(self, now: float) -> float:
+        if not (self.match <= now < self.next_match):
+            self._seek(now)
+        return self.match
+
+    def _seek(self, now: float) -> None:
+        local = datetime.fromtimestamp(now, self.tz).replace(tzinfo=None)
+        # Matches fall on whole minutes: the latest at or before `local` is the latest before the next minute.
+        after_local = local.replace(second=0, microsecond=0) + _MINUTE
+        match = croniter(self.expression, after_local).get_prev(datetime)
+        upcoming = croniter(self.expression, match)
+        next_match = upcoming.get_next(datetime)
+        # Inside a fall-back's repeated hour the wall clock reads earlier than matches already passed.
+        while wall_time_instant(next_match, self.tz) <= now:
+            match = next_match
+            next_match = upcoming.get_next(datetime)
+        self.match = wall_time_instant(match, self.tz)
+        self.next_match = wall_time_instant(next_match, self.tz)
+
+
+@lru_cache(maxsize=1024)
+def _cron_cursor(expression: str, tz_name: str) -> _CronCursor:
+    return _CronCursor(expression, zone(tz_name))
+
+
+def cron_window_active(window: CronWindow, now: float, tz_name: str) -> bool:
+    return now < _cron_cursor(window.cron, tz_name).latest_match(now) + window.duration
+
+
+def active_schedule_proposal(schedule: Sequence[ScheduleEntry], wall_time: datetime, timezone: str) -> int | None:
+    """The largest `replicas` among the schedule entries active at `wall_time` (aware), None when none is."""
+    now = wall_time.timestamp()
+    daily = tuple(entry for entry in schedule if isinstance(entry, DailyEntry))
+    proposal = daily_proposal(daily, now, timezone)
+    for entry in schedule:
+        if isinstance(entry, CronWindow) and cron_window_active(entry, now, timezone):
+            proposal = entry.replicas if proposal is None else max(proposal, entry.replicas)
+    return proposal
