@@ -1,0 +1,105 @@
+"""`scalerd once`: one cycle against the cluster; prints one decision per target.
+
+No leader election: `once` is for a person or a script, who decides when it runs; with `--dry-run` it writes
+nothing at all, and without it it writes like a leader would (scale, annotations, Events), so it must not be
+run against Deployments a `scalerd run` leader is managing. The engine state is read from each Deployment's
+`scalerd.io/state` annotation, so repeated runs honour the cooldown and the behaviors' windows.
+
+Exit status: 0 when every target was decided (and written, when a write was due); 1 when any target errored
+(its Deployment missing, its write refused or failed); 2 for an invalid configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from scalerd.config import ConfigError, load_config_file
+from scalerd.daemon.loop import TargetResult
+from scalerd.daemon.wiring import (
+    add_kube_arguments, build_daemon, register_secrets, report_config_error, target_namespaces,
+)
+from scalerd.health import DaemonMetrics, HealthState
+from scalerd.kube.cache import DeploymentCache
+from scalerd.kube.client import KubeConfigError, load_api_client
+from scalerd.kube.writer import KubeWriter
+from scalerd.logs import configure_logging
+
+CACHE_SYNC_TIMEOUT = 10.0
+TABLE_COLUMNS = ("TARGET", "NAMESPACE", "DEPLOYMENT", "CURRENT", "DESIRED", "APPLIED", "REASON", "METRICS")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="configuration file")
+    parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
+    parser.add_argument("--output", choices=("table", "json"), default="table",
+                        help="table (default) or one JSON object per target and line")
+    add_kube_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(log_format=args.log_format)
+    try:
+        config = load_config_file(args.config)
+    except ConfigError as error:
+        return report_config_error(error)
+    try:
+        api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
+    except KubeConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    register_secrets(config=config, api_client=api_client)
+    cache = DeploymentCache(api_client, namespaces=target_namespaces(config))
+    metrics = DaemonMetrics()
+    writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=lambda: True,
+                        on_request=metrics.count_api_request)
+    cache.start()
+    try:
+        if not cache.wait_synced(CACHE_SYNC_TIMEOUT):
+            print(f"error: the Deployments of {sorted(target_namespaces(config))} could not be listed within "
+                  f"{CACHE_SYNC_TIMEOUT:g} s", file=sys.stderr)
+            return 1
+        daemon = build_daemon(
+            config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
+            metrics=metrics, health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval),
+        )
+        try:
+            results = daemon.run_cycle(stop=threading.Event())
+        finally:
+            daemon.close()
+    finally:
+        cache.stop()
+    print_results(results, output=args.output, stream=sys.stdout)
+    return 1 if any(result.error for result in results) else 0
+
+
+def print_results(results: list[TargetResult], *, output: str, stream) -> None:
+    if output == "json":
+        for result in results:
+            print(json.dumps(result.to_json()), file=stream)
+        return
+    rows = [TABLE_COLUMNS] + [_table_row(result) for result in results]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_COLUMNS) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1], file=stream)
+
+
+def _table_row(result: TargetResult) -> tuple[str, ...]:
+    metrics = ", ".join(
+        f"{metric.name}={_shown(metric.value)}->{_shown(metric.proposal)}" for metric in result.metrics
+    )
+    reason = result.reason if result.error is None else f"{result.reason}: {result.error}"
+    return (
+        result.target, result.namespace, result.deployment, _shown(result.current), _shown(result.desired),
+        "yes" if result.applied else "no", reason, metrics or "-",
+    )
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,166 @@
+"""`scalerd run`: the daemon, with leader election, the loop, hot reload, /metrics, /healthz and /readyz.
+
+Shutdown on SIGTERM or SIGINT: the loop stops before its next write (a write already in flight finishes), the
+Lease is released (holder cleared, so a standby takes it at its next retry), sources are closed, exit 0; all
+within 2 s, whatever a slow metric source is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+import structlog
+
+from scalerd.config import ConfigError
+from scalerd.config.durations import parse_duration
+from scalerd.daemon.wiring import (
+    add_kube_arguments, build_daemon, register_secrets, report_config_error, target_namespaces,
+)
+from scalerd.health import DaemonMetrics, HealthServer, HealthState, parse_listen_address
+from scalerd.kube.cache import DeploymentCache
+from scalerd.kube.client import KubeConfigError, load_api_client, pod_namespace
+from scalerd.kube.leader import LeaderElector, default_identity
+from scalerd.kube.writer import KubeWriter
+from scalerd.logs import configure_logging
+from scalerd.reload import ConfigFile, ConfigMapSource
+
+log = structlog.get_logger()
+
+LOOP_JOIN_TIMEOUT = 1.0
+"""Of the 2 s shutdown budget: how long a cycle in progress may take to finish its write."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="configuration file, reloaded when it changes")
+    source.add_argument("--config-map", metavar="NS/NAME",
+                        help="ConfigMap whose key config.yaml holds the configuration, watched")
+    parser.add_argument("--listen", default="0.0.0.0:8080", metavar="ADDR",
+                        help="address of /metrics, /healthz and /readyz (default: 0.0.0.0:8080)")
+    parser.add_argument("--lease-name", default="scalerd", metavar="NAME", help="Lease name (default: scalerd)")
+    parser.add_argument("--lease-namespace", metavar="NS",
+                        help="Lease namespace (default: the pod's namespace in-cluster, else default)")
+    parser.add_argument("--no-leader-elect", action="store_true",
+                        help="write without holding the Lease (one instance only: for local runs)")
+    parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
+    parser.add_argument("--interval", type=_positive_duration("--interval"), metavar="DURATION",
+                        help="loop period, overriding defaults.interval")
+    # client-go's defaults; shorter values are for tests of failover.
+    parser.add_argument("--lease-duration", type=_positive_duration("--lease-duration"), default=15.0,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--renew-deadline", type=_positive_duration("--renew-deadline"), default=10.0,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--retry-period", type=_positive_duration("--retry-period"), default=2.0,
+                        help=argparse.SUPPRESS)
+    add_kube_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(log_format=args.log_format)
+    try:
+        parse_listen_address(args.listen)
+        api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
+    except (ValueError, KubeConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    metrics = DaemonMetrics()
+    elector = None
+    if not args.no_leader_elect:
+        elector = LeaderElector(
+            api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
+            identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period, on_change=lambda leading: metrics.leader.set(1 if leading else 0),
+            on_request=metrics.count_api_request,
+        )
+    writer = KubeWriter(
+        api_client, dry_run=args.dry_run, may_write=elector.may_write if elector else lambda: True,
+        on_request=metrics.count_api_request,
+    )
+    provider = _config_provider(args, api_client=api_client, writer=writer, metrics=metrics)
+    try:
+        config = provider.load()
+    except ConfigError as error:
+        return report_config_error(error)
+    register_secrets(config=config, api_client=api_client)
+    cache = DeploymentCache(api_client, namespaces=target_namespaces(config), on_request=metrics.count_api_request)
+    health = HealthState(monotonic=time.monotonic, interval=args.interval or config.defaults.interval,
+                         cache_synced=cache.synced)
+    try:
+        server = HealthServer(address=args.listen, metrics=metrics, health=health)
+    except OSError as error:
+        print(f"error: --listen {args.listen}: {error}", file=sys.stderr)
+        return 1
+    server.start()
+    cache.start()
+    if elector is not None:
+        elector.start()
+    daemon = build_daemon(
+        config=config, config_provider=provider, api_client=api_client, cache=cache, writer=writer,
+        elector=elector, metrics=metrics, health=health, interval_override=args.interval,
+    )
+    log.info("started", listen=f"{args.listen.rpartition(':')[0]}:{server.port}", config=provider.description,
+             leader_election=elector is not None, dry_run=args.dry_run, interval=daemon.interval)
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda _signum, _frame: stop.set())
+    loop = threading.Thread(target=daemon.run_forever, args=(stop,), name="loop", daemon=True)
+    loop.start()
+    while not stop.wait(0.5):
+        pass
+    log.info("stopping")
+    loop.join(LOOP_JOIN_TIMEOUT)
+    if elector is not None:
+        elector.release()
+        elector.stop()
+    provider.close()
+    cache.stop()
+    server.stop()
+    daemon.close()
+    log.info("stopped")
+    _exit_now()
+    return 0
+
+
+def _config_provider(args: argparse.Namespace, *, api_client, writer, metrics: DaemonMetrics):
+    if args.config:
+        return ConfigFile(args.config, on_rejected=lambda _error: metrics.config_reload_failures.inc())
+    namespace, _, name = args.config_map.partition("/")
+    if not namespace or not name:
+        raise SystemExit(f"error: --config-map: expected NS/NAME (got {args.config_map!r})")
+
+    def on_rejected(error: ConfigError) -> None:
+        metrics.config_reload_failures.inc()
+        writer.event(
+            namespace=namespace, involved=_config_map_reference(namespace, name), reason="ConfigInvalid",
+            message="; ".join(error.problems)[:1000], event_type="Warning",
+        )
+
+    return ConfigMapSource(api_client, namespace=namespace, name=name, on_rejected=on_rejected)
+
+
+def _config_map_reference(namespace: str, name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": name}
+
+
+def _positive_duration(flag: str):
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration(text, path=flag)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+        if seconds <= 0:
+            raise argparse.ArgumentTypeError(f"{flag}: must be > 0 (got {text})")
+        return seconds
+
+    return parse
+
+
+def _exit_now() -> None:
+    """Leave at once: a metric read stuck in a socket must not hold the process past its 2 s budget."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,410 @@
+"""The loop: each cycle reads every metric once, decides every target, and writes what changed (as the leader).
+
+The rule engine is pure; this module is the edge that feeds it (the cache, the sources, the clock) and carries
+its decisions out (the writer: scale, annotations, Events). One target's failure never stops another's cycle,
+and no failure stops the loop.
+
+Engine state (recommendation history, scale events, last change) lives in memory while this instance leads,
+and is persisted in the Deployment annotation `scalerd.io/state` with every applied change, in wall-clock time
+(monotonic time means nothing to another process). Between changes nothing is written: a steady cycle makes
+no API request at all. A new leader therefore continues from the history as of the last change; the
+recommendations made since are lost, which can only delay a scale-down by up to one stabilization window
+(the window restarts from the persisted history), never cause a flap: the cooldown and the policies' scale
+events, the rules that prevent flapping, change only when a change is applied, and so are always complete.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Protocol, Sequence
+
+import structlog
+
+from scalerd.config.model import Config, Target
+from scalerd.engine import Decision, EngineState, decide
+from scalerd.health import DaemonMetrics, HealthState
+from scalerd.logs import REDACTOR, config_secrets
+from scalerd.readings import Reading
+
+log = structlog.get_logger()
+
+STATE_ANNOTATION = "scalerd.io/state"
+LAST_DECISION_ANNOTATION = "scalerd.io/last-decision"
+PAUSED_ANNOTATION = "scalerd.io/paused"
+MAX_DECIDE_ATTEMPTS = 3
+"""A write that meets a conflict is re-read and decided again, at most this many times in all."""
+CYCLE_DEADLINE_FRACTION = 0.8
+"""A target still running after this fraction of the interval is logged as overrunning."""
+NO_READING = "no reading: the metric sources returned nothing for this metric"
+WRITE_FAILURES = frozenset({"failed", "forbidden", "not_found", "fenced", "conflict"})
+
+
+class ConfigProvider(Protocol):
+    def poll(self) -> Config | None: ...
+
+
+class Elector(Protocol):
+    def is_leader(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    type: str
+    value: float | None
+    proposal: int | None
+    error: str | None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "value": self.value, "proposal": self.proposal}
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What one cycle did for one target: the `once` output line, and the decision log line."""
+
+    target: str
+    namespace: str
+    deployment: str
+    current: int | None
+    desired: int | None
+    applied: bool
+    reason: str
+    metrics: tuple[MetricResult, ...] = ()
+    error: str | None = None
+    """Set when the target could not be decided or its write failed: `once` then exits 1."""
+    write_status: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "target": self.target,
+            "namespace": self.namespace,
+            "deployment": self.deployment,
+            "current": self.current,
+            "desired": self.desired,
+            "applied": self.applied,
+            "reason": self.reason,
+            "metrics": [metric.to_json() for metric in self.metrics],
+        }
+
+
+class Daemon:
+    """One scalerd instance's loop. Collaborators are injected; the clocks too, so tests control time."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        config_provider: ConfigProvider | None,
+        cache,
+        writer,
+        sources_factory: Callable[[Config], object],
+        elector: Elector | None,
+        metrics: DaemonMetrics,
+        health: HealthState,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        max_concurrency: int = 8,
+        interval_override: float | None = None,
+    ) -> None:
+        self._config = config
+        self._config_provider = config_provider
+        self._cache = cache
+        self._writer = writer
+        self._sources_factory = sources_factory
+        self._sources = sources_factory(config)
+        self._elector = elector
+        self._metrics = metrics
+        self._health = health
+        self._monotonic = monotonic
+        self._wall = wall
+        self._interval_override = interval_override
+        self._states: dict[str, EngineState] = {}
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
+        self._was_leader = False
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix="target"
+        )
+        self._cycle_lock = threading.Lock()
+        self._health.interval = self.interval
+        self._health.config_loaded = True
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def interval(self) -> float:
+        return self._interval_override or self._config.defaults.interval
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run cycles every interval until `stop` is set. A cycle that overruns makes the loop skip, never stack."""
+        next_due = self._monotonic()
+        while not stop.is_set():
+            self.run_cycle(stop=stop)
+            next_due += self.interval
+            now = self._monotonic()
+            if now > next_due:
+                missed = int((now - next_due) // self.interval) + 1
+                log.warning("cycle_skipped", missed=missed, interval=self.interval)
+                next_due += missed * self.interval
+            stop.wait(max(0.0, next_due - self._monotonic()))
+
+    def run_cycle(self, *, stop: threading.Event | None = None) -> list[TargetResult]:
+        """One cycle: reload, read the clock once, read every metric once, decide each target concurrently."""
+        if not self._cycle_lock.acquire(blocking=False):
+            log.warning("cycle_skipped", why="previous cycle still running")
+            return []
+        try:
+            started = self._monotonic()
+            results = self._cycle(stop)
+            self._metrics.cycle_duration.observe(max(0.0, self._monotonic() - started))
+            self._metrics.last_successful_cycle.set(self._wall())
+            self._health.cycle_completed()
+            return results
+        finally:
+            self._cycle_lock.release()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._sources.close()
+
+    def _cycle(self, stop: threading.Event | None) -> list[TargetResult]:
+        self._apply_reload()
+        leader = self._elector is None or self._elector.is_leader()
+        self._metrics.leader.set(1 if leader else 0)
+        if not leader:
+            if self._was_leader:
+                # Another instance may write from now on: its changes make our memory stale.
+                self._states.clear()
+            self._was_leader = False
+            return []
+        self._was_leader = True
+        now = self._monotonic()
+        wall_seconds = self._wall()
+        wall_time = datetime.fromtimestamp(wall_seconds, tz=timezone.utc)
+        config = self._config
+        readings = self._sources.read_all(config.targets, at=wall_seconds)
+        self._count_metric_errors(config.targets, readings)
+        if stop is not None and stop.is_set():
+            return []
+        futures = {}
+        for target in config.targets:
+            if not self._claim(target.name):
+                log.warning("target_skipped", target=target.name, why="still running from the previous cycle")
+                continue
+            target_readings = [
+                readings.get((target.name, metric.name)) or Reading(metric.name, error=NO_READING)
+                for metric in target.metrics
+            ]
+            futures[self._executor.submit(
+                self._run_target_released, target, readings=target_readings, now=now, wall_time=wall_time,
+            )] = target
+        done, overrunning = concurrent.futures.wait(futures, timeout=CYCLE_DEADLINE_FRACTION * self.interval)
+        for future in overrunning:
+            target = futures[future]
+            log.warning("target_overran", target=target.name, deadline_seconds=CYCLE_DEADLINE_FRACTION * self.interval)
+        return [future.result() for future in futures if future in done]
+
+    def _apply_reload(self) -> None:
+        if self._config_provider is None:
+            return
+        new_config = self._config_provider.poll()
+        if new_config is None:
+            return
+        if new_config.defaults != self._config.defaults:
+            old_sources = self._sources
+            self._sources = self._sources_factory(new_config)
+            old_sources.close()
+        removed = {t.name for t in self._config.targets} - {t.name for t in new_config.targets}
+        for name in removed:
+            self._states.pop(name, None)
+        self._cache.set_namespaces({target.namespace for target in new_config.targets})
+        REDACTOR.register(config_secrets(new_config))
+        self._config = new_config
+        self._health.interval = self.interval
+        log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))
+
+    def _count_metric_errors(self, targets: Sequence[Target], readings: Mapping[tuple[str, str], Reading]) -> None:
+        for target in targets:
+            for metric in target.metrics:
+                reading = readings.get((target.name, metric.name))
+                if reading is None or reading.failed:
+                    self._metrics.metric_errors.labels(source=metric.type).inc()
+
+    def _claim(self, name: str) -> bool:
+        with self._in_flight_lock:
+            if name in self._in_flight:
+                return False
+            self._in_flight.add(name)
+            return True
+
+    def _run_target_released(self, target: Target, **kwargs) -> TargetResult:
+        try:
+            return self._run_target(target, **kwargs)
+        except Exception as error:  # noqa: BLE001 (one target's bug must not stop the others or the loop)
+            log.exception("target_failed", target=target.name)
+            return _failed_result(target, reason="error", error=f"{type(error).__name__}: {error}")
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(target.name)
+
+    def _run_target(self, target: Target, *, readings: list[Reading], now: float, wall_time: datetime) -> TargetResult:
+        view = self._cache.get(target.namespace, target.deployment)
+        if view is None:
+            log.warning("deployment_missing", target=target.name, namespace=target.namespace,
+                        deployment=target.deployment)
+            return _failed_result(target, reason="deployment_not_found",
+                                  error=f"deployment {target.namespace}/{target.deployment} not found")
+        state = self._state_of(target, view, now=now)
+        outcome = None
+        for _attempt in range(MAX_DECIDE_ATTEMPTS):
+            paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
+            decision, new_state = decide(
+                target, current=view.replicas, readings=readings, now=now, wall_time=wall_time,
+                state=state, paused=paused,
+            )
+            if not decision.changed:
+                break
+            outcome = self._writer.scale(view=view, replicas=decision.desired)
+            if outcome.status != "conflict":
+                break
+            log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
+            view = self._cache.refresh(target.namespace, target.deployment)
+            if view is None:
+                return _failed_result(target, reason="deployment_not_found",
+                                      error=f"deployment {target.namespace}/{target.deployment} not found")
+        applied = outcome is not None and outcome.applied
+        if applied:
+            new_state = new_state.with_change(now=now, from_replicas=decision.current, to_replicas=decision.desired)
+        self._states[target.name] = new_state
+        result = _result_of(target, decision, applied=applied, outcome=outcome)
+        self._report(target, decision, result, view=view, state=new_state, now=now)
+        return result
+
+    def _state_of(self, target: Target, view, *, now: float) -> EngineState:
+        remembered = self._states.get(target.name)
+        if remembered is not None:
+            return remembered
+        persisted = view.annotations.get(STATE_ANNOTATION)
+        if not persisted:
+            return EngineState()
+        try:
+            return EngineState.from_json(json.loads(persisted)).shifted(now - self._wall())
+        except Exception as error:  # noqa: BLE001 (a hand-edited annotation: start afresh, say so)
+            log.warning("state_annotation_invalid", target=target.name, error=str(error))
+            return EngineState()
+
+    def _report(self, target: Target, decision: Decision, result: TargetResult, *, view, state: EngineState,
+                now: float) -> None:
+        direction = _direction(decision)
+        self._metrics.decisions.labels(target=target.name, direction=direction).inc()
+        log.info(
+            "decision", target=target.name, namespace=target.namespace, deployment=target.deployment,
+            current=decision.current, desired=decision.desired, applied=result.applied, reason=decision.reason,
+            message=decision.message, bound_by=decision.bound_by, write_status=result.write_status,
+            metrics=[{"name": m.name, "value": m.value, "proposal": m.proposal, "error": m.error}
+                     for m in result.metrics],
+        )
+        if result.write_status in WRITE_FAILURES:
+            self._emit(target, view, reason="ScaleFailed", event_type="Warning",
+                       message=f"scale to {decision.desired} failed: {result.error}")
+        if not result.applied:
+            return
+        persisted_state = state.shifted(self._wall() - now)
+        self._annotate(target, {
+            LAST_DECISION_ANNOTATION: json.dumps(decision_json(decision), separators=(",", ":")),
+            STATE_ANNOTATION: json.dumps(persisted_state.to_json(), separators=(",", ":")),
+        })
+        self._emit(target, view, reason="ScaledUp" if direction == "up" else "ScaledDown", event_type="Normal",
+                   message=event_message(decision))
+
+    def _annotate(self, target: Target, annotations: dict[str, str]) -> None:
+        try:
+            self._writer.annotate(namespace=target.namespace, name=target.deployment, annotations=annotations)
+        except Exception:  # noqa: BLE001 (the scale is done; a lost annotation costs history, not correctness)
+            log.exception("annotate_failed", target=target.name)
+
+    def _emit(self, target: Target, view, *, reason: str, event_type: str, message: str) -> None:
+        try:
+            self._writer.event(namespace=target.namespace, involved=view, reason=reason, message=message,
+                               event_type=event_type)
+        except Exception:  # noqa: BLE001 (an Event is an explanation; its loss must not fail the target)
+            log.exception("event_failed", target=target.name, reason=reason)
+
+
+def _direction(decision: Decision) -> str:
+    if decision.desired > decision.current:
+        return "up"
+    if decision.desired < decision.current:
+        return "down"
+    return "none"
+
+
+def _metric_results(decision: Decision) -> tuple[MetricResult, ...]:
+    return tuple(
+        MetricResult(name=m.name, type=m.type, value=m.value, proposal=m.proposal, error=m.error)
+        for m in decision.metrics
+    )
+
+
+def _result_of(target: Target, decision: Decision, *, applied: bool, outcome) -> TargetResult:
+    status = None if outcome is None else outcome.status
+    error = None
+    if status in WRITE_FAILURES:
+        error = f"write {status}: {outcome.detail}"
+    return TargetResult(
+        target=target.name, namespace=target.namespace, deployment=target.deployment, current=decision.current,
+        desired=decision.desired, applied=applied, reason=decision.reason, metrics=_metric_results(decision),
+        error=error, write_status=status,
+    )
+
+
+def _failed_result(target: Target, *, reason: str, error: str) -> TargetResult:
+    return TargetResult(
+        target=target.name, namespace=target.namespace, deployment=target.deployment, current=None, desired=None,
+        applied=False, reason=reason, error=error,
+    )
+
+
+def decision_json(decision: Decision) -> dict:
+    """The `scalerd.io/last-decision` annotation: everything that explains the change."""
+    return {
+        "current": decision.current,
+        "desired": decision.desired,
+        "reason": decision.reason,
+        "message": decision.message,
+        "boundBy": decision.bound_by,
+        "metricProposal": decision.metric_proposal,
+        "scheduleProposal": decision.schedule_proposal,
+        "metrics": [
+            {"name": m.name, "type": m.type, "value": m.value, "proposal": m.proposal, "error": m.error}
+            for m in decision.metrics
+        ],
+    }
+
+
+def event_message(decision: Decision) -> str:
+    """`ScaledUp`/`ScaledDown` text: from and to, each metric's value and proposal, and the limit that bound it."""
+    parts = []
+    for m in decision.metrics:
+        if m.error:
+            parts.append(f"{m.name}: error ({m.error})")
+        else:
+            parts.append(f"{m.name}={_number(m.value)} proposes {m.proposal}")
+    if decision.schedule_proposal is not None:
+        parts.append(f"schedule proposes {decision.schedule_proposal}")
+    bound = f"; bound by {decision.bound_by}" if decision.bound_by else ""
+    metrics_text = ", ".join(parts) if parts else "no metrics"
+    return f"{decision.current} -> {decision.desired} ({decision.reason}): {metrics_text}{bound}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}"

@@ -1,0 +1,68 @@
+"""Assembling the daemon from real collaborators: what `scalerd run` and `scalerd once` share."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import structlog
+
+from scalerd.config import ConfigError
+from scalerd.config.model import Config
+from scalerd.daemon.loop import Daemon
+from scalerd.health import DaemonMetrics, HealthState
+from scalerd.kube.cache import DeploymentCache
+from scalerd.logs import REDACTOR, config_secrets
+from scalerd.sources import Sources
+
+log = structlog.get_logger()
+
+CONFIG_INVALID_EXIT = 2
+
+
+def add_kube_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current context)")
+
+
+def report_config_error(error: ConfigError) -> int:
+    """A configuration that is bad at start: every problem on stderr, exit 2 (there is no good one to keep)."""
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    return CONFIG_INVALID_EXIT
+
+
+def register_secrets(*, config: Config, api_client) -> None:
+    """Teach the log redactor this process's secrets: the configuration's and the Kubernetes bearer token."""
+    REDACTOR.register(config_secrets(config))
+    for value in (api_client.configuration.api_key or {}).values():
+        REDACTOR.register([value, value.removeprefix("Bearer ").strip()])
+
+
+def target_namespaces(config: Config) -> set[str]:
+    return {target.namespace for target in config.targets}
+
+
+def build_daemon(
+    *,
+    config: Config,
+    config_provider,
+    api_client,
+    cache: DeploymentCache,
+    writer,
+    elector,
+    metrics: DaemonMetrics,
+    health: HealthState,
+    interval_override: float | None = None,
+) -> Daemon:
+    return Daemon(
+        config=config,
+        config_provider=config_provider,
+        cache=cache,
+        writer=writer,
+        sources_factory=lambda current: Sources(defaults=current.defaults, kube_api_client=api_client),
+        elector=elector,
+        metrics=metrics,
+        health=health,
+        interval_override=interval_override,
+    )

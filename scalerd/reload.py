@@ -1,0 +1,204 @@
+"""Where the configuration comes from, and its hot reload: a file checked each cycle, or a watched ConfigMap.
+
+Both providers answer the same two questions: `load()` at start (a bad configuration raises: there is nothing
+good to keep), and `poll()` each cycle (a new valid configuration, or None). A rejected edit is logged line by
+line, handed to `on_rejected` (the daemon counts it and raises an Event), and remembered so that the same bad
+text is reported once, not every cycle; the last good configuration stays in force.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Callable, Protocol
+
+import structlog
+from kubernetes import client as kube_client
+from kubernetes import watch as kube_watch
+from kubernetes.client.exceptions import ApiException
+
+from scalerd.config import ConfigError, load_config_file, load_config_text
+from scalerd.config.model import Config
+
+log = structlog.get_logger()
+
+CONFIG_MAP_KEY = "config.yaml"
+WATCH_TIMEOUT_SECONDS = 240
+"""Server-side watch timeout: the watch is re-opened from the last resourceVersion after it."""
+WATCH_RETRY_SECONDS = 1.0
+
+
+def _ignore_rejection(_error: ConfigError) -> None:
+    """The default: rejections are already logged."""
+
+
+class ConfigProvider(Protocol):
+    description: str
+
+    def load(self) -> Config: ...
+
+    def poll(self) -> Config | None: ...
+
+    def close(self) -> None: ...
+
+
+class _Tracker:
+    """Parses a new text only when it differs from both the last accepted and the last rejected one."""
+
+    def __init__(self, *, description: str, on_rejected: Callable[[ConfigError], None]) -> None:
+        self._description = description
+        self._on_rejected = on_rejected
+        self._accepted_digest: str | None = None
+        self._rejected_digest: str | None = None
+
+    def consider(self, text: str, parse: Callable[[], Config]) -> Config | None:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest in (self._accepted_digest, self._rejected_digest):
+            return None
+        try:
+            config = parse()
+        except ConfigError as error:
+            self._rejected_digest = digest
+            for problem in error.problems:
+                log.error("config_rejected", source=self._description, problem=problem)
+            self._on_rejected(error)
+            return None
+        self._accepted_digest = digest
+        self._rejected_digest = None
+        log.info("config_loaded", source=self._description, targets=len(config.targets))
+        return config
+
+    def accept_initial(self, text: str) -> None:
+        self._accepted_digest = hashlib.sha256(text.encode()).hexdigest()
+
+
+class ConfigFile:
+    """`--config FILE`: re-read when its modification time or size changes, applied when its content changed."""
+
+    def __init__(self, path: str | Path, *, on_rejected: Callable[[ConfigError], None] = _ignore_rejection) -> None:
+        self._path = Path(path)
+        self.description = str(self._path)
+        self._tracker = _Tracker(description=self.description, on_rejected=on_rejected)
+        self._stat_key: tuple[int, int] | None = None
+
+    def load(self) -> Config:
+        self._stat_key = self._current_stat_key()
+        text = self._path.read_text(encoding="utf-8")
+        config = load_config_file(self._path)
+        self._tracker.accept_initial(text)
+        return config
+
+    def poll(self) -> Config | None:
+        try:
+            stat_key = self._current_stat_key()
+            if stat_key == self._stat_key:
+                return None
+            self._stat_key = stat_key
+            text = self._path.read_text(encoding="utf-8")
+        except OSError as error:
+            # An editor replacing the file can leave it missing for an instant: keep the last good config.
+            log.warning("config_unreadable", source=self.description, error=str(error))
+            self._stat_key = None
+            return None
+        return self._tracker.consider(text, lambda: load_config_file(self._path))
+
+    def close(self) -> None:
+        """Nothing to release: the file is read on demand."""
+
+    def _current_stat_key(self) -> tuple[int, int]:
+        stat = self._path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+
+class ConfigMapSource:
+    """`--config-map NS/NAME`: the key `config.yaml`, kept current by a list+watch of the ConfigMaps of NS.
+
+    The watch is filtered by name on this side, so it needs only list/watch on ConfigMaps and no field selector.
+    """
+
+    def __init__(
+        self,
+        api_client: kube_client.ApiClient,
+        *,
+        namespace: str,
+        name: str,
+        on_rejected: Callable[[ConfigError], None] = _ignore_rejection,
+    ) -> None:
+        self._core = kube_client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.name = name
+        self.description = f"configmap {namespace}/{name}"
+        self._tracker = _Tracker(description=self.description, on_rejected=on_rejected)
+        self._lock = threading.Lock()
+        self._latest_text: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch_forever, name="configmap-watch", daemon=True)
+
+    def load(self) -> Config:
+        try:
+            config_map = self._core.read_namespaced_config_map(self.name, self.namespace)
+        except ApiException as error:
+            raise ConfigError((f"{self.description}: cannot be read ({error.status} {error.reason})",)) from error
+        text = self._text_of(config_map)
+        if text is None:
+            raise ConfigError((f"{self.description}: has no key {CONFIG_MAP_KEY}",))
+        config = load_config_text(text, source=self.description)
+        self._tracker.accept_initial(text)
+        with self._lock:
+            self._latest_text = text
+        self._thread.start()
+        return config
+
+    def poll(self) -> Config | None:
+        with self._lock:
+            text = self._latest_text
+        if text is None:
+            return None
+        return self._tracker.consider(text, lambda: load_config_text(text, source=self.description))
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _text_of(self, config_map: kube_client.V1ConfigMap) -> str | None:
+        return (config_map.data or {}).get(CONFIG_MAP_KEY)
+
+    def _watch_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._list_then_watch()
+            except Exception as error:  # noqa: BLE001 (any failure: re-list after a pause, never die)
+                log.warning("configmap_watch_failed", source=self.description, error=str(error))
+                self._stop.wait(WATCH_RETRY_SECONDS)
+
+    def _list_then_watch(self) -> None:
+        listing = self._core.list_namespaced_config_map(self.namespace)
+        for config_map in listing.items:
+            if config_map.metadata.name == self.name:
+                self._remember(config_map)
+        resource_version = listing.metadata.resource_version
+        watcher = kube_watch.Watch()
+        while not self._stop.is_set():
+            for event in watcher.stream(
+                self._core.list_namespaced_config_map,
+                self.namespace,
+                resource_version=resource_version,
+                timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                allow_watch_bookmarks=True,
+            ):
+                if self._stop.is_set():
+                    watcher.stop()
+                    return
+                config_map = event["object"]
+                resource_version = config_map.metadata.resource_version
+                if event["type"] in ("ADDED", "MODIFIED") and config_map.metadata.name == self.name:
+                    self._remember(config_map)
+                elif event["type"] == "DELETED" and config_map.metadata.name == self.name:
+                    log.warning("configmap_deleted", source=self.description)
+
+    def _remember(self, config_map: kube_client.V1ConfigMap) -> None:
+        text = self._text_of(config_map)
+        if text is None:
+            log.warning("configmap_key_missing", source=self.description, key=CONFIG_MAP_KEY)
+            return
+        with self._lock:
+            self._latest_text = text

@@ -1,0 +1,499 @@
+"""The loop with the real engine and fake edges: a fake cache, writer, sources, elector and clocks."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from types import MappingProxyType
+
+import pytest
+from structlog.testing import capture_logs
+
+from scalerd.config.model import Behavior, Config, Defaults, PrometheusMetric, Target
+from scalerd.daemon.loop import (
+    LAST_DECISION_ANNOTATION, MAX_DECIDE_ATTEMPTS, PAUSED_ANNOTATION, STATE_ANNOTATION, Daemon,
+)
+from scalerd.engine import EngineState
+from scalerd.health import DaemonMetrics, HealthState
+from scalerd.kube.cache import DeploymentView
+from scalerd.kube.writer import WriteOutcome
+from scalerd.readings import Reading
+
+WALL_START = 1_700_000_000.0
+MONOTONIC_START = 5_000.0
+
+
+class FakeClocks:
+    """A monotonic and a wall clock that move together, unless a test moves one alone."""
+
+    def __init__(self) -> None:
+        self.monotonic_now = MONOTONIC_START
+        self.wall_now = WALL_START
+
+    def monotonic(self) -> float:
+        return self.monotonic_now
+
+    def wall(self) -> float:
+        return self.wall_now
+
+    def advance(self, seconds: float) -> None:
+        self.monotonic_now += seconds
+        self.wall_now += seconds
+
+
+class FakeCluster:
+    """The Deployments: what the cache shows, and what a refresh after a conflict reads."""
+
+    def __init__(self) -> None:
+        self.views: dict[tuple[str, str], DeploymentView] = {}
+        self.namespaces: list[set[str]] = []
+        self.refreshes = 0
+        self.get_hook = None
+
+    def add(self, name: str, *, replicas: int, namespace: str = "apps", annotations: dict | None = None) -> None:
+        self.views[(namespace, name)] = DeploymentView(
+            namespace=namespace, name=name, uid=f"uid-{name}", resource_version="1", replicas=replicas,
+            ready_replicas=replicas, selector=MappingProxyType({"app": name}),
+            annotations=MappingProxyType(dict(annotations or {})), generation=1, observed_generation=1,
+        )
+
+    def update(self, namespace: str, name: str, **changes) -> None:
+        view = self.views[(namespace, name)]
+        self.views[(namespace, name)] = replace(
+            view, resource_version=str(int(view.resource_version) + 1), **changes,
+        )
+
+    def get(self, namespace: str, name: str):
+        if self.get_hook is not None:
+            self.get_hook(namespace, name)
+        return self.views.get((namespace, name))
+
+    def refresh(self, namespace: str, name: str):
+        self.refreshes += 1
+        return self.views.get((namespace, name))
+
+    def set_namespaces(self, namespaces) -> None:
+        self.namespaces.append(set(namespaces))
+
+
+class FakeWriter:
+    """Applies writes to the fake cluster; `scale_statuses` scripts the answers of the next scale calls."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.scale_statuses: list[str] = []
+        self.scales: list[tuple[str, int, str]] = []
+        self.annotations: list[tuple[str, str, dict]] = []
+        self.events: list[dict] = []
+
+    def scale(self, *, view: DeploymentView, replicas: int) -> WriteOutcome:
+        self.scales.append((view.name, replicas, view.resource_version))
+        status = self.scale_statuses.pop(0) if self.scale_statuses else "applied"
+        if status == "applied":
+            self.cluster.update(view.namespace, view.name, replicas=replicas)
+        return WriteOutcome(applied=status == "applied", status=status, detail=f"scripted {status}", attempts=1,
+                            resource_version=None)
+
+    def annotate(self, *, namespace: str, name: str, annotations) -> WriteOutcome:
+        self.annotations.append((namespace, name, dict(annotations)))
+        view = self.cluster.views[(namespace, name)]
+        self.cluster.update(namespace, name, annotations=MappingProxyType({**view.annotations, **annotations}))
+        return WriteOutcome(applied=True, status="applied", detail="", attempts=1, resource_version=None)
+
+    def event(self, *, namespace: str, involved, reason: str, message: str, event_type: str = "Normal"):
+        self.events.append({"namespace": namespace, "involved": involved.name, "reason": reason,
+                            "message": message, "type": event_type})
+        return WriteOutcome(applied=True, status="applied", detail="", attempts=1, resource_version=None)
+
+    def writes(self) -> int:
+        return len(self.scales) + len(self.annotations) + len(self.events)
+
+
+class FakeSources:
+    def __init__(self, values: dict[tuple[str, str], Reading]) -> None:
+        self.values = values
+        self.reads = 0
+        self.read_at: list[float | None] = []
+        self.closed = False
+        self.on_read = None
+
+    def read_all(self, targets, *, at=None):
+        self.reads += 1
+        self.read_at.append(at)
+        if self.on_read is not None:
+            self.on_read()
+        wanted = {(target.name, metric.name) for target in targets for metric in target.metrics}
+        return {key: reading for key, reading in self.values.items() if key in wanted}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeElector:
+    def __init__(self, leading: bool) -> None:
+        self.leading = leading
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.next: Config | None = None
+
+    def poll(self) -> Config | None:
+        config, self.next = self.next, None
+        return config
+
+
+def rps_target(name: str = "api", *, cooldown: float = 0.0, **changes) -> Target:
+    target = Target(
+        name=name, namespace="apps", deployment=name, min_replicas=1, max_replicas=10, timezone="UTC",
+        metrics=(PrometheusMetric(name="rps", query="sum(rate(x[1m]))", target_per_replica=10.0),),
+        behavior=Behavior(cooldown=cooldown),
+    )
+    return replace(target, **changes)
+
+
+def make_config(*targets: Target, interval: float = 1.0, **defaults) -> Config:
+    return Config(defaults=Defaults(interval=interval, **defaults), targets=targets)
+
+
+class Harness:
+    def __init__(self, config: Config, *, leading: bool | None = None) -> None:
+        self.clocks = FakeClocks()
+        self.cluster = FakeCluster()
+        self.writer = FakeWriter(self.cluster)
+        self.sources = FakeSources({})
+        self.built_sources: list[Config] = []
+        self.provider = FakeProvider()
+        self.elector = None if leading is None else FakeElector(leading)
+        self.metrics = DaemonMetrics()
+        self.health = HealthState(monotonic=self.clocks.monotonic, interval=config.defaults.interval)
+        self.daemon = self._daemon(config)
+
+    def _daemon(self, config: Config) -> Daemon:
+        return Daemon(
+            config=config, config_provider=self.provider, cache=self.cluster, writer=self.writer,
+            sources_factory=self._sources_for, elector=self.elector, metrics=self.metrics, health=self.health,
+            monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrency=4,
+        )
+
+    def _sources_for(self, config: Config) -> FakeSources:
+        self.built_sources.append(config)
+        if len(self.built_sources) > 1:
+            self.sources = FakeSources(dict(self.sources.values))
+        return self.sources
+
+    def new_leader(self, config: Config) -> Daemon:
+        """Another process: the same cluster, a fresh memory and a monotonic clock with another origin."""
+        self.clocks.monotonic_now = 123.0
+        return self._daemon(config)
+
+    def set_rps(self, value: float, target: str = "api") -> None:
+        self.sources.values[(target, "rps")] = Reading("rps", value=value)
+
+    def sample(self, name: str, **labels) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels)
+
+
+@pytest.fixture
+def harness() -> Harness:
+    bed = Harness(make_config(rps_target()))
+    bed.cluster.add("api", replicas=2)
+    return bed
+
+
+def test_a_change_scales_annotates_and_emits_an_event_naming_values_and_proposals(harness):
+    harness.set_rps(45.0)
+
+    [result] = harness.daemon.run_cycle()
+
+    assert (result.current, result.desired, result.applied, result.error) == (2, 5, True, None)
+    assert [(m.name, m.value, m.proposal) for m in result.metrics] == [("rps", 45.0, 5)]
+    assert harness.writer.scales == [("api", 5, "1")]
+    [(namespace, name, annotations)] = harness.writer.annotations
+    assert (namespace, name) == ("apps", "api")
+    last_decision = json.loads(annotations[LAST_DECISION_ANNOTATION])
+    assert (last_decision["current"], last_decision["desired"]) == (2, 5)
+    assert last_decision["metrics"][0]["value"] == 45.0 and last_decision["metrics"][0]["proposal"] == 5
+    [event] = harness.writer.events
+    assert (event["reason"], event["type"], event["involved"]) == ("ScaledUp", "Normal", "api")
+    assert event["message"].startswith("2 -> 5 (")
+    assert "rps=45 proposes 5" in event["message"]
+
+
+def test_the_persisted_state_is_compact_json_in_wall_clock_time(harness):
+    harness.set_rps(45.0)
+    harness.daemon.run_cycle()
+
+    [(_, _, annotations)] = harness.writer.annotations
+    text = annotations[STATE_ANNOTATION]
+    assert " " not in text
+    persisted = EngineState.from_json(json.loads(text))
+    expected = EngineState().with_change(now=WALL_START, from_replicas=2, to_replicas=5)
+    assert persisted.last_change == expected.last_change
+    assert persisted.scale_events == expected.scale_events
+
+
+def test_a_steady_cycle_makes_no_write_at_all(harness):
+    harness.set_rps(20.0)
+
+    [result] = harness.daemon.run_cycle()
+
+    assert (result.current, result.desired, result.applied) == (2, 2, False)
+    assert harness.writer.writes() == 0
+
+
+def test_the_decision_log_line_names_target_replicas_reason_and_metrics(harness):
+    harness.set_rps(45.0)
+
+    with capture_logs() as logs:
+        harness.daemon.run_cycle()
+
+    [line] = [entry for entry in logs if entry["event"] == "decision"]
+    assert line["target"] == "api"
+    assert (line["current"], line["desired"], line["applied"]) == (2, 5, True)
+    assert line["reason"]
+    assert line["metrics"] == [{"name": "rps", "value": 45.0, "proposal": 5, "error": None}]
+
+
+def test_cycle_reads_every_metric_once_at_the_cycle_wall_time_and_counts_decisions(harness):
+    harness.set_rps(45.0)
+    harness.daemon.run_cycle()
+    harness.clocks.advance(1.0)
+    harness.daemon.run_cycle()
+
+    assert harness.sources.read_at == [WALL_START, WALL_START + 1.0]
+    assert harness.sample("scalerd_decisions_total", target="api", direction="up") == 1.0
+    assert harness.sample("scalerd_decisions_total", target="api", direction="none") == 1.0
+    assert harness.sample("scalerd_last_successful_cycle_timestamp_seconds") == WALL_START + 1.0
+    assert harness.sample("scalerd_cycle_duration_seconds_count") == 2.0
+    assert harness.health.last_cycle_completed == MONOTONIC_START + 1.0
+
+
+def test_a_failed_reading_is_counted_by_source(harness):
+    harness.sources.values[("api", "rps")] = Reading("rps", error="prometheus http://x: connection refused")
+
+    [result] = harness.daemon.run_cycle()
+
+    assert harness.sample("scalerd_metric_errors_total", source="prometheus") == 1.0
+    assert result.metrics[0].error == "prometheus http://x: connection refused"
+    assert harness.writer.writes() == 0
+
+
+def test_a_conflict_is_re_read_and_decided_again(harness):
+    harness.set_rps(45.0)
+    harness.writer.scale_statuses = ["conflict"]
+    harness.cluster.update("apps", "api", replicas=3)
+
+    [result] = harness.daemon.run_cycle()
+
+    assert harness.cluster.refreshes == 1
+    assert [replicas for _name, replicas, _version in harness.writer.scales] == [5, 5]
+    assert (result.current, result.desired, result.applied) == (3, 5, True)
+    assert harness.writer.events[0]["message"].startswith("3 -> 5 (")
+
+
+def test_conflicts_stop_after_three_decisions_and_report_an_error(harness):
+    harness.set_rps(45.0)
+    harness.writer.scale_statuses = ["conflict"] * 5
+
+    [result] = harness.daemon.run_cycle()
+
+    assert len(harness.writer.scales) == MAX_DECIDE_ATTEMPTS
+    assert (result.applied, result.write_status) == (False, "conflict")
+    assert result.error == "write conflict: scripted conflict"
+    assert harness.writer.annotations == []
+    assert [event["reason"] for event in harness.writer.events] == ["ScaleFailed"]
+
+
+@pytest.mark.parametrize(
+    ("status", "event_reasons"),
+    [
+        pytest.param("dry_run", [], id="dry-run-writes-nothing"),
+        pytest.param("fenced", ["ScaleFailed"], id="fenced"),
+        pytest.param("forbidden", ["ScaleFailed"], id="forbidden"),
+        pytest.param("failed", ["ScaleFailed"], id="failed"),
+    ],
+)
+def test_a_write_not_applied_changes_no_state_and_no_annotation(harness, status, event_reasons):
+    harness.set_rps(45.0)
+    harness.writer.scale_statuses = [status]
+
+    [result] = harness.daemon.run_cycle()
+
+    assert (result.desired, result.applied, result.write_status) == (5, False, status)
+    assert harness.writer.annotations == []
+    assert [event["reason"] for event in harness.writer.events] == event_reasons
+    assert harness.daemon._states["api"].last_change is None
+
+
+def test_a_missing_deployment_is_skipped_and_the_other_targets_still_run():
+    bed = Harness(make_config(rps_target("api"), rps_target("gone")))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0, "api")
+    bed.set_rps(45.0, "gone")
+
+    results = {result.target: result for result in bed.daemon.run_cycle()}
+
+    assert results["gone"].reason == "deployment_not_found"
+    assert results["gone"].error == "deployment apps/gone not found"
+    assert (results["api"].desired, results["api"].applied) == (5, True)
+
+
+def test_an_exception_in_one_target_fails_that_target_only():
+    bed = Harness(make_config(rps_target("api"), rps_target("broken")))
+    bed.cluster.add("api", replicas=2)
+    bed.cluster.add("broken", replicas=2)
+    bed.set_rps(45.0, "api")
+
+    def explode(namespace, name):
+        if name == "broken":
+            raise RuntimeError("cache bug")
+
+    bed.cluster.get_hook = explode
+
+    results = {result.target: result for result in bed.daemon.run_cycle()}
+
+    assert results["broken"].error == "RuntimeError: cache bug"
+    assert results["api"].applied is True
+
+
+@pytest.mark.parametrize(
+    ("target_paused", "annotation"),
+    [
+        pytest.param(True, None, id="config"),
+        pytest.param(False, "true", id="annotation"),
+    ],
+)
+def test_a_paused_target_is_not_scaled(target_paused, annotation):
+    bed = Harness(make_config(rps_target(paused=target_paused)))
+    bed.cluster.add("api", replicas=2, annotations={PAUSED_ANNOTATION: annotation} if annotation else None)
+    bed.set_rps(45.0)
+
+    [result] = bed.daemon.run_cycle()
+
+    assert (result.desired, result.applied) == (2, False)
+    assert bed.writer.writes() == 0
+
+
+def test_a_standby_reads_nothing_writes_nothing_and_reports_not_leading():
+    bed = Harness(make_config(rps_target()), leading=False)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+
+    assert bed.daemon.run_cycle() == []
+    assert (bed.sources.reads, bed.writer.writes()) == (0, 0)
+    assert bed.sample("scalerd_leader") == 0.0
+    assert bed.health.last_cycle_completed == MONOTONIC_START
+
+    bed.elector.leading = True
+    [result] = bed.daemon.run_cycle()
+    assert result.applied is True
+    assert bed.sample("scalerd_leader") == 1.0
+
+
+def test_a_new_leader_continues_the_cooldown_from_the_annotation():
+    config = make_config(rps_target(cooldown=60.0))
+    bed = Harness(config)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    [first] = bed.daemon.run_cycle()
+    assert (first.desired, first.applied) == (5, True)
+
+    bed.clocks.wall_now += 30.0
+    successor = bed.new_leader(config)
+    bed.set_rps(95.0)
+    [held] = successor.run_cycle()
+    assert (held.current, held.desired, held.applied) == (5, 5, False)
+
+    bed.clocks.advance(31.0)
+    [scaled] = successor.run_cycle()
+    assert (scaled.current, scaled.desired, scaled.applied) == (5, 10, True)
+
+
+def test_a_leader_that_lost_the_lease_forgets_its_memory_and_reloads_from_the_annotation():
+    bed = Harness(make_config(rps_target(cooldown=60.0)), leading=True)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    bed.daemon.run_cycle()
+    bed.elector.leading = False
+    bed.daemon.run_cycle()
+    # Meanwhile the other leader scaled and persisted a change right now.
+    other = EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=7)
+    bed.cluster.update("apps", "api", replicas=7,
+                       annotations=MappingProxyType({STATE_ANNOTATION: json.dumps(other.to_json())}))
+    bed.elector.leading = True
+    bed.set_rps(95.0)
+
+    [result] = bed.daemon.run_cycle()
+
+    assert (result.current, result.desired, result.applied) == (7, 7, False)
+
+
+def test_a_reload_drops_a_removed_target_updates_namespaces_and_rebuilds_sources_when_defaults_change():
+    bed = Harness(make_config(rps_target("api"), rps_target("old", namespace="legacy")))
+    bed.cluster.add("api", replicas=2)
+    bed.cluster.add("old", replicas=2, namespace="legacy")
+    first_sources = bed.sources
+    bed.provider.next = make_config(rps_target("api"), interval=2.0)
+    bed.set_rps(45.0, "api")
+    bed.set_rps(45.0, "old")
+
+    results = bed.daemon.run_cycle()
+
+    assert [result.target for result in results] == ["api"]
+    assert [name for name, _replicas, _version in bed.writer.scales] == ["api"]
+    assert bed.cluster.namespaces == [{"apps"}]
+    assert first_sources.closed is True and bed.sources is not first_sources
+    assert (bed.daemon.interval, bed.health.interval) == (2.0, 2.0)
+
+
+def test_a_reload_with_the_same_defaults_keeps_the_sources():
+    bed = Harness(make_config(rps_target("api")))
+    bed.cluster.add("api", replicas=2)
+    bed.provider.next = make_config(rps_target("api", max_replicas=3))
+    bed.set_rps(45.0)
+
+    [result] = bed.daemon.run_cycle()
+
+    assert result.desired == 3
+    assert len(bed.built_sources) == 1 and bed.sources.closed is False
+
+
+def test_a_target_past_the_cycle_deadline_is_logged_and_not_started_again_while_running():
+    bed = Harness(make_config(rps_target("slow"), rps_target("api"), interval=0.1))
+    bed.cluster.add("slow", replicas=2)
+    bed.cluster.add("api", replicas=2)
+    release = threading.Event()
+    bed.cluster.get_hook = lambda _namespace, name: release.wait(5) if name == "slow" else None
+
+    with capture_logs() as logs:
+        first = bed.daemon.run_cycle()
+        second = bed.daemon.run_cycle()
+    release.set()
+
+    assert [result.target for result in first] == ["api"]
+    assert [result.target for result in second] == ["api"]
+    assert [entry["target"] for entry in logs if entry["event"] == "target_overran"] == ["slow"]
+    assert [entry["target"] for entry in logs if entry["event"] == "target_skipped"] == ["slow"]
+
+
+def test_run_forever_skips_the_cycles_an_overrun_missed_instead_of_stacking_them():
+    bed = Harness(make_config(rps_target(), interval=0.05))
+    bed.cluster.add("api", replicas=2)
+    stop = threading.Event()
+
+    def slow_read():
+        bed.clocks.advance(0.13)  # over two and a half intervals: the next two ticks are missed
+        if bed.sources.reads == 2:
+            stop.set()
+
+    bed.sources.on_read = slow_read
+
+    with capture_logs() as logs:
+        bed.daemon.run_forever(stop)
+
+    assert bed.sources.reads == 2
+    assert [entry["missed"] for entry in logs if entry["event"] == "cycle_skipped"] == [2, 2]
