@@ -1,0 +1,78 @@
+"""The metric sources behind one factory: a cycle hands every target over and gets one Reading per metric.
+
+`Sources` is built once per process from the configuration's defaults and reused across cycles (its HTTP
+session, Kafka clients and thread pools live as long as it does); the daemon builds a new one when a reload
+changes `defaults.prometheus` or `defaults.kafka`.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from scalerd.config.model import CpuMetric, Defaults, KafkaMetric, Metric, PrometheusMetric, Target
+from scalerd.readings import Reading
+from scalerd.sources.base import Source
+from scalerd.sources.kafka import KafkaSource
+from scalerd.sources.prometheus import PrometheusSource
+
+NO_KUBERNETES_ACCESS = "cpu metrics need Kubernetes access (metrics.k8s.io), and no API client was given"
+
+
+class Sources:
+    def __init__(self, *, defaults: Defaults, kube_api_client=None, clock: Callable[[], float] = time.time) -> None:
+        self._prometheus = PrometheusSource(defaults.prometheus, clock=clock)
+        self._kafka = KafkaSource(defaults.kafka)
+        self._cpu: Source | None = None
+        if kube_api_client is not None:
+            from scalerd.sources.cpu import CpuSource  # the kubernetes client loads only where cpu is read
+
+            self._cpu = CpuSource(kube_api_client, clock=clock)
+        # One thread per source type: a slow broker must not delay the Prometheus readings.
+        self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sources")
+
+    def read_all(self, targets: Sequence[Target], *, at: float | None = None) -> dict[tuple[str, str], Reading]:
+        """(target name, metric name) -> Reading for every metric of every target; never raises for a metric.
+
+        `at`: the cycle's wall-clock time (Unix seconds) Prometheus evaluates its queries at; default now.
+        """
+        by_source: dict[str, list[tuple[Target, Metric]]] = {"prometheus": [], "kafka": [], "cpu": []}
+        for target in targets:
+            for metric in target.metrics:
+                by_source[_source_name(metric)].append((target, metric))
+
+        futures = {
+            "prometheus": self._executor.submit(self._prometheus.read, by_source["prometheus"], at=at),
+            "kafka": self._executor.submit(self._kafka.read, by_source["kafka"]),
+        }
+        if self._cpu is not None:
+            futures["cpu"] = self._executor.submit(self._cpu.read, by_source["cpu"])
+        readings: dict[tuple[str, str], Reading] = {}
+        for name, wanted in by_source.items():
+            if name not in futures:
+                outcome = [Reading(name=metric.name, error=NO_KUBERNETES_ACCESS) for _target, metric in wanted]
+            else:
+                try:
+                    outcome = futures[name].result()
+                except Exception as error:  # a defect in a source must cost its metrics, not the whole cycle
+                    message = f"{name} source failed: {type(error).__name__}: {error}"
+                    outcome = [Reading(name=metric.name, error=message) for _target, metric in wanted]
+            for (target, metric), reading in zip(wanted, outcome):
+                readings[(target.name, metric.name)] = reading
+        return readings
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        for source in (self._prometheus, self._kafka, self._cpu):
+            if source is not None:
+                source.close()
+
+
+def _source_name(metric: Metric) -> str:
+    if isinstance(metric, PrometheusMetric):
+        return "prometheus"
+    if isinstance(metric, KafkaMetric):
+        return "kafka"
+    if isinstance(metric, CpuMetric):
+        return "cpu"
+    raise TypeError(f"no source reads metrics of type {type(metric).__name__}")
