@@ -32,8 +32,8 @@ class Reading:
 
     - prometheus: `value` is the sample; `hold` when onMissing=hold met an empty/NaN result.
     - kafka: `value` is the total lag; `partition_count` the partitions of its topics; `partitions` the detail.
-    - cpu: `pods` holds the per-pod detail (the daemon); or `value` is the average utilization in percent
-      of requests when no pod detail exists (the simulator).
+    - cpu: `pods` holds the per-pod detail and `current_replicas` the Deployment's replicas (the daemon);
+      or `value` is the average utilization in percent of requests when no pod detail exists (the simulator).
     """
 
     name: str
@@ -43,6 +43,8 @@ class Reading:
     pods: tuple[PodCpu, ...] | None = None
     partition_count: int | None = None
     partitions: tuple[PartitionLag, ...] = ()
+    current_replicas: int | None = None
+    """cpu: the Deployment's spec.replicas, read together with its pods (None elsewhere)."""
 
     @property
     def failed(self) -> bool:
