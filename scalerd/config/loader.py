@@ -1,0 +1,725 @@
+"""YAML configuration text to the typed model (`scalerd.config.model`), reporting every problem at once.
+
+A file holds YAML documents of two kinds:
+- at most one `apiVersion: scalerd/v1` document (defaults and targets). Its paths have no prefix:
+  `targets[0].behavior.scaleUp.policies[1].value`. A document without apiVersion is read as this one.
+- any number of the seed's `kind: AutoScalerPolicy` documents, each one more target taking the scalerd/v1
+  document's defaults. Their paths start with the document's index in the file, from 0:
+  `documents[1].spec.metrics[0].threshold`.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import urllib.parse
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from croniter import CroniterBadDateError, croniter
+
+from scalerd.config.checks import (
+    Problems,
+    Section,
+    as_list,
+    as_mapping,
+    child_path,
+    dns_label_problem,
+    is_dns_label,
+)
+from scalerd.config.describe import describe
+from scalerd.config.errors import ConfigError
+from scalerd.config.model import (
+    API_VERSION,
+    Behavior,
+    Config,
+    CpuMetric,
+    CronWindow,
+    DailyEntry,
+    Defaults,
+    Fallback,
+    KafkaMetric,
+    KafkaSettings,
+    Metric,
+    OffsetResetPolicy,
+    OnMissing,
+    PolicyType,
+    PrometheusMetric,
+    PrometheusSettings,
+    ScalingPolicy,
+    ScalingRules,
+    ScheduleEntry,
+    SelectPolicy,
+    Target,
+)
+from scalerd.config.yaml_documents import read_documents
+
+SEED_API_VERSION = "autoscale.example.com/v1"
+SEED_KIND = "AutoScalerPolicy"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_MIN_REPLICAS = 1
+SEED_DEFAULT_MAX_REPLICAS = 10
+DEFAULT_FAILURE_THRESHOLD = 3
+
+# HPA autoscaling/v2 validation bounds.
+MAX_STABILIZATION_WINDOW = 3600.0
+MIN_POLICY_PERIOD = 1.0
+MAX_POLICY_PERIOD = 1800.0
+
+_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})")
+# Any fixed instant works: a cron expression that matches nothing after it matches nothing at all.
+_CRON_PROBE_START = datetime(2024, 1, 1)
+
+
+def load_config_file(path: str | Path) -> Config:
+    """The configuration in the file at `path`; ConfigError listing every problem otherwise."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read: {error.strerror or error}"]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
+    return load_config_text(text, source=str(path))
+
+
+def load_config_text(text: str, *, source: str = "<config>") -> Config:
+    """The configuration in `text` (e.g. a ConfigMap's config.yaml); `source` names it in YAML syntax errors."""
+    documents, problem_lines = read_documents(text, source=source)
+    problems = Problems()
+    problems.lines.extend(problem_lines)
+    config = _read_documents(documents, source=source, problems=problems)
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return config
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A target with the paths its name and deployment came from, for problems between targets."""
+
+    target: Target
+    path: str
+    name_path: str
+    deployment_path: str
+
+
+def _read_documents(documents: list[object], *, source: str, problems: Problems) -> Config:
+    present = [(index, document) for index, document in enumerate(documents) if document is not None]
+    if not present:
+        problems.add(source, f"empty configuration: expected a document with apiVersion: {API_VERSION}")
+        return Config(defaults=Defaults(), targets=())
+
+    main_index = None
+    seed_indexes = []
+    for index, document in present:
+        document_path = f"documents[{index}]"
+        if not isinstance(document, dict):
+            problems.add(
+                document_path, f"must be a mapping with apiVersion: {API_VERSION} (got {describe(document)})"
+            )
+        elif document.get("kind") == SEED_KIND or document.get("apiVersion") == SEED_API_VERSION:
+            seed_indexes.append(index)
+        elif main_index is None:
+            main_index = index
+        elif document.get("apiVersion") == API_VERSION:
+            problems.add(
+                document_path,
+                f"a second {API_VERSION} document; a file holds at most one "
+                f"(the first is documents[{main_index}]): put all targets in it",
+            )
+        else:
+            problems.add(
+                child_path(document_path, "apiVersion"),
+                f"must be {API_VERSION} (or {SEED_API_VERSION} with kind: {SEED_KIND}) "
+                f"(got {describe(document.get('apiVersion'))})",
+            )
+
+    main = _main_document(documents[main_index], problems) if main_index is not None else None
+    defaults = _defaults(main.section("defaults", known=_DEFAULTS_FIELDS), problems) if main else Defaults()
+
+    placed: list[_Placed] = []
+    for index, _ in present:
+        if index == main_index:
+            placed.extend(_main_targets(main, defaults=defaults, seeds_present=bool(seed_indexes)))
+        elif index in seed_indexes:
+            seed = _seed_target(documents[index], f"documents[{index}]", problems, defaults=defaults)
+            if seed is not None:
+                placed.append(seed)
+    _check_between_targets(placed, problems)
+    return Config(defaults=defaults, targets=tuple(entry.target for entry in placed))
+
+
+# --- the scalerd/v1 document ---------------------------------------------------------------------------------
+
+_MAIN_FIELDS = ("apiVersion", "defaults", "targets")
+_DEFAULTS_FIELDS = ("interval", "timezone", "prometheus", "kafka")
+_PROMETHEUS_FIELDS = (
+    "url", "timeout", "bearerTokenFile", "caFile", "insecureSkipVerify", "username", "passwordFile", "maxConcurrency",
+)
+_KAFKA_FIELDS = ("bootstrapServers", "config", "timeout")
+_TARGET_FIELDS = (
+    "name", "namespace", "deployment", "minReplicas", "maxReplicas", "paused", "timezone", "metrics", "schedule",
+    "behavior", "fallback",
+)
+
+
+def _main_document(document: dict, problems: Problems) -> Section:
+    main = as_mapping(document, "", problems, known=_MAIN_FIELDS)
+    if "apiVersion" not in document:
+        problems.add("apiVersion", f"required (must be {API_VERSION})")
+    elif document["apiVersion"] != API_VERSION:
+        problems.add("apiVersion", f"must be {API_VERSION} (got {describe(document['apiVersion'])})")
+    return main
+
+
+def _defaults(section: Section | None, problems: Problems) -> Defaults:
+    if section is None:
+        return Defaults()
+    built = Defaults()
+    return Defaults(
+        interval=section.duration("interval", default=built.interval, exclusive_minimum=True),
+        timezone=section.checked_string("timezone", check=_timezone_problem, default=built.timezone),
+        prometheus=_prometheus_settings(section.section("prometheus", known=_PROMETHEUS_FIELDS)),
+        kafka=_kafka_settings(section.section("kafka", known=_KAFKA_FIELDS)),
+    )
+
+
+def _prometheus_settings(section: Section | None) -> PrometheusSettings:
+    built = PrometheusSettings()
+    if section is None:
+        return built
+    settings = PrometheusSettings(
+        url=section.checked_string("url", check=_url_problem, default=built.url),
+        timeout=section.duration("timeout", default=built.timeout, exclusive_minimum=True),
+        bearer_token_file=section.string("bearerTokenFile", default=None, nullable=True),
+        ca_file=section.string("caFile", default=None, nullable=True),
+        insecure_skip_verify=section.boolean("insecureSkipVerify", default=built.insecure_skip_verify),
+        username=section.string("username", default=None, nullable=True),
+        password_file=section.string("passwordFile", default=None, nullable=True),
+        max_concurrency=section.integer("maxConcurrency", minimum=1, default=built.max_concurrency),
+    )
+    has_username = section.data.get("username") is not None
+    has_password_file = section.data.get("passwordFile") is not None
+    if has_password_file and not has_username:
+        section.report("username", "required when passwordFile is set (basic auth)")
+    if has_username and not has_password_file:
+        section.report("passwordFile", "required when username is set (basic auth)")
+    if section.data.get("bearerTokenFile") is not None and has_username:
+        section.report("bearerTokenFile", "give either bearerTokenFile or username/passwordFile, not both")
+    return settings
+
+
+def _kafka_settings(section: Section | None) -> KafkaSettings:
+    built = KafkaSettings()
+    if section is None:
+        return built
+    return KafkaSettings(
+        bootstrap_servers=section.string("bootstrapServers", default=built.bootstrap_servers),
+        config=_librdkafka_config(section),
+        timeout=section.duration("timeout", default=built.timeout, exclusive_minimum=True),
+    )
+
+
+def _librdkafka_config(section: Section) -> dict[str, str]:
+    raw = section.data.get("config")
+    path = section.path_of("config")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        section.report("config", f"must be a mapping of librdkafka settings (got {describe(raw)})")
+        return {}
+    settings = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            section.problems.add(path, f"setting names must be strings (got {describe(key)})")
+        elif isinstance(value, bool):
+            settings[key] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            settings[key] = str(value)
+        else:
+            # The value itself may be a secret (sasl.password): name the key, never show the value.
+            section.problems.add(child_path(path, key), "must be a string, number or boolean")
+    return settings
+
+
+def _main_targets(main: Section | None, *, defaults: Defaults, seeds_present: bool) -> list[_Placed]:
+    if main is None:
+        return []
+    if "targets" not in main.data and not seeds_present:
+        main.report("targets", "required: at least one target")
+        return []
+    items = main.items("targets")
+    if items is None:
+        return []
+    if not items and not seeds_present:
+        main.report("targets", "at least one target is required")
+    placed = []
+    for path, item in items:
+        section = as_mapping(item, path, main.problems, known=_TARGET_FIELDS)
+        if section is not None:
+            placed.append(_target(section, defaults=defaults))
+    return placed
+
+
+def _target(section: Section, *, defaults: Defaults) -> _Placed:
+    name = section.dns_label("name")
+    namespace = section.dns_label("namespace", default=DEFAULT_NAMESPACE)
+    deployment = section.dns_subdomain("deployment")
+    min_replicas = section.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
+    max_replicas = _max_replicas(section, default=None, min_replicas=min_replicas)
+    paused = section.boolean("paused", default=False)
+    timezone = section.checked_string("timezone", check=_timezone_problem, default=defaults.timezone)
+    metrics = _metrics(section)
+    schedule = _schedule(section.items("schedule") or [], section.problems)
+    if not (_has_entries(section, "metrics") or _has_entries(section, "schedule")):
+        section.problems.add(section.path, "needs at least one metric or schedule entry")
+    target = Target(
+        name=name,
+        namespace=namespace,
+        deployment=deployment,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        timezone=timezone,
+        metrics=metrics,
+        schedule=schedule,
+        behavior=_behavior(section.section("behavior", known=_BEHAVIOR_FIELDS)),
+        fallback=_fallback(section, min_replicas=min_replicas, max_replicas=max_replicas),
+        paused=paused,
+    )
+    return _Placed(
+        target=target, path=section.path, name_path=section.path_of("name"),
+        deployment_path=section.path_of("deployment"),
+    )
+
+
+def _max_replicas(section: Section, *, default: int | None, min_replicas: int | None) -> int | None:
+    """maxReplicas: >= 1 and >= minReplicas; required when `default` is None."""
+    max_replicas = section.integer("maxReplicas", minimum=1, **({} if default is None else {"default": default}))
+    if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
+        section.report("maxReplicas", f"must be >= minReplicas (got {max_replicas} < {min_replicas})")
+        return None
+    return max_replicas
+
+
+def _has_entries(section: Section, key: str) -> bool:
+    """True when the list at `key` has items, valid or not: a target with a broken metric has a metric."""
+    value = section.data.get(key)
+    return isinstance(value, list) and bool(value)
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+_METRIC_TYPES = ("kafka", "prometheus", "cpu")
+_KAFKA_METRIC_FIELDS = (
+    "type", "name", "group", "topics", "lagPerReplica", "offsetResetPolicy", "allowIdleConsumers", "bootstrapServers",
+)
+_PROMETHEUS_METRIC_FIELDS = ("type", "name", "query", "targetPerReplica", "targetValue", "onMissing", "url")
+_CPU_METRIC_FIELDS = ("type", "name", "targetUtilization")
+
+
+def _metrics(target: Section) -> tuple[Metric, ...]:
+    metrics: list[Metric] = []
+    first_path_of_name: dict[str, str] = {}
+    for path, item in target.items("metrics") or []:
+        metric = _metric(item, path, target.problems)
+        if metric is None:
+            continue
+        if metric.name in first_path_of_name:
+            target.problems.add(
+                child_path(path, "name"),
+                f"duplicate metric name {describe(metric.name)} (also {first_path_of_name[metric.name]}; "
+                "a metric's name defaults to its type)",
+            )
+        else:
+            first_path_of_name[metric.name] = path
+        metrics.append(metric)
+    return tuple(metrics)
+
+
+def _metric(item: object, path: str, problems: Problems) -> Metric | None:
+    if not isinstance(item, dict):
+        problems.add(path, f"must be a mapping (got {describe(item)})")
+        return None
+    metric_type = item.get("type")
+    if "type" not in item:
+        problems.add(child_path(path, "type"), f"required (one of {', '.join(_METRIC_TYPES)})")
+        return None
+    if metric_type == "kafka":
+        return _kafka_metric(as_mapping(item, path, problems, known=_KAFKA_METRIC_FIELDS))
+    if metric_type == "prometheus":
+        return _prometheus_metric(as_mapping(item, path, problems, known=_PROMETHEUS_METRIC_FIELDS))
+    if metric_type == "cpu":
+        return _cpu_metric(as_mapping(item, path, problems, known=_CPU_METRIC_FIELDS))
+    problems.add(child_path(path, "type"), f"must be one of {', '.join(_METRIC_TYPES)} (got {describe(metric_type)})")
+    return None
+
+
+def _metric_name(section: Section, metric_type: str) -> str:
+    return section.checked_string("name", check=_metric_name_problem, default=metric_type) or metric_type
+
+
+def _kafka_metric(section: Section) -> KafkaMetric:
+    return KafkaMetric(
+        name=_metric_name(section, "kafka"),
+        group=section.string("group"),
+        topics=_topics(section, "topics"),
+        lag_per_replica=section.positive_number("lagPerReplica"),
+        offset_reset_policy=section.choice("offsetResetPolicy", OffsetResetPolicy, default=OffsetResetPolicy.LATEST),
+        allow_idle_consumers=section.boolean("allowIdleConsumers", default=False),
+        bootstrap_servers=section.string("bootstrapServers", default=None, nullable=True),
+    )
+
+
+def _topics(section: Section, key: str) -> tuple[str, ...]:
+    if key not in section.data:
+        section.report(key, "required: a list of topic names")
+        return ()
+    items = section.items(key)
+    if items is None:
+        return ()
+    if not items:
+        section.report(key, "must list at least one topic")
+    topics = []
+    for path, topic in items:
+        if not isinstance(topic, str) or not topic.strip():
+            section.problems.add(path, f"must be a topic name (got {describe(topic)})")
+        elif topic in topics:
+            section.problems.add(path, f"duplicate topic {describe(topic)}")
+        else:
+            topics.append(topic)
+    return tuple(topics)
+
+
+def _prometheus_metric(section: Section) -> PrometheusMetric:
+    has_per_replica = section.has("targetPerReplica")
+    has_value = section.has("targetValue")
+    if has_per_replica and has_value:
+        section.problems.add(section.path, "give exactly one of targetPerReplica and targetValue, not both")
+    elif not has_per_replica and not has_value:
+        section.problems.add(
+            section.path, "needs targetPerReplica (average per replica) or targetValue (value for the whole target)"
+        )
+    return PrometheusMetric(
+        name=_metric_name(section, "prometheus"),
+        query=section.string("query"),
+        target_per_replica=section.positive_number("targetPerReplica", default=None),
+        target_value=section.positive_number("targetValue", default=None),
+        on_missing=section.choice("onMissing", OnMissing, default=OnMissing.FAIL),
+        url=section.checked_string("url", check=_url_problem, default=None, nullable=True),
+    )
+
+
+def _cpu_metric(section: Section) -> CpuMetric:
+    return CpuMetric(name=_metric_name(section, "cpu"), target_utilization=section.positive_number("targetUtilization"))
+
+
+# --- schedule ------------------------------------------------------------------------------------------------
+
+_SCHEDULE_FIELDS = ("time", "cron", "duration", "replicas")
+
+
+def _schedule(
+    items: list[tuple[str, object]], problems: Problems, *, known: tuple[str, ...] = _SCHEDULE_FIELDS
+) -> tuple[ScheduleEntry, ...]:
+    entries: list[ScheduleEntry] = []
+    first_path_of_minute: dict[int, str] = {}
+    for path, item in items:
+        section = as_mapping(item, path, problems, known=known)
+        if section is None:
+            continue
+        entry = _schedule_entry(section)
+        if isinstance(entry, DailyEntry):
+            if entry.minute_of_day in first_path_of_minute:
+                first = first_path_of_minute[entry.minute_of_day]
+                section.report("time", f"duplicate time {describe(section.data['time'])} (also {first})")
+            else:
+                first_path_of_minute[entry.minute_of_day] = path
+        if entry is not None:
+            entries.append(entry)
+    return tuple(entries)
+
+
+def _schedule_entry(section: Section) -> ScheduleEntry | None:
+    replicas = section.integer("replicas", minimum=0)
+    if section.has("time") and section.has("cron"):
+        section.problems.add(section.path, "give either time (HH:MM) or cron (with duration), not both")
+        return None
+    if section.has("time"):
+        if section.has("duration"):
+            section.report("duration", "only a cron entry has a duration (a time entry lasts until the next time)")
+        minute = _minute_of_day(section)
+        return DailyEntry(minute_of_day=minute, replicas=replicas) if minute is not None else None
+    if section.has("cron"):
+        cron = section.checked_string("cron", check=_cron_problem)
+        duration = section.duration("duration", exclusive_minimum=True)
+        return CronWindow(cron=cron, duration=duration, replicas=replicas)
+    section.problems.add(section.path, "needs time (HH:MM) or cron (a 5-field expression with a duration)")
+    return None
+
+
+def _minute_of_day(section: Section) -> int | None:
+    value = section.data["time"]
+    match = _TIME_OF_DAY.fullmatch(value) if isinstance(value, str) else None
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        section.report("time", f"must be HH:MM from 00:00 to 23:59 (got {describe(value)})")
+        return None
+    return int(match[1]) * 60 + int(match[2])
+
+
+# --- behavior and fallback -----------------------------------------------------------------------------------
+
+_BEHAVIOR_FIELDS = ("cooldown", "tolerance", "scaleUp", "scaleDown")
+_RULES_FIELDS = ("stabilizationWindow", "selectPolicy", "policies")
+_POLICY_FIELDS = ("type", "value", "period")
+_FALLBACK_FIELDS = ("failureThreshold", "replicas")
+
+
+def _behavior(section: Section | None) -> Behavior:
+    built = Behavior()
+    if section is None:
+        return built
+    cooldown = section.duration("cooldown", default=built.cooldown)
+    tolerance = section.number("tolerance", default=built.tolerance)
+    if tolerance is not None and not 0 <= tolerance < 1:
+        section.report("tolerance", f"must be >= 0 and < 1 (got {describe(section.data['tolerance'])})")
+        tolerance = None
+    return Behavior(
+        cooldown=cooldown,
+        tolerance=tolerance,
+        scale_up=_scaling_rules(section.section("scaleUp", known=_RULES_FIELDS), built.scale_up),
+        scale_down=_scaling_rules(section.section("scaleDown", known=_RULES_FIELDS), built.scale_down),
+    )
+
+
+def _scaling_rules(section: Section | None, default: ScalingRules) -> ScalingRules:
+    """`default` with the fields the section sets: a given policies list replaces the default list."""
+    if section is None:
+        return default
+    return ScalingRules(
+        stabilization_window=section.duration(
+            "stabilizationWindow", default=default.stabilization_window, maximum=MAX_STABILIZATION_WINDOW
+        ),
+        select_policy=section.choice("selectPolicy", SelectPolicy, default=default.select_policy),
+        policies=_policies(section) if section.has("policies") else default.policies,
+    )
+
+
+def _policies(section: Section) -> tuple[ScalingPolicy, ...]:
+    items = section.items("policies")
+    if items is None:
+        return ()
+    if not items:
+        section.report("policies", "must list at least one policy (selectPolicy: Disabled turns this direction off)")
+    policies = []
+    for path, item in items:
+        policy = as_mapping(item, path, section.problems, known=_POLICY_FIELDS)
+        if policy is None:
+            continue
+        policies.append(ScalingPolicy(
+            type=policy.choice("type", PolicyType),
+            value=policy.positive_integer("value"),
+            period=policy.duration("period", minimum=MIN_POLICY_PERIOD, maximum=MAX_POLICY_PERIOD),
+        ))
+    return tuple(policies)
+
+
+def _fallback(target: Section, *, min_replicas: int | None, max_replicas: int | None) -> Fallback | None:
+    if target.data.get("fallback") is None:
+        return None
+    section = target.section("fallback", known=_FALLBACK_FIELDS)
+    if section is None:
+        return None
+    replicas = section.integer("replicas", minimum=0)
+    if replicas is not None and min_replicas is not None and max_replicas is not None:
+        if not min_replicas <= replicas <= max_replicas:
+            section.report(
+                "replicas",
+                f"must be between minReplicas and maxReplicas ({min_replicas}..{max_replicas}) (got {replicas})",
+            )
+    return Fallback(
+        failure_threshold=section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD),
+        replicas=replicas,
+    )
+
+
+# --- the seed's AutoScalerPolicy document --------------------------------------------------------------------
+
+_SEED_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+_SEED_METADATA_FIELDS = ("name", "namespace", "labels", "annotations")
+_SEED_SPEC_FIELDS = ("deploymentName", "minReplicas", "maxReplicas", "metrics", "schedule", "kafka")
+_SEED_METRIC_FIELDS = ("type", "threshold")
+_SEED_KAFKA_FIELDS = ("group", "topics")
+_SEED_SCHEDULE_FIELDS = ("time", "replicas")
+
+
+class _SeedMetricType:
+    KAFKA_LAG = "KafkaLag"
+    CPU = "CPU"
+    ALL = (KAFKA_LAG, CPU)
+
+
+def _seed_target(document: dict, path: str, problems: Problems, *, defaults: Defaults) -> _Placed | None:
+    seed = as_mapping(document, path, problems, known=_SEED_FIELDS)
+    if document.get("apiVersion") != SEED_API_VERSION:
+        seed.report(
+            "apiVersion", f"must be {SEED_API_VERSION} for kind {SEED_KIND} (got {describe(document.get('apiVersion'))})"
+        )
+    if document.get("kind") != SEED_KIND:
+        seed.report("kind", f"must be {SEED_KIND} (got {describe(document.get('kind'))})")
+    metadata = seed.section("metadata", known=_SEED_METADATA_FIELDS)
+    if "spec" not in document:
+        seed.report("spec", "required")
+        return None
+    spec = seed.section("spec", known=_SEED_SPEC_FIELDS)
+    if spec is None:
+        return None
+
+    deployment = spec.dns_subdomain("deploymentName")
+    name, name_path = deployment, spec.path_of("deploymentName")
+    if metadata is not None and metadata.has("name"):
+        name, name_path = metadata.dns_label("name"), metadata.path_of("name")
+    elif deployment is not None and not is_dns_label(deployment):
+        problems.add(name_path, dns_label_problem(deployment) + "; set metadata.name to name the target")
+        name = None
+    namespace = metadata.dns_label("namespace", default=DEFAULT_NAMESPACE) if metadata else DEFAULT_NAMESPACE
+    for key in ("labels", "annotations"):
+        value = metadata.data.get(key) if metadata else None
+        if value is not None and not isinstance(value, dict):
+            metadata.report(key, f"must be a mapping (got {describe(value)})")
+
+    metrics = _seed_metrics(spec)
+    schedule = _schedule(spec.items("schedule") or [], problems, known=_SEED_SCHEDULE_FIELDS)
+    min_replicas = spec.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
+    max_replicas = _max_replicas(spec, default=_seed_default_max(schedule, min_replicas), min_replicas=min_replicas)
+    if not (_has_entries(spec, "metrics") or _has_entries(spec, "schedule")):
+        problems.add(spec.path, "needs at least one metric or schedule entry")
+    target = Target(
+        name=name,
+        namespace=namespace,
+        deployment=deployment,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        timezone=defaults.timezone,
+        metrics=metrics,
+        schedule=schedule,
+    )
+    return _Placed(target=target, path=path, name_path=name_path, deployment_path=spec.path_of("deploymentName"))
+
+
+def _seed_default_max(schedule: tuple[ScheduleEntry, ...], min_replicas: int | None) -> int:
+    """The largest scheduled count, else 10; never below minReplicas or 1, which would make the seed invalid."""
+    scheduled = [entry.replicas for entry in schedule if entry.replicas is not None]
+    if not scheduled:
+        return SEED_DEFAULT_MAX_REPLICAS
+    return max(max(scheduled), min_replicas or 0, 1)
+
+
+def _seed_metrics(spec: Section) -> tuple[Metric, ...]:
+    metrics: list[Metric] = []
+    first_path_of_type: dict[str, str] = {}
+    for path, item in spec.items("metrics") or []:
+        section = as_mapping(item, path, spec.problems, known=_SEED_METRIC_FIELDS)
+        if section is None:
+            continue
+        metric_type = section.data.get("type")
+        threshold = section.positive_number("threshold")
+        if "type" not in section.data:
+            section.report("type", f"required (one of {', '.join(_SeedMetricType.ALL)})")
+            continue
+        if metric_type not in _SeedMetricType.ALL:
+            section.report("type", f"must be one of {', '.join(_SeedMetricType.ALL)} (got {describe(metric_type)})")
+            continue
+        if metric_type in first_path_of_type:
+            section.report("type", f"duplicate metric type {metric_type} (also {first_path_of_type[metric_type]})")
+            continue
+        first_path_of_type[metric_type] = path
+        if metric_type == _SeedMetricType.CPU:
+            metrics.append(CpuMetric(name="cpu", target_utilization=threshold))
+        else:
+            metrics.append(_seed_kafka_metric(spec, lag_per_replica=threshold))
+    return tuple(metrics)
+
+
+def _seed_kafka_metric(spec: Section, *, lag_per_replica: float | None) -> KafkaMetric:
+    if not spec.has("kafka"):
+        spec.report("kafka", "required by the KafkaLag metric: {group, topics}")
+        return KafkaMetric(name="kafka", group=None, topics=(), lag_per_replica=lag_per_replica)
+    kafka = spec.section("kafka", known=_SEED_KAFKA_FIELDS)
+    if kafka is None:
+        return KafkaMetric(name="kafka", group=None, topics=(), lag_per_replica=lag_per_replica)
+    return KafkaMetric(
+        name="kafka", group=kafka.string("group"), topics=_topics(kafka, "topics"), lag_per_replica=lag_per_replica
+    )
+
+
+# --- between targets -----------------------------------------------------------------------------------------
+
+def _check_between_targets(placed: list[_Placed], problems: Problems) -> None:
+    first_by_name: dict[str, _Placed] = {}
+    first_by_deployment: dict[tuple[str, str], _Placed] = {}
+    for entry in placed:
+        target = entry.target
+        if target.name is not None:
+            if target.name in first_by_name:
+                problems.add(
+                    entry.name_path,
+                    f"duplicate target name {describe(target.name)} (also {first_by_name[target.name].path})",
+                )
+            else:
+                first_by_name[target.name] = entry
+        if target.namespace is not None and target.deployment is not None:
+            key = (target.namespace, target.deployment)
+            if key in first_by_deployment:
+                problems.add(
+                    entry.deployment_path,
+                    f"{target.namespace}/{target.deployment} is already scaled by {first_by_deployment[key].path}; "
+                    "two targets would fight over its replicas",
+                )
+            else:
+                first_by_deployment[key] = entry
+
+
+# --- value checks (each returns the problem, or None) ----------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _timezone_problem(name: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {describe(name)} (an IANA name such as UTC or Europe/Berlin)"
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http:// or https:// URL (got {describe(url)})"
+    return None
+
+
+def _metric_name_problem(name: str) -> str | None:
+    if _METRIC_NAME.fullmatch(name) is None:
+        return f"must be letters, digits, '_', '.' or '-', starting with a letter or digit (got {describe(name)})"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _cron_problem(expression: str) -> str | None:
+    fields = expression.split()
+    if len(fields) != 5:
+        return (
+            "must be a 5-field cron expression: minute hour day-of-month month day-of-week "
+            f"(got {len(fields)} fields in {describe(expression)})"
+        )
+    if not croniter.is_valid(expression):
+        return f"invalid cron expression {describe(expression)}"
+    try:
+        croniter(expression, _CRON_PROBE_START).get_next(datetime)
+    except CroniterBadDateError:
+        return f"cron expression {describe(expression)} never matches a date"
+    return None
