@@ -88,7 +88,8 @@ def print_results(results: list[TargetResult], *, output: str, stream) -> None:
 
 def _table_row(result: TargetResult) -> tuple[str, ...]:
     metrics = ", ".join(
-        f"{metric.name}={_shown(metric.value)}->{_shown(metric.proposal)}" for metric in result.metrics
+        f"{metric.name}=error" if metric.error else f"{metric.name}={_shown(metric.value)}->{metric.proposal}"
+        for metric in result.metrics
     )
     reason = result.reason if result.error is None else f"{result.reason}: {result.error}"
     return (

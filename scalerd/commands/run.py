@@ -32,6 +32,7 @@ log = structlog.get_logger()
 
 LOOP_JOIN_TIMEOUT = 1.0
 """Of the 2 s shutdown budget: how long a cycle in progress may take to finish its write."""
+CLOSE_TIMEOUT = 0.3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     provider.close()
     cache.stop()
     server.stop()
-    daemon.close()
+    # Closing the sources waits for their reads; one stuck in a socket must not hold the exit.
+    closing = threading.Thread(target=daemon.close, name="close", daemon=True)
+    closing.start()
+    closing.join(CLOSE_TIMEOUT)
     log.info("stopped")
     _exit_now()
     return 0

@@ -163,6 +163,8 @@ class Daemon:
         try:
             started = self._monotonic()
             results = self._cycle(stop)
+            if results is None:
+                return []
             self._metrics.cycle_duration.observe(max(0.0, self._monotonic() - started))
             self._metrics.last_successful_cycle.set(self._wall())
             self._health.cycle_completed()
@@ -174,8 +176,13 @@ class Daemon:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._sources.close()
 
-    def _cycle(self, stop: threading.Event | None) -> list[TargetResult]:
+    def _cycle(self, stop: threading.Event | None) -> list[TargetResult] | None:
+        """The results, or None when the cycle could not run (the cache has not listed the Deployments yet)."""
         self._apply_reload()
+        if not self._cache.synced():
+            # Deciding now would report every target's Deployment as missing.
+            log.info("cycle_waiting", why="the Deployment cache has not synced yet")
+            return None
         leader = self._elector is None or self._elector.is_leader()
         self._metrics.leader.set(1 if leader else 0)
         if not leader:

@@ -49,6 +49,7 @@ class FakeCluster:
         self.namespaces: list[set[str]] = []
         self.refreshes = 0
         self.get_hook = None
+        self.is_synced = True
 
     def add(self, name: str, *, replicas: int, namespace: str = "apps", annotations: dict | None = None) -> None:
         self.views[(namespace, name)] = DeploymentView(
@@ -71,6 +72,9 @@ class FakeCluster:
     def refresh(self, namespace: str, name: str):
         self.refreshes += 1
         return self.views.get((namespace, name))
+
+    def synced(self) -> bool:
+        return self.is_synced
 
     def set_namespaces(self, namespaces) -> None:
         self.namespaces.append(set(namespaces))
@@ -497,3 +501,14 @@ def test_run_forever_skips_the_cycles_an_overrun_missed_instead_of_stacking_them
 
     assert bed.sources.reads == 2
     assert [entry["missed"] for entry in logs if entry["event"] == "cycle_skipped"] == [2, 2]
+
+
+def test_no_cycle_runs_before_the_cache_has_synced_and_none_counts_as_completed(harness):
+    harness.cluster.is_synced = False
+    harness.set_rps(45.0)
+    harness.clocks.advance(1.0)
+
+    assert harness.daemon.run_cycle() == []
+    assert (harness.sources.reads, harness.writer.writes()) == (0, 0)
+    assert harness.health.last_cycle_completed is None
+    assert harness.sample("scalerd_cycle_duration_seconds_count") == 0.0
