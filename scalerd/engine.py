@@ -180,7 +180,7 @@ def _policy_text(direction: str, policy: ScalingPolicy) -> str:
     return f"{direction} policy {policy.type.value} {policy.value}/{_duration_text(policy.period)}"
 
 
-def _replicas_changed_in_period(scale_events: tuple[tuple[float, int], ...], cutoff: float) -> tuple[int, int]:
+def _replicas_changed_in_period(scale_events: Sequence[tuple[float, int]], cutoff: float) -> tuple[int, int]:
     """(added, removed) by the scale events strictly newer than `cutoff`."""
     added = removed = 0
     for time, delta in scale_events:
@@ -192,7 +192,7 @@ def _replicas_changed_in_period(scale_events: tuple[tuple[float, int], ...], cut
     return added, removed
 
 
-def _scale_up_limit(rules: ScalingRules, *, current: int, now: float, scale_events) -> tuple[int, str]:
+def _scale_up_limit(rules: ScalingRules, *, current: int, now: float, scale_events: Sequence[tuple[float, int]]) -> tuple[int, str]:
     """The most replicas the policies allow now, and which policy set it (`calculateScaleUpLimitWithScalingRules`)."""
     if rules.select_policy is SelectPolicy.DISABLED:
         return current, "scaleUp policy Disabled"
@@ -207,10 +207,12 @@ def _scale_up_limit(rules: ScalingRules, *, current: int, now: float, scale_even
         better = limit is None or (proposed < limit if rules.select_policy is SelectPolicy.MIN else proposed > limit)
         if better:
             limit, label = proposed, _policy_text("scaleUp", policy)
-    return (current, "scaleUp policies") if limit is None else (limit, label)
+    return (current, "scaleUp policies (none configured)") if limit is None else (limit, label)
 
 
-def _scale_down_limit(rules: ScalingRules, *, current: int, now: float, scale_events) -> tuple[int, str]:
+def _scale_down_limit(
+    rules: ScalingRules, *, current: int, now: float, scale_events: Sequence[tuple[float, int]]
+) -> tuple[int, str]:
     """The fewest replicas the policies allow now, and which policy set it (`calculateScaleDownLimitWithBehaviors`)."""
     if rules.select_policy is SelectPolicy.DISABLED:
         return current, "scaleDown policy Disabled"
@@ -225,10 +227,12 @@ def _scale_down_limit(rules: ScalingRules, *, current: int, now: float, scale_ev
         better = limit is None or (proposed > limit if rules.select_policy is SelectPolicy.MIN else proposed < limit)
         if better:
             limit, label = proposed, _policy_text("scaleDown", policy)
-    return (current, "scaleDown policies") if limit is None else (limit, label)
+    return (current, "scaleDown policies (none configured)") if limit is None else (limit, label)
 
 
-def _stabilize(behavior: Behavior, *, current: int, proposal: int, now: float, recommendations) -> tuple[int, str | None]:
+def stabilize_recommendation(
+    behavior: Behavior, *, current: int, proposal: int, now: float, recommendations: Sequence[tuple[float, int]]
+) -> tuple[int, str | None]:
     """`stabilizeRecommendationWithBehaviors`: the count the windows allow, and which window bound it."""
     up_floor = down_ceiling = proposal
     up_cutoff = now - behavior.scale_up.stabilization_window
@@ -249,7 +253,9 @@ def _stabilize(behavior: Behavior, *, current: int, proposal: int, now: float, r
     return stabilized, f"{window} stabilization window"
 
 
-def _limit_rate(target: Target, *, current: int, stabilized: int, now: float, scale_events) -> tuple[int, str | None]:
+def limit_by_policies(
+    target: Target, *, current: int, stabilized: int, now: float, scale_events: Sequence[tuple[float, int]]
+) -> tuple[int, str | None]:
     """`convertDesiredReplicasWithBehaviorRate`: the policies and [min, max] applied to the stabilized count."""
     behavior = target.behavior
     if stabilized > current:
@@ -402,8 +408,8 @@ def decide(
 
     proposal = max(candidates) if candidates else target.min_replicas
     history = state.recommendations or ((now, current),)
-    stabilized, window_bound = _stabilize(behavior, current=current, proposal=proposal, now=now, recommendations=history)
-    desired, rate_bound = _limit_rate(target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events)
+    stabilized, window_bound = stabilize_recommendation(behavior, current=current, proposal=proposal, now=now, recommendations=history)
+    desired, rate_bound = limit_by_policies(target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events)
     bound_by = rate_bound or window_bound
 
     recommendation_cutoff = now - _longest_window(behavior)
