@@ -1,0 +1,335 @@
+"""Replay a metric trace through the rule engine with a simulated clock (`scalerd simulate`).
+
+The engine is the one the daemon runs; only the clock and the readings differ. The trace is streamed:
+a step at time t reads the latest row with timestamp <= t, so only the current row and the next one
+are ever held. Alongside the target the same trace drives a baseline (the HPA's default behavior, no
+cooldown, no schedule) and an oracle (the raw metric proposal clipped to the bounds), so a policy can
+be scored by cost (replica-seconds) against under-provisioning.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import NamedTuple, TextIO
+
+from scalerd.config.model import Behavior, CpuMetric, Metric, Target
+from scalerd.engine import EngineState, decide
+from scalerd.readings import Reading
+
+DECISIONS_HEADER = ("timestamp", "metric_proposal", "desired", "replicas", "reason")
+SUMMARY_KEYS = (
+    "steps",
+    "replica_seconds",
+    "underprovisioned_seconds",
+    "scale_events",
+    "oracle_replica_seconds",
+    "baseline_replica_seconds",
+    "baseline_underprovisioned_seconds",
+)
+NO_CPU_SAMPLE = "no replica is running, so there is no CPU utilization to read"
+
+
+class TraceError(ValueError):
+    """A trace that cannot be replayed; the message names the file, line and column at fault."""
+
+
+class TraceRow(NamedTuple):
+    timestamp: float
+    values: tuple[float, ...]
+    """One value per metric of the target, in the order of `Target.metrics`."""
+
+
+def read_trace(lines: Iterable[str], *, columns: Sequence[str], source: str = "trace") -> Iterator[TraceRow]:
+    """Parse a trace CSV: a `timestamp` column (ascending seconds) and the named `columns`; extra columns are ignored.
+
+    The header and the first row are checked at once (so nothing is written for a trace that cannot
+    start); the other rows are parsed lazily as the replay reaches them. Raises TraceError naming
+    `source` and the line for a missing column, a cell that is not a finite number, a timestamp that
+    goes backwards, or a trace without rows.
+    """
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise TraceError(f"{source}: empty file, expected a header row with 'timestamp'")
+    header = [name.strip() for name in header]
+    wanted = ["timestamp", *columns]
+    missing = [name for name in wanted if name not in header]
+    if missing:
+        raise TraceError(
+            f"{source}:1: missing column(s) {', '.join(repr(name) for name in missing)}"
+            f" (the header has {', '.join(repr(name) for name in header)})"
+        )
+    rows = _parse_rows(reader, positions=[header.index(name) for name in wanted], names=wanted, source=source)
+    first = next(rows, None)
+    if first is None:
+        raise TraceError(f"{source}: no data rows after the header")
+    return itertools.chain((first,), rows)
+
+
+def _parse_rows(reader, *, positions: list[int], names: list[str], source: str) -> Iterator[TraceRow]:
+    previous_timestamp = -math.inf
+    for cells in reader:
+        if not cells:
+            continue
+        try:
+            numbers = [float(cells[position]) for position in positions]
+        except (ValueError, IndexError):
+            numbers = [math.nan]
+        # One check for the whole row; the slow path below only runs to name the bad cell.
+        if not math.isfinite(sum(numbers)):
+            numbers = [_finite_number(cells, position, name=name, source=source, line=reader.line_num)
+                       for position, name in zip(positions, names)]
+        timestamp = numbers[0]
+        if timestamp < previous_timestamp:
+            raise TraceError(
+                f"{source}:{reader.line_num}: timestamp {cells[positions[0]].strip()!r} is before the previous"
+                " row's; timestamps must be ascending"
+            )
+        previous_timestamp = timestamp
+        yield TraceRow(timestamp, tuple(numbers[1:]))
+
+
+def _finite_number(cells: list[str], position: int, *, name: str, source: str, line: int) -> float:
+    cell = cells[position].strip() if position < len(cells) else ""
+    try:
+        number = float(cell)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise TraceError(f"{source}:{line}: column {name!r}: not a finite number (got {cell!r})")
+    return number
+
+
+class Step(NamedTuple):
+    """One simulated cycle of the target and of the baseline (a tuple: tens of thousands are made per run)."""
+
+    timestamp: float
+    loads: tuple[float, ...]
+    """The trace's value of each metric at this step (for cpu: the demand, not the utilization)."""
+    metric_proposal: int | None
+    desired: int
+    replicas: int
+    """After the step: the simulator applies every change at once."""
+    scaled: bool
+    """The replicas changed at this step."""
+    reason: str
+    oracle: int
+    baseline_metric_proposal: int | None
+    baseline_replicas: int
+
+
+def baseline_of(target: Target) -> Target:
+    """The same target as a plain HPA would run it: default behavior, no cooldown, no schedule."""
+    return replace(target, behavior=Behavior(cooldown=0.0), schedule=())
+
+
+def _row_readings(metrics: Sequence[Metric], values: tuple[float, ...]) -> tuple[Reading | None, ...]:
+    """The readings that depend on the row alone (None for cpu, which depends on the replicas too)."""
+    return tuple(
+        None if isinstance(metric, CpuMetric) else Reading(metric.name, value=value)
+        for metric, value in zip(metrics, values)
+    )
+
+
+def _cpu_reading(name: str, demand: float, replicas: int) -> Reading:
+    if replicas == 0:
+        return Reading(name, error=NO_CPU_SAMPLE)
+    # The trace gives demand in units of one replica's request; utilization spreads it over the pods.
+    return Reading(name, value=demand / replicas)
+
+
+class _SimulatedTarget:
+    """One target's replicas and engine state, advanced one step at a time."""
+
+    def __init__(self, target: Target, *, replicas: int) -> None:
+        self.target = target
+        self.replicas = replicas
+        self.state = EngineState()
+        self._has_cpu = any(isinstance(metric, CpuMetric) for metric in target.metrics)
+
+    def step(self, *, now: float, wall_time: datetime, row: TraceRow, row_readings: tuple[Reading | None, ...]):
+        current = self.replicas
+        readings = row_readings
+        if self._has_cpu:
+            readings = tuple(
+                _cpu_reading(metric.name, demand, current) if reading is None else reading
+                for metric, demand, reading in zip(self.target.metrics, row.values, row_readings)
+            )
+        decision, self.state = decide(
+            self.target,
+            current=current,
+            readings=readings,
+            now=now,
+            wall_time=wall_time,
+            state=self.state,
+            paused=self.target.paused,
+        )
+        if decision.desired != current:
+            self.state = self.state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
+            self.replicas = decision.desired
+        return decision
+
+
+def replay(
+    target: Target, *, interval: float, rows: Iterable[TraceRow], initial_replicas: int | None = None
+) -> Iterator[Step]:
+    """Run the engine every `interval` seconds from the first row's timestamp to the last row's.
+
+    `initial_replicas` defaults to the target's minReplicas. Yields one Step per cycle.
+    """
+    if not interval > 0:
+        raise ValueError(f"interval must be > 0 (got {interval})")
+    start_replicas = target.min_replicas if initial_replicas is None else initial_replicas
+    simulated = _SimulatedTarget(target, replicas=start_replicas)
+    baseline = _SimulatedTarget(baseline_of(target), replicas=start_replicas)
+    lowest, highest = target.min_replicas, target.max_replicas
+
+    row_iterator = iter(rows)
+    row = next(row_iterator, None)
+    if row is None:
+        return
+    upcoming = next(row_iterator, None)
+    row_readings = _row_readings(target.metrics, row.values)
+    first_timestamp = row.timestamp
+    # Steps are computed as first + k * interval, never accumulated; the slack keeps a row or the last
+    # step that falls exactly on a step time from being lost to float rounding (e.g. 0.1 s intervals).
+    slack = interval * 1e-9
+    index = 0
+    while True:
+        now = first_timestamp + index * interval
+        if upcoming is not None and upcoming.timestamp <= now + slack:
+            while upcoming is not None and upcoming.timestamp <= now + slack:
+                row, upcoming = upcoming, next(row_iterator, None)
+            row_readings = _row_readings(target.metrics, row.values)
+        if upcoming is None and now > row.timestamp + slack:
+            return
+        wall_time = datetime.fromtimestamp(now, UTC)
+        replicas_before = simulated.replicas
+        decision = simulated.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
+        baseline_decision = baseline.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
+        proposal = decision.metric_proposal
+        yield Step(
+            now,
+            row.values,
+            proposal,
+            decision.desired,
+            simulated.replicas,
+            simulated.replicas != replicas_before,
+            decision.reason,
+            # Without a metric proposal (a schedule-only target) the cheapest admissible count is the floor.
+            lowest if proposal is None else min(max(proposal, lowest), highest),
+            baseline_decision.metric_proposal,
+            baseline.replicas,
+        )
+        index += 1
+
+
+@dataclass
+class Summary:
+    """The scores of one replay; every step counts `interval` seconds."""
+
+    interval: float
+    steps: int = 0
+    replica_seconds: float = 0.0
+    underprovisioned_seconds: float = 0.0
+    scale_events: int = 0
+    oracle_replica_seconds: float = 0.0
+    baseline_replica_seconds: float = 0.0
+    baseline_underprovisioned_seconds: float = 0.0
+
+    def add(self, step: Step) -> None:
+        interval = self.interval
+        self.steps += 1
+        self.replica_seconds += step.replicas * interval
+        self.oracle_replica_seconds += step.oracle * interval
+        self.baseline_replica_seconds += step.baseline_replicas * interval
+        if step.metric_proposal is not None and step.metric_proposal > step.replicas:
+            self.underprovisioned_seconds += interval
+        if step.baseline_metric_proposal is not None and step.baseline_metric_proposal > step.baseline_replicas:
+            self.baseline_underprovisioned_seconds += interval
+        if step.scaled:
+            self.scale_events += 1
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {key: plain_number(getattr(self, key)) for key in SUMMARY_KEYS}
+
+
+def plain_number(number: float) -> int | float:
+    """Whole numbers as ints (15 s x 4 replicas is 60, not 60.0); others rounded past float noise."""
+    rounded = round(number, 6)
+    return int(rounded) if float(rounded).is_integer() else rounded
+
+
+@dataclass
+class Series:
+    """The per-step numbers the plot draws, kept compactly (8 bytes a value)."""
+
+    metric_names: tuple[str, ...]
+    timestamps: array = field(default_factory=lambda: array("d"))
+    loads: tuple[array, ...] = ()
+    replicas: array = field(default_factory=lambda: array("l"))
+    baseline: array = field(default_factory=lambda: array("l"))
+    oracle: array = field(default_factory=lambda: array("l"))
+
+    def __post_init__(self) -> None:
+        if not self.loads:
+            self.loads = tuple(array("d") for _ in self.metric_names)
+
+    def add(self, step: Step) -> None:
+        self.timestamps.append(step.timestamp)
+        for column, value in zip(self.loads, step.loads):
+            column.append(value)
+        self.replicas.append(step.replicas)
+        self.baseline.append(step.baseline_replicas)
+        self.oracle.append(step.oracle)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    summary: Summary
+    series: Series
+    decisions_path: str
+    summary_path: str
+
+
+def simulate_to_directory(
+    target: Target, *, interval: float, trace: TextIO, out_dir: str,
+    initial_replicas: int | None = None, trace_name: str = "trace",
+) -> SimulationResult:
+    """Replay `trace` (an open text stream) and write decisions.csv and summary.json into `out_dir`.
+
+    The plot is left to the caller (`scalerd.plot.write_plot(result.series, ...)`), so that timing the
+    replay never includes matplotlib. Raises TraceError for a bad trace.
+    """
+    columns = [metric.name for metric in target.metrics]
+    rows = read_trace(trace, columns=columns, source=trace_name)
+    summary = Summary(interval=interval)
+    series = Series(metric_names=tuple(columns))
+    os.makedirs(out_dir, exist_ok=True)
+    decisions_path = os.path.join(out_dir, "decisions.csv")
+    with open(decisions_path, "w", newline="", encoding="utf-8") as decisions_file:
+        writer = csv.writer(decisions_file, lineterminator="\n")
+        writer.writerow(DECISIONS_HEADER)
+        for step in replay(target, interval=interval, rows=rows, initial_replicas=initial_replicas):
+            timestamp = step.timestamp
+            writer.writerow((
+                int(timestamp) if timestamp.is_integer() else plain_number(timestamp),
+                "" if step.metric_proposal is None else step.metric_proposal,
+                step.desired,
+                step.replicas,
+                step.reason,
+            ))
+            summary.add(step)
+            series.add(step)
+    summary_path = os.path.join(out_dir, "summary.json")
+    with open(summary_path, "w", encoding="utf-8") as summary_file:
+        json.dump(summary.as_dict(), summary_file, indent=2)
+        summary_file.write("\n")
+    return SimulationResult(summary=summary, series=series, decisions_path=decisions_path, summary_path=summary_path)
