@@ -30,7 +30,7 @@ from scalerd.reload import ConfigFile, ConfigMapSource
 
 log = structlog.get_logger()
 
-LOOP_JOIN_TIMEOUT = 1.0
+LOOP_JOIN_TIMEOUT = 0.7
 """Of the 2 s shutdown budget: how long a cycle in progress may take to finish its write."""
 CLOSE_TIMEOUT = 0.3
 
@@ -69,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     metrics = DaemonMetrics()
+    leadership = _LeadershipListener(metrics)
     elector = None
     if not args.no_leader_elect:
         elector = LeaderElector(
             api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
             identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
-            retry_period=args.retry_period, on_change=lambda leading: metrics.leader.set(1 if leading else 0),
+            retry_period=args.retry_period, on_change=leadership,
             on_request=metrics.count_api_request,
         )
     writer = KubeWriter(
@@ -105,12 +106,18 @@ def run(args: argparse.Namespace) -> int:
     )
     log.info("started", listen=f"{args.listen.rpartition(':')[0]}:{server.port}", config=provider.description,
              leader_election=elector is not None, dry_run=args.dry_run, interval=daemon.interval)
+    leadership.daemon = daemon
     stop = threading.Event()
+
+    def on_signal(_signum, _frame) -> None:
+        stop.set()
+        daemon.wake()
+
     for signal_number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signal_number, lambda _signum, _frame: stop.set())
+        signal.signal(signal_number, on_signal)
     loop = threading.Thread(target=daemon.run_forever, args=(stop,), name="loop", daemon=True)
     loop.start()
-    while not stop.wait(0.5):
+    while not stop.wait(0.2):
         pass
     log.info("stopping")
     loop.join(LOOP_JOIN_TIMEOUT)
@@ -127,6 +134,19 @@ def run(args: argparse.Namespace) -> int:
     log.info("stopped")
     _exit_now()
     return 0
+
+
+class _LeadershipListener:
+    """The elector's `on_change`: the leader gauge, and a new leader decides at once instead of at its next tick."""
+
+    def __init__(self, metrics: DaemonMetrics) -> None:
+        self._metrics = metrics
+        self.daemon = None
+
+    def __call__(self, leading: bool) -> None:
+        self._metrics.leader.set(1 if leading else 0)
+        if leading and self.daemon is not None:
+            self.daemon.wake()
 
 
 def _config_provider(args: argparse.Namespace, *, api_client, writer, metrics: DaemonMetrics):

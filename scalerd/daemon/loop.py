@@ -131,6 +131,7 @@ class Daemon:
             max_workers=max_concurrency, thread_name_prefix="target"
         )
         self._cycle_lock = threading.Lock()
+        self._wake = threading.Event()
         self._health.interval = self.interval
         self._health.config_loaded = True
 
@@ -143,7 +144,10 @@ class Daemon:
         return self._interval_override or self._config.defaults.interval
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Run cycles every interval until `stop` is set. A cycle that overruns makes the loop skip, never stack."""
+        """Run cycles every interval until `stop` is set. A cycle that overruns makes the loop skip, never stack.
+
+        `wake()` starts the next cycle at once (leadership just acquired, or shutdown) and restarts the ticks.
+        """
         next_due = self._monotonic()
         while not stop.is_set():
             self.run_cycle(stop=stop)
@@ -153,7 +157,12 @@ class Daemon:
                 missed = int((now - next_due) // self.interval) + 1
                 log.warning("cycle_skipped", missed=missed, interval=self.interval)
                 next_due += missed * self.interval
-            stop.wait(max(0.0, next_due - self._monotonic()))
+            if self._wake.wait(max(0.0, next_due - self._monotonic())):
+                self._wake.clear()
+                next_due = self._monotonic()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def run_cycle(self, *, stop: threading.Event | None = None) -> list[TargetResult]:
         """One cycle: reload, read the clock once, read every metric once, decide each target concurrently."""

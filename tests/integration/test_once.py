@@ -1,0 +1,155 @@
+"""`scalerd once` as a subprocess against the test bed, with the least-privilege `scalerd` context."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.daemon_support import (
+    annotations_of, create_deployment, events_about, replicas_of, rps_config, run_scalerd, scale_writes,
+    set_rps,
+)
+from tests.testbed.kafka_tools import unique_name
+
+
+@pytest.fixture
+def admin(testbed):
+    return testbed.admin_api_client()
+
+
+def _once(testbed, config_path, *extra: str):
+    return run_scalerd("once", "--config", str(config_path), "--kubeconfig", str(testbed.kubeconfig_path),
+                       "--context", "scalerd", "--output", "json", *extra)
+
+
+def test_once_scales_up_from_a_prometheus_metric_and_explains_it(testbed, admin, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                                 targets=[{"name": "api", "deployment": deployment}]))
+
+    finished = _once(testbed, config)
+
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout) == {
+        "target": "api", "namespace": "default", "deployment": deployment, "current": 2, "desired": 5,
+        "applied": True, "reason": "scale_up", "metrics": [{"name": "rps", "value": 45.0, "proposal": 5}],
+    }
+    assert replicas_of(admin, deployment) == 5
+    annotations = annotations_of(admin, deployment)
+    last_decision = json.loads(annotations["scalerd.io/last-decision"])
+    assert (last_decision["current"], last_decision["desired"], last_decision["reason"]) == (2, 5, "scale_up")
+    state = json.loads(annotations["scalerd.io/state"])
+    assert [delta for _time, delta in state["scale_events"]] == [3]
+    [event] = [event for event in events_about(admin, deployment) if event.reason == "ScaledUp"]
+    assert event.type == "Normal"
+    assert "rps=45 proposes 5" in event.message
+
+
+def test_once_dry_run_decides_and_writes_nothing(testbed, admin, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                                 targets=[{"name": "api", "deployment": deployment}]))
+
+    finished = _once(testbed, config, "--dry-run")
+
+    assert finished.returncode == 0, finished.stderr
+    line = json.loads(finished.stdout)
+    assert (line["current"], line["desired"], line["applied"]) == (2, 5, False)
+    assert replicas_of(admin, deployment) == 2
+    assert "scalerd.io/state" not in annotations_of(admin, deployment)
+    assert events_about(admin, deployment) == []
+    assert scale_writes(testbed.audit_path, deployment) == []
+
+
+def test_once_scales_down_then_holds_within_the_cooldown_read_from_the_annotation(testbed, admin, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=6)
+    set_rps(testbed, {deployment: 20})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                                 targets=[{"name": "api", "deployment": deployment, "cooldown": "1h"}]))
+
+    down = _once(testbed, config)
+    set_rps(testbed, {deployment: 90})
+    held = _once(testbed, config)
+
+    assert down.returncode == 0 and held.returncode == 0, down.stderr + held.stderr
+    assert (json.loads(down.stdout)["desired"], json.loads(down.stdout)["reason"]) == (2, "scale_down")
+    held_line = json.loads(held.stdout)
+    assert (held_line["current"], held_line["desired"], held_line["reason"]) == (2, 2, "cooldown")
+    assert replicas_of(admin, deployment) == 2
+    assert len(scale_writes(testbed.audit_path, deployment)) == 1
+
+
+def test_once_scales_from_real_kafka_lag(testbed, admin, kafka, make_topic, group_name, tmp_path):
+    deployment = unique_name("consumer")
+    create_deployment(admin, deployment, replicas=1)
+    topic = make_topic(3)
+    kafka.produce(topic, {0: 10, 1: 10, 2: 10})
+    kafka.commit(group=group_name, topic=topic, offsets_by_partition={0: 5, 1: 2, 2: 10})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+defaults:
+  kafka: {{bootstrapServers: '{testbed.kafka_bootstrap}'}}
+targets:
+  - name: consumer
+    namespace: default
+    deployment: {deployment}
+    minReplicas: 1
+    maxReplicas: 10
+    metrics:
+      - type: kafka
+        group: {group_name}
+        topics: [{topic}]
+        lagPerReplica: 5
+    behavior: {{cooldown: 0s}}
+""")
+
+    finished = _once(testbed, config)
+
+    assert finished.returncode == 0, finished.stderr
+    line = json.loads(finished.stdout)
+    # lag 5 + 8 + 0 = 13 → ceil(13 / 5) = 3, which the 3 partitions allow.
+    assert line["metrics"] == [{"name": "kafka", "value": 13.0, "proposal": 3}]
+    assert (line["current"], line["desired"], line["applied"]) == (1, 3, True)
+    assert replicas_of(admin, deployment) == 3
+
+
+def test_once_exits_1_when_a_deployment_is_missing_and_still_decides_the_others(testbed, admin, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 20})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url, targets=[
+        {"name": "api", "deployment": deployment},
+        {"name": "ghost", "deployment": unique_name("ghost")},
+    ]))
+
+    finished = _once(testbed, config)
+
+    assert finished.returncode == 1
+    lines = {line["target"]: line for line in map(json.loads, finished.stdout.splitlines())}
+    assert (lines["api"]["desired"], lines["api"]["reason"]) == (2, "no_change")
+    assert (lines["ghost"]["reason"], lines["ghost"]["current"]) == ("deployment_not_found", None)
+
+
+def test_once_with_an_invalid_config_exits_2_with_every_problem(testbed, tmp_path):
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url, targets=[
+        {"name": "api", "deployment": "api", "per_replica": -3, "min": 5, "max": 2},
+    ]))
+
+    finished = _once(testbed, config)
+
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    problems = finished.stderr.splitlines()
+    assert "targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)" in problems
+    assert any(problem.startswith("targets[0].maxReplicas:") for problem in problems)
