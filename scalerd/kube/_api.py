@@ -1,0 +1,84 @@
+"""Calling the API server through the official client: raw JSON in and out, every request counted.
+
+Raw dictionaries rather than the client's models: the cache and the Lease compare and copy what the server sent,
+and skipping model deserialization keeps a busy watch cheap.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiException
+
+RequestHook = Callable[[str, int], None]
+"""Called once per request with the Kubernetes verb ("get", "list", "watch", "create", "update", "patch") and the
+HTTP status, 0 when no answer came (connection error, timeout)."""
+
+NO_ANSWER = 0
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def ignore_request(verb: str, code: int) -> None:
+    """The default request hook: nobody is counting."""
+
+
+def call_json(on_request: RequestHook, verb: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
+    """One request; returns the decoded body, raises ApiException (status 0 when no answer came)."""
+    response = open_stream(on_request, verb, method, *args, **kwargs)
+    try:
+        return json.loads(response.data or b"{}")
+    finally:
+        response.release_conn()
+
+
+def open_stream(on_request: RequestHook, verb: str, method: Callable[..., Any], *args: Any, **kwargs: Any):
+    """One request whose body is read by the caller (a watch); returns the urllib3 response."""
+    try:
+        response = method(*args, _preload_content=False, **kwargs)
+    except ApiException as error:
+        on_request(verb, error.status or NO_ANSWER)
+        raise
+    except TRANSPORT_ERRORS as error:
+        on_request(verb, NO_ANSWER)
+        raise ApiException(status=NO_ANSWER, reason=f"{type(error).__name__}: {error}") from error
+    on_request(verb, response.status)
+    return response
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own explanation (Status.message), else the HTTP reason."""
+    try:
+        status = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    if error.status == NO_ANSWER:
+        return f"no answer from the API server: {error.reason}"
+    return f"HTTP {error.status} {error.reason or ''}".rstrip()
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date; None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def retry_after_header(error: ApiException) -> str | None:
+    headers = error.headers or {}
+    return headers.get("Retry-After") if hasattr(headers, "get") else None

@@ -1,0 +1,337 @@
+"""A watch-based cache of the Deployments in the configured namespaces: in steady state a cycle sends no GET.
+
+Per namespace one thread lists, then watches from the list's resourceVersion with bookmarks, and starts over with a
+fresh list when the server says the version is gone (410) or sends an ERROR event. Dropped streams and errors
+reconnect with capped exponential backoff from the last version seen.
+"""
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import kubernetes.client
+import structlog
+from kubernetes.client import ApiException
+
+from scalerd.kube._api import (
+    NO_ANSWER, TRANSPORT_ERRORS, RequestHook, api_message, call_json, ignore_request, open_stream,
+)
+
+log = structlog.get_logger(__name__)
+
+HTTP_GONE = 410
+HTTP_NOT_FOUND = 404
+WATCH_SECONDS = 300
+"""How long the server keeps one watch open; the read timeout allows for this plus a margin."""
+STREAM_READ_MARGIN = 15.0
+CONNECT_TIMEOUT = 5.0
+LIST_TIMEOUT = 30.0
+RECONNECT_INITIAL = 0.5
+RECONNECT_MAX = 30.0
+# A line that is not JSON means a broken stream as much as a reset connection does.
+TRANSPORT_READ_ERRORS = (ValueError, *TRANSPORT_ERRORS)
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """What the engine and the writer need of a Deployment, as last seen by the cache."""
+
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    replicas: int
+    """spec.replicas: the count scalerd changes (the API server defaults an absent value to 1)."""
+    ready_replicas: int
+    selector: Mapping[str, str]
+    """spec.selector.matchLabels."""
+    annotations: Mapping[str, str]
+    generation: int
+    observed_generation: int
+
+    @classmethod
+    def from_object(cls, deployment: Mapping[str, Any]) -> DeploymentView:
+        metadata = deployment.get("metadata") or {}
+        spec = deployment.get("spec") or {}
+        status = deployment.get("status") or {}
+        replicas = spec.get("replicas")
+        return cls(
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+            uid=metadata.get("uid", ""),
+            resource_version=metadata.get("resourceVersion", ""),
+            replicas=1 if replicas is None else int(replicas),
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            selector=MappingProxyType(dict((spec.get("selector") or {}).get("matchLabels") or {})),
+            annotations=MappingProxyType(dict(metadata.get("annotations") or {})),
+            generation=int(metadata.get("generation") or 0),
+            observed_generation=int(status.get("observedGeneration") or 0),
+        )
+
+
+def is_older(candidate: str, current: str) -> bool:
+    """Whether `candidate` is known to be older than `current`.
+
+    resourceVersions are opaque by contract, but every API server in use (etcd's revisions, the test bed)
+    hands out increasing integers; comparing them keeps a slow GET from overwriting a newer watch event.
+    When either is not an integer nothing is known, and the newer arrival wins.
+    """
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) < int(current)
+    return False
+
+
+class DeploymentCache:
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, namespaces: Iterable[str],
+                 on_request: RequestHook = ignore_request, watch_seconds: int = WATCH_SECONDS):
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._on_request = on_request
+        self._watch_seconds = watch_seconds
+        self._lock = threading.Lock()
+        self._synced_changed = threading.Condition(self._lock)
+        self._views: dict[tuple[str, str], DeploymentView] = {}
+        self._namespaces = frozenset(namespaces)
+        self._watchers: dict[str, _NamespaceWatcher] = {}
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            self._started = True
+            wanted = self._namespaces
+        self._converge(wanted)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._started = False
+        self._converge(frozenset())
+
+    def set_namespaces(self, namespaces: Iterable[str]) -> None:
+        """Watch exactly these namespaces from now on (a config reload); entries of dropped ones are forgotten."""
+        wanted = frozenset(namespaces)
+        with self._lock:
+            self._namespaces = wanted
+            started = self._started
+        if started:
+            self._converge(wanted)
+
+    def synced(self) -> bool:
+        with self._lock:
+            return self._all_synced()
+
+    def wait_synced(self, timeout: float) -> bool:
+        with self._synced_changed:
+            return self._synced_changed.wait_for(self._all_synced, timeout=timeout)
+
+    def get(self, namespace: str, name: str) -> DeploymentView | None:
+        with self._lock:
+            return self._views.get((namespace, name))
+
+    def refresh(self, namespace: str, name: str) -> DeploymentView | None:
+        """One GET (after a 409) that also updates the cache; None when the Deployment does not exist.
+
+        Any other failure is logged and the cached view returned: the caller's next conditional write will be
+        refused again if it is stale, and its retries are bounded.
+        """
+        try:
+            deployment = call_json(self._on_request, "get", self._apps.read_namespaced_deployment, name, namespace,
+                                   _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+        except ApiException as error:
+            if error.status == HTTP_NOT_FOUND:
+                with self._lock:
+                    self._views.pop((namespace, name), None)
+                return None
+            log.warning("deployment_refresh_failed", namespace=namespace, deployment=name,
+                        code=error.status, error=api_message(error))
+            return self.get(namespace, name)
+        return self._put(DeploymentView.from_object(deployment))
+
+    def _all_synced(self) -> bool:
+        return all(namespace in self._watchers and self._watchers[namespace].synced for namespace in self._namespaces)
+
+    def _converge(self, wanted: frozenset[str]) -> None:
+        with self._lock:
+            dropped = [self._watchers.pop(namespace) for namespace in set(self._watchers) - wanted]
+            for namespace in wanted - set(self._watchers):
+                watcher = _NamespaceWatcher(self, namespace)
+                self._watchers[namespace] = watcher
+                watcher.start()
+            for key in [key for key in self._views if key[0] not in wanted]:
+                del self._views[key]
+            self._synced_changed.notify_all()
+        for watcher in dropped:
+            watcher.stop()
+
+    # Called by the namespace watchers.
+
+    def _put(self, view: DeploymentView) -> DeploymentView:
+        """Keeps the newer of `view` and the cached one, for watched namespaces only; returns the newer."""
+        with self._lock:
+            current = self._views.get((view.namespace, view.name))
+            if current is not None and is_older(view.resource_version, current.resource_version):
+                return current
+            if view.namespace in self._watchers:
+                self._views[(view.namespace, view.name)] = view
+            return view
+
+    def _remove(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._views.pop((namespace, name), None)
+
+    def _replace_namespace(self, watcher: _NamespaceWatcher, views: list[DeploymentView]) -> None:
+        with self._lock:
+            if self._watchers.get(watcher.namespace) is not watcher:
+                return
+            for key in [key for key in self._views if key[0] == watcher.namespace]:
+                del self._views[key]
+            for view in views:
+                self._views[(view.namespace, view.name)] = view
+            watcher.synced = True
+            self._synced_changed.notify_all()
+
+    def _list(self, namespace: str) -> dict:
+        return call_json(self._on_request, "list", self._apps.list_namespaced_deployment, namespace,
+                         _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+
+    def _watch(self, namespace: str, resource_version: str):
+        return open_stream(
+            self._on_request, "watch", self._apps.list_namespaced_deployment, namespace,
+            watch=True, resource_version=resource_version, allow_watch_bookmarks=True,
+            timeout_seconds=self._watch_seconds,
+            _request_timeout=(CONNECT_TIMEOUT, self._watch_seconds + STREAM_READ_MARGIN),
+        )
+
+
+class _RelistNeeded(Exception):
+    """The server ended the watch in a way only a fresh list recovers from (410 Gone, an ERROR event)."""
+
+
+class _NamespaceWatcher:
+    def __init__(self, cache: DeploymentCache, namespace: str):
+        self.namespace = namespace
+        self.synced = False
+        self._cache = cache
+        self._stopping = threading.Event()
+        self._stream_lock = threading.Lock()
+        self._stream = None
+        self._thread = threading.Thread(target=self._run, name=f"deployment-watch-{namespace}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._stream_lock:
+            if self._stream is not None:
+                _interrupt(self._stream)
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        resource_version: str | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._relist()
+                resource_version = self._follow(resource_version)
+                failures = 0
+            except _RelistNeeded as reason:
+                log.info("deployment_watch_relist", namespace=self.namespace, reason=str(reason))
+                resource_version = None
+            except ApiException as error:
+                if self._stopping.is_set():
+                    return
+                if error.status == HTTP_GONE:
+                    log.info("deployment_watch_relist", namespace=self.namespace, reason="410 Gone")
+                    resource_version = None
+                    continue
+                failures += 1
+                delay = reconnect_delay(failures)
+                log.warning("deployment_watch_failed", namespace=self.namespace, code=error.status,
+                            error=api_message(error), retry_in=round(delay, 2))
+                self._stopping.wait(delay)
+            except Exception as error:  # noqa: BLE001 - a dead watcher would leave the cache stale for good
+                failures += 1
+                delay = reconnect_delay(failures)
+                log.error("deployment_watch_unexpected", namespace=self.namespace, error=repr(error),
+                          retry_in=round(delay, 2))
+                resource_version = None
+                self._stopping.wait(delay)
+
+    def _relist(self) -> str:
+        listing = self._cache._list(self.namespace)
+        views = [DeploymentView.from_object(_with_namespace(item, self.namespace)) for item in listing.get("items") or []]
+        self._cache._replace_namespace(self, views)
+        return (listing.get("metadata") or {}).get("resourceVersion", "")
+
+    def _follow(self, resource_version: str) -> str:
+        """Apply the events of one watch until the server ends it; returns the last version seen."""
+        stream = self._cache._watch(self.namespace, resource_version)
+        with self._stream_lock:
+            self._stream = stream
+        try:
+            for line in _lines(stream):
+                if self._stopping.is_set():
+                    break
+                resource_version = self._apply(json.loads(line), resource_version)
+        except TRANSPORT_READ_ERRORS as error:
+            if self._stopping.is_set():
+                return resource_version
+            raise ApiException(status=NO_ANSWER, reason=f"watch stream broke: {error}") from error
+        finally:
+            with self._stream_lock:
+                self._stream = None
+            stream.release_conn()
+        return resource_version
+
+    def _apply(self, event: Mapping[str, Any], resource_version: str) -> str:
+        kind, body = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            raise _RelistNeeded(f"ERROR event {body.get('code')}: {body.get('message', '')}")
+        new_version = (body.get("metadata") or {}).get("resourceVersion") or resource_version
+        if kind in ("ADDED", "MODIFIED"):
+            self._cache._put(DeploymentView.from_object(_with_namespace(body, self.namespace)))
+        elif kind == "DELETED":
+            self._cache._remove(self.namespace, body["metadata"]["name"])
+        return new_version
+
+
+def reconnect_delay(failures: int, *, random_fraction: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with jitter (half to all of the step) so many daemons do not reconnect in step."""
+    step = min(RECONNECT_MAX, RECONNECT_INITIAL * 2 ** (failures - 1))
+    return step * (0.5 + 0.5 * random_fraction())
+
+
+def _with_namespace(deployment: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
+    """List items may omit metadata.namespace; the namespace they were listed from is theirs."""
+    metadata = deployment.get("metadata") or {}
+    if metadata.get("namespace"):
+        return deployment
+    return {**deployment, "metadata": {**metadata, "namespace": namespace}}
+
+
+def _lines(stream) -> Iterable[str]:
+    buffer = b""
+    for chunk in stream.stream(amt=None, decode_content=False):
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        yield from (line.decode("utf-8") for line in complete if line.strip())
+    if buffer.strip():
+        yield buffer.decode("utf-8")
+
+
+def _interrupt(stream) -> None:
+    """Unblock a thread waiting in a watch read (closing the response alone may wait for the read to end)."""
+    connection = getattr(stream, "connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+

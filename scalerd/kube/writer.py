@@ -1,0 +1,209 @@
+"""THE one place scalerd writes to Kubernetes: dry-run, fencing and retries live here and nowhere else.
+
+Every attempt first asks `may_write()` (the Lease's fencing check), so a daemon that lost leadership stops between
+two retries, not only between two cycles. Replica changes are conditional on the resourceVersion the decision was
+made from; that also makes resending after a timeout safe: a PATCH that did land turns the resend into a 409.
+"""
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import kubernetes.client
+import structlog
+from kubernetes.client import ApiException
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from scalerd.kube._api import (
+    MERGE_PATCH, NO_ANSWER, RequestHook, api_message, call_json, ignore_request, parse_retry_after,
+    retry_after_header,
+)
+from scalerd.kube.cache import DeploymentView
+
+log = structlog.get_logger(__name__)
+
+APPLIED, DRY_RUN, CONFLICT, FENCED, FAILED, NOT_FOUND, FORBIDDEN = (
+    "applied", "dry_run", "conflict", "fenced", "failed", "not_found", "forbidden",
+)
+HTTP_TOO_MANY_REQUESTS = 429
+STATUS_OF_FINAL_ANSWER = {409: CONFLICT, 404: NOT_FOUND, 403: FORBIDDEN}
+BACKOFF_INITIAL = 0.2
+BACKOFF_MAX = 2.0
+CONNECT_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    applied: bool
+    status: str
+    """applied | dry_run | conflict | fenced | failed | not_found | forbidden"""
+    detail: str
+    attempts: int
+    """Requests actually sent."""
+    resource_version: str | None
+    """The object's resourceVersion after an applied write."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """429, 5xx and no answer at all (connection refused/reset, timeout) are worth another attempt; the rest is final."""
+    if not isinstance(error, ApiException):
+        return False
+    status = error.status or NO_ANSWER
+    return status == NO_ANSWER or status == HTTP_TOO_MANY_REQUESTS or status >= 500
+
+
+def backoff_delay(attempt: int, *, random_fraction: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter (half to all of the step) after the `attempt`-th failed attempt."""
+    step = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** (attempt - 1))
+    return step * (0.5 + 0.5 * random_fraction())
+
+
+class _Fenced(Exception):
+    """may_write() said no: this instance must not write (not the leader, or its Lease renewal is overdue)."""
+
+
+@dataclass
+class _Progress:
+    """One write's attempts so far."""
+
+    started: float
+    attempts: int = 0
+    refused_wait: float | None = None
+    """The wait that did not fit in the retry budget, when that is why retrying stopped."""
+
+
+class KubeWriter:
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, dry_run: bool, may_write: Callable[[], bool],
+                 component: str = "scalerd", retry_budget_seconds: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 on_request: RequestHook = ignore_request, request_timeout: float = 10.0,
+                 random_fraction: Callable[[], float] = random.random):
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._dry_run = dry_run
+        self._may_write = may_write
+        self._component = component
+        self._retry_budget = retry_budget_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._on_request = on_request
+        self._timeouts = (CONNECT_TIMEOUT, request_timeout)
+        self._random_fraction = random_fraction
+
+    def scale(self, *, view: DeploymentView, replicas: int) -> WriteOutcome:
+        """Set spec.replicas through the scale subresource, only if the Deployment is still at `view`'s version."""
+        body = {"metadata": {"resourceVersion": view.resource_version}, "spec": {"replicas": replicas}}
+        return self._write(
+            verb="patch", namespace=view.namespace, name=view.name,
+            planned=f"set replicas {view.replicas} -> {replicas}",
+            send=functools.partial(self._apps.patch_namespaced_deployment_scale, view.name, view.namespace, body,
+                                   _content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+        )
+
+    def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome:
+        """Merge `annotations` into the Deployment's metadata.annotations (other keys are kept)."""
+        body = {"metadata": {"annotations": dict(annotations)}}
+        return self._write(
+            verb="patch", namespace=namespace, name=name, planned=f"annotate {', '.join(sorted(annotations))}",
+            send=functools.partial(self._apps.patch_namespaced_deployment, name, namespace, body,
+                                   _content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+        )
+
+    def event(self, *, namespace: str, involved: DeploymentView | dict, reason: str, message: str,
+              event_type: str = "Normal") -> WriteOutcome:
+        """Record a core/v1 Event about `involved` (a Deployment, or e.g. {"kind": "ConfigMap", "name": ...})."""
+        involved_object = _involved_object(involved, namespace)
+        now = self._wall_clock()
+        timestamp = now.replace(microsecond=0)  # metav1.Time has whole seconds
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            # The name scheme of client-go's recorder: unique per object and instant.
+            "metadata": {"name": f"{involved_object['name']}.{_unix_nanoseconds(now):x}", "namespace": namespace},
+            "involvedObject": involved_object,
+            "reason": reason, "message": message, "type": event_type,
+            "source": {"component": self._component}, "reportingComponent": self._component,
+            "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1,
+        }
+        return self._write(
+            verb="create", namespace=namespace, name=involved_object["name"], planned=f"event {reason}: {message}",
+            send=functools.partial(self._core.create_namespaced_event, namespace, body,
+                                   _request_timeout=self._timeouts),
+        )
+
+    def _write(self, *, verb: str, namespace: str, name: str, planned: str,
+               send: Callable[..., Any]) -> WriteOutcome:
+        if self._dry_run:
+            return WriteOutcome(applied=False, status=DRY_RUN, detail=f"dry run: would {planned}", attempts=0,
+                                resource_version=None)
+        progress = _Progress(started=self._clock())
+
+        def attempt() -> dict:
+            if not self._may_write():
+                raise _Fenced()
+            progress.attempts += 1
+            return call_json(self._on_request, verb, send)
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable), wait=self._wait,
+            stop=lambda state: self._over_budget(state, progress), sleep=self._sleep, reraise=True,
+        )
+        try:
+            answer = retrying(attempt)
+        except _Fenced:
+            outcome = WriteOutcome(applied=False, status=FENCED, attempts=progress.attempts, resource_version=None,
+                                   detail="not written: this instance does not hold a fresh leader Lease")
+        except ApiException as error:
+            outcome = self._final_answer(error, progress)
+        else:
+            return WriteOutcome(applied=True, status=APPLIED, detail=planned, attempts=progress.attempts,
+                                resource_version=(answer.get("metadata") or {}).get("resourceVersion"))
+        logger = log.info if outcome.status in (CONFLICT, FENCED) else log.error
+        logger("kube_write_not_applied", verb=verb, namespace=namespace, name=name, planned=planned,
+               status=outcome.status, detail=outcome.detail, attempts=outcome.attempts)
+        return outcome
+
+    def _final_answer(self, error: ApiException, progress: _Progress) -> WriteOutcome:
+        status = STATUS_OF_FINAL_ANSWER.get(error.status or NO_ANSWER, FAILED)
+        detail = api_message(error)
+        if error.status == HTTP_TOO_MANY_REQUESTS and progress.refused_wait is not None:
+            detail = (f"{detail} (HTTP 429: the server asked to wait {progress.refused_wait:g}s, "
+                      f"beyond the {self._retry_budget:g}s retry budget)")
+        elif is_retryable(error):
+            detail = (f"{detail} (gave up after {progress.attempts} attempts within the "
+                      f"{self._retry_budget:g}s retry budget)")
+        return WriteOutcome(applied=False, status=status, detail=detail, attempts=progress.attempts,
+                            resource_version=None)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception()
+        if isinstance(error, ApiException) and error.status == HTTP_TOO_MANY_REQUESTS:
+            asked = parse_retry_after(retry_after_header(error), now=self._wall_clock())
+            if asked is not None:
+                return asked
+        return backoff_delay(state.attempt_number, random_fraction=self._random_fraction)
+
+    def _over_budget(self, state: RetryCallState, progress: _Progress) -> bool:
+        """Stop when the next wait would end beyond the budget: bounded time per target per cycle."""
+        remaining = self._retry_budget - (self._clock() - progress.started)
+        if state.upcoming_sleep <= remaining:
+            return False
+        progress.refused_wait = state.upcoming_sleep
+        return True
+
+
+def _involved_object(involved: DeploymentView | dict, namespace: str) -> dict:
+    if isinstance(involved, DeploymentView):
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "name": involved.name,
+                "namespace": involved.namespace, "uid": involved.uid, "resourceVersion": involved.resource_version}
+    return {"apiVersion": "v1", "namespace": namespace, **involved}
+
+
+def _unix_nanoseconds(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
