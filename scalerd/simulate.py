@@ -141,8 +141,10 @@ def _row_readings(metrics: Sequence[Metric], values: tuple[float, ...]) -> tuple
 def _cpu_reading(name: str, demand: float, replicas: int) -> Reading:
     if replicas == 0:
         return Reading(name, error=NO_CPU_SAMPLE)
-    # The trace gives demand in units of one replica's request; utilization spreads it over the pods.
-    return Reading(name, value=demand / replicas)
+    # The trace gives demand in units of one replica's request, spread evenly over the pods. The HPA's
+    # utilization is the integer percent sum(usage) * 100 // sum(requests), i.e. floor(demand / replicas);
+    # the float quotient would also let ceil() overshoot (25 / 7 / 25 * 7 is 1.0000000000000002).
+    return Reading(name, value=float(math.floor(demand / replicas)))
 
 
 class _SimulatedTarget:

@@ -213,6 +213,17 @@ def test_cpu_demand_is_spread_over_the_current_replicas():
     assert [step.loads for step in steps] == [(300,), (300,), (300,)]
 
 
+def test_cpu_utilization_is_the_hpa_integer_percent():
+    target = make_target(metrics=(CpuMetric(name="cpu", target_utilization=25.0),))
+    rows = trace_rows((0, 25), (15, 25))
+
+    steps = list(replay(target, interval=15.0, rows=rows, initial_replicas=7))
+
+    # 25 % of one replica over 7 pods: int(3.57) = 3 %, ratio 0.12, ceil(0.12 * 7) = 1 (the float
+    # 25 / 7 / 25 * 7 = 1.0000000000000002 would ask for 2). Then 25 % on 1 replica: ratio 1, stay.
+    assert columns(steps, "metric_proposal", "replicas") == [(1, 1), (1, 1)]
+
+
 def test_schedules_read_the_step_time_in_the_target_timezone():
     # Unix 0 is 01:00 in Berlin (CET): the 01:00 entry (3 replicas) is active, not the 00:00 one.
     target = make_target(
