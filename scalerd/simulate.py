@@ -190,7 +190,9 @@ def replay(
         raise ValueError(f"interval must be > 0 (got {interval})")
     start_replicas = target.min_replicas if initial_replicas is None else initial_replicas
     simulated = _SimulatedTarget(target, replicas=start_replicas)
-    baseline = _SimulatedTarget(baseline_of(target), replicas=start_replicas)
+    baseline_target = baseline_of(target)
+    # A target that already is its own baseline would only repeat every decision: run it once.
+    baseline = None if baseline_target == target else _SimulatedTarget(baseline_target, replicas=start_replicas)
     lowest, highest = target.min_replicas, target.max_replicas
 
     row_iterator = iter(rows)
@@ -215,7 +217,11 @@ def replay(
         wall_time = datetime.fromtimestamp(now, UTC)
         replicas_before = simulated.replicas
         decision = simulated.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
-        baseline_decision = baseline.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
+        if baseline is None:
+            baseline_decision, baseline_replicas = decision, simulated.replicas
+        else:
+            baseline_decision = baseline.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
+            baseline_replicas = baseline.replicas
         proposal = decision.metric_proposal
         yield Step(
             now,
@@ -228,7 +234,7 @@ def replay(
             # Without a metric proposal (a schedule-only target) the cheapest admissible count is the floor.
             lowest if proposal is None else min(max(proposal, lowest), highest),
             baseline_decision.metric_proposal,
-            baseline.replicas,
+            baseline_replicas,
         )
         index += 1
 

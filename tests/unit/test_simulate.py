@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -256,6 +257,26 @@ def test_the_baseline_keeps_metrics_and_bounds_but_drops_schedule_and_cooldown()
     assert baseline.behavior == Behavior(cooldown=0.0)
     assert baseline.schedule == ()
     assert (baseline.metrics, baseline.min_replicas, baseline.max_replicas) == (target.metrics, 1, 20)
+
+
+def test_a_target_that_is_its_own_baseline_is_decided_once_per_step(monkeypatch):
+    import scalerd.simulate as simulate_module
+
+    calls = []
+    real_decide = simulate_module.decide
+
+    def counting_decide(target, **kwargs):
+        calls.append(target.name)
+        return real_decide(target, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "decide", counting_decide)
+    plain_hpa = replace(rps_target(), behavior=Behavior(cooldown=0.0))
+
+    steps = list(replay(plain_hpa, interval=5.0, rows=STEP_TRACE))
+
+    assert len(calls) == len(steps) == 13
+    assert [step.baseline_replicas for step in steps] == [step.replicas for step in steps]
+    assert [step.replicas for step in steps] == [1, 5, 5, 5, 10, 10, 10, 20, 20, 20, 20, 20, 20]
 
 
 @pytest.mark.parametrize(
