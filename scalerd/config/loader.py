@@ -76,11 +76,14 @@ _CRON_PROBE_START = datetime(2024, 1, 1)
 def load_config_file(path: str | Path) -> Config:
     """The configuration in the file at `path`; ConfigError listing every problem otherwise."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as error:
         raise ConfigError([f"{path}: cannot read: {error.strerror or error}"]) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError([f"{path}: cannot read: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text ({error.reason} on line {line})"]) from None
     return load_config_text(text, source=str(path))
 
 
@@ -429,7 +432,7 @@ def _schedule(
         section = as_mapping(item, path, problems, known=known)
         if section is None:
             continue
-        entry = _schedule_entry(section)
+        entry = _schedule_entry(section, allows_cron="cron" in known)
         if isinstance(entry, DailyEntry):
             if entry.minute_of_day in first_path_of_minute:
                 first = first_path_of_minute[entry.minute_of_day]
@@ -441,21 +444,25 @@ def _schedule(
     return tuple(entries)
 
 
-def _schedule_entry(section: Section) -> ScheduleEntry | None:
-    replicas = section.integer("replicas", minimum=0)
-    if section.has("time") and section.has("cron"):
+def _schedule_entry(section: Section, *, allows_cron: bool) -> ScheduleEntry | None:
+    has_cron = allows_cron and section.has("cron")
+    if section.has("time") and has_cron:
         section.problems.add(section.path, "give either time (HH:MM) or cron (with duration), not both")
         return None
     if section.has("time"):
-        if section.has("duration"):
+        if allows_cron and section.has("duration"):
             section.report("duration", "only a cron entry has a duration (a time entry lasts until the next time)")
         minute = _minute_of_day(section)
+        replicas = section.integer("replicas", minimum=0)
         return DailyEntry(minute_of_day=minute, replicas=replicas) if minute is not None else None
-    if section.has("cron"):
+    if has_cron:
         cron = section.checked_string("cron", check=_cron_problem)
         duration = section.duration("duration", exclusive_minimum=True)
-        return CronWindow(cron=cron, duration=duration, replicas=replicas)
-    section.problems.add(section.path, "needs time (HH:MM) or cron (a 5-field expression with a duration)")
+        return CronWindow(cron=cron, duration=duration, replicas=section.integer("replicas", minimum=0))
+    if allows_cron:
+        section.problems.add(section.path, "needs time (HH:MM) or cron (a 5-field expression with a duration)")
+    else:
+        section.report("time", "required (HH:MM)")
     return None
 
 
