@@ -1,0 +1,176 @@
+"""The resource types the emulator serves, and the discovery and OpenAPI documents kubectl reads about them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+READ_WRITE = ("create", "delete", "get", "list", "patch", "update", "watch")
+SUBRESOURCE_VERBS = ("get", "patch", "update")
+
+
+@dataclass(frozen=True)
+class Subresource:
+    name: str
+    kind: str
+    group: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool = True
+    verbs: tuple[str, ...] = READ_WRITE
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[Subresource, ...] = field(default=())
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        """Storage key: the same plural in two groups (pods, PodMetrics) are different resources."""
+        return f"{self.group}/{self.plural}"
+
+    def subresource(self, name: str) -> Subresource | None:
+        return next((sub for sub in self.subresources if sub.name == name), None)
+
+
+DEPLOYMENTS = ResourceType(
+    group="apps", version="v1", plural="deployments", singular="deployment", kind="Deployment",
+    short_names=("deploy",),
+    subresources=(Subresource("scale", "Scale", "autoscaling", "v1"), Subresource("status", "Deployment", "", "")))
+PODS = ResourceType(group="", version="v1", plural="pods", singular="pod", kind="Pod", short_names=("po",),
+                    subresources=(Subresource("status", "Pod", "", ""),))
+CONFIGMAPS = ResourceType(group="", version="v1", plural="configmaps", singular="configmap", kind="ConfigMap",
+                          short_names=("cm",))
+SECRETS = ResourceType(group="", version="v1", plural="secrets", singular="secret", kind="Secret")
+CORE_EVENTS = ResourceType(group="", version="v1", plural="events", singular="event", kind="Event",
+                           short_names=("ev",))
+EVENTS = ResourceType(group="events.k8s.io", version="v1", plural="events", singular="event", kind="Event",
+                      short_names=("ev",))
+NAMESPACES = ResourceType(group="", version="v1", plural="namespaces", singular="namespace", kind="Namespace",
+                          namespaced=False, short_names=("ns",))
+LEASES = ResourceType(group="coordination.k8s.io", version="v1", plural="leases", singular="lease", kind="Lease")
+POD_METRICS = ResourceType(group="metrics.k8s.io", version="v1beta1", plural="pods", singular="", kind="PodMetrics",
+                           verbs=("get", "list"))
+
+RESOURCES = (DEPLOYMENTS, PODS, CONFIGMAPS, SECRETS, CORE_EVENTS, EVENTS, NAMESPACES, LEASES, POD_METRICS)
+_BY_PATH = {(resource.group, resource.version, resource.plural): resource for resource in RESOURCES}
+GROUP_VERSIONS = tuple(dict.fromkeys((resource.group, resource.version) for resource in RESOURCES))
+
+
+def lookup(*, group: str, version: str, plural: str) -> ResourceType | None:
+    return _BY_PATH.get((group, version, plural))
+
+
+def version_info() -> dict[str, str]:
+    return {"major": "1", "minor": "37", "gitVersion": "v1.37.0-scalerd-testbed", "gitCommit": "testbed",
+            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25",
+            "compiler": "gc", "platform": "linux/amd64"}
+
+
+def api_versions(server_address: str) -> dict[str, Any]:
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+
+
+def api_group_list() -> dict[str, Any]:
+    groups = []
+    for group, version in GROUP_VERSIONS:
+        if group:
+            group_version = {"groupVersion": f"{group}/{version}", "version": version}
+            groups.append({"name": group, "versions": [group_version], "preferredVersion": group_version})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(group: str) -> dict[str, Any] | None:
+    return next((entry | {"kind": "APIGroup", "apiVersion": "v1"}
+                 for entry in api_group_list()["groups"] if entry["name"] == group), None)
+
+
+def api_resource_list(*, group: str, version: str) -> dict[str, Any] | None:
+    if (group, version) not in GROUP_VERSIONS:
+        return None
+    resources: list[dict[str, Any]] = []
+    for resource in RESOURCES:
+        if (resource.group, resource.version) != (group, version):
+            continue
+        entry: dict[str, Any] = {"name": resource.plural, "singularName": resource.singular,
+                                 "namespaced": resource.namespaced, "kind": resource.kind,
+                                 "verbs": list(resource.verbs)}
+        if resource.short_names:
+            entry["shortNames"] = list(resource.short_names)
+        if resource in (DEPLOYMENTS, PODS):
+            entry["categories"] = ["all"]
+        resources.append(entry)
+        for sub in resource.subresources:
+            sub_entry: dict[str, Any] = {"name": f"{resource.plural}/{sub.name}", "singularName": "",
+                                         "namespaced": resource.namespaced, "kind": sub.kind,
+                                         "verbs": list(SUBRESOURCE_VERBS)}
+            if sub.group:
+                sub_entry |= {"group": sub.group, "version": sub.version}
+            resources.append(sub_entry)
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def _openapi_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_root() -> dict[str, Any]:
+    return {"paths": {_openapi_path(group, version): {
+        "serverRelativeURL": f"/openapi/v3/{_openapi_path(group, version)}?hash=testbed"}
+        for group, version in GROUP_VERSIONS}}
+
+
+def openapi_v3_group(path: str) -> dict[str, Any] | None:
+    """Operations only, no schemas: enough for kubectl to see that the server validates fields itself."""
+    group_version = next(((group, version) for group, version in GROUP_VERSIONS
+                          if _openapi_path(group, version) == path), None)
+    if group_version is None:
+        return None
+    group, version = group_version
+    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
+                        "description": "Ignore, Warn or Strict"}
+    paths: dict[str, Any] = {}
+    for resource in RESOURCES:
+        if (resource.group, resource.version) != group_version:
+            continue
+        gvk = {"group": resource.group, "version": resource.version, "kind": resource.kind}
+        prefix = f"/{path}/namespaces/{{namespace}}/" if resource.namespaced else f"/{path}/"
+
+        def operation(action: str, verb: str) -> dict[str, Any]:
+            return {"operationId": f"{action}{resource.kind}", "x-kubernetes-action": verb,
+                    "x-kubernetes-group-version-kind": gvk, "parameters": [field_validation],
+                    "responses": {"200": {"description": "OK"}}}
+
+        writable = "create" in resource.verbs
+        collection = {"get": operation("list", "list")}
+        item = {"get": operation("read", "get")}
+        if writable:
+            collection["post"] = operation("create", "post")
+            item |= {"put": operation("replace", "put"), "patch": operation("patch", "patch"),
+                     "delete": operation("delete", "delete")}
+        paths[f"{prefix}{resource.plural}"] = collection
+        paths[f"{prefix}{resource.plural}/{{name}}"] = item
+        for sub in resource.subresources:
+            sub_gvk = {"group": sub.group or resource.group, "version": sub.version or resource.version,
+                       "kind": sub.kind}
+            paths[f"{prefix}{resource.plural}/{{name}}/{sub.name}"] = {
+                verb: {"operationId": f"{verb}{resource.kind}{sub.name.title()}", "x-kubernetes-action": action,
+                       "x-kubernetes-group-version-kind": sub_gvk, "parameters": [field_validation],
+                       "responses": {"200": {"description": "OK"}}}
+                for verb, action in (("get", "get"), ("put", "put"), ("patch", "patch"))}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"}, "paths": paths,
+            "components": {"schemas": {}}}
+
+
+def openapi_v2() -> dict[str, Any]:
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.37.0"}, "paths": {}, "definitions": {}}
