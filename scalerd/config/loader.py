@@ -307,9 +307,8 @@ def _max_replicas(section: Section, *, default: int | None, min_replicas: int | 
 
 
 def _has_entries(section: Section, key: str) -> bool:
-    """True when the list at `key` has items, valid or not: a target with a broken metric has a metric."""
-    value = section.data.get(key)
-    return isinstance(value, list) and bool(value)
+    """True when `key` holds something, valid or not: a broken metric list is reported on its own."""
+    return section.data.get(key) not in (None, [])
 
 
 # --- metrics -------------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class Fallback:
     failure_threshold: int
     """>= 1: failed cycles in a row before `replicas` joins the proposals."""
     replicas: int
-    """>= 0."""
+    """Within [minReplicas, maxReplicas]: the loader rejects a fallback the bounds would silently clip."""
 
 
 @dataclass(frozen=True)

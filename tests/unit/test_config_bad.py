@@ -219,6 +219,17 @@ BAD_CONFIGS = [
          "replicas"],
         id="duplicate-deployment",
     ),
+    pytest.param(
+        one_target("name: orders, deployment: orders, maxReplicas: 10, metrics: {type: cpu, targetUtilization: 7}"),
+        ["targets[0].metrics: must be a list (got a mapping)"],
+        id="metrics-a-mapping",
+    ),
+    pytest.param(
+        v1(f"defaults: [15s]\ntargets:\n  - {{name: orders, deployment: orders, maxReplicas: 10, {CPU}, "
+           "behavior: 2m}\n"),
+        ["defaults: must be a mapping (got a list)", "targets[0].behavior: must be a mapping (got '2m')"],
+        id="blocks-not-mappings",
+    ),
     # --- metrics
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, metrics: [{targetUtilization: 70}]"),
