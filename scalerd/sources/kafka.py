@@ -94,10 +94,21 @@ class KafkaSource:
         try:
             offsets = self._fetch_offsets(admin, metrics, deadline=deadline)
         except KafkaReadError as error:
+            self._forget(servers)
             return [Reading(name=metric.name, error=f"kafka {servers}: {error}") for metric in metrics]
         finally:
             admin.poll(0)  # hands queued librdkafka log lines to the logger
+        if any(isinstance(committed, KafkaReadError) for committed in offsets.committed_by_group.values()):
+            self._forget(servers)
         return [_reading(metric, offsets, servers=servers) for metric in metrics]
+
+    def _forget(self, servers: str) -> None:
+        """Drops a client after a failed read, so the next cycle starts from a fresh one.
+
+        After a broker restart librdkafka keeps waiting on the group coordinator it knew (measured on tansu:
+        committed offsets time out in every later cycle), while a new client finds the new one at once.
+        """
+        self._clients.pop(servers, None)
 
     def _fetch_offsets(
         self, admin: AdminClient, metrics: Sequence[KafkaMetric], *, deadline: float

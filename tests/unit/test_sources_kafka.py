@@ -179,6 +179,20 @@ def test_a_cluster_that_does_not_answer_fails_each_of_its_metrics_with_librdkafk
     assert all(reading.value is None for reading in readings)
 
 
+@pytest.mark.parametrize("failure", ["metadata_error", "group_error"])
+def test_a_client_that_failed_is_replaced_in_the_next_cycle(admins, failure):
+    source = KafkaSource(KafkaSettings(bootstrap_servers="k:9092"), admin_factory=admins)
+    source.read(pairs(kafka_metric("a", "billing", "orders")))
+    first = admins.created["k:9092"]
+    setattr(first, failure, KafkaException(KafkaError(KafkaError._TIMED_OUT)))
+
+    source.read(pairs(kafka_metric("a", "billing", "orders")))
+    (reading,) = source.read(pairs(kafka_metric("a", "billing", "orders")))
+
+    assert admins.created["k:9092"] is not first
+    assert reading.value == 4.0
+
+
 def test_a_group_read_failure_fails_that_group_only(admins):
     source = KafkaSource(KafkaSettings(bootstrap_servers="k:9092"), admin_factory=admins)
     source.read(pairs(kafka_metric("a", "billing", "orders")))
