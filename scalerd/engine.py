@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Sequence
 
 from scalerd.config.model import (
@@ -281,12 +282,20 @@ def limit_by_policies(
     return stabilized, None
 
 
-def _longest_window(behavior: Behavior) -> float:
-    return max(behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
+def _newer_than(entries: tuple[tuple[float, int], ...], cutoff: float) -> tuple[tuple[float, int], ...]:
+    """The entries strictly newer than `cutoff`; entries are appended in time order, so only a prefix is old."""
+    start = 0
+    while start < len(entries) and entries[start][0] <= cutoff:
+        start += 1
+    return entries[start:] if start else entries
 
 
-def _longest_period(behavior: Behavior) -> float:
-    return max((policy.period for rules in (behavior.scale_up, behavior.scale_down) for policy in rules.policies), default=0.0)
+@lru_cache(maxsize=1024)
+def _horizons(behavior: Behavior) -> tuple[float, float]:
+    """(longest stabilization window, longest policy period): history older than these can never count again."""
+    periods = [policy.period for rules in (behavior.scale_up, behavior.scale_down) for policy in rules.policies]
+    windows = (behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
+    return max(windows), max(periods, default=0.0)
 
 
 def _metric_proposals(target: Target, readings: Sequence[Reading], current: int) -> tuple[list[MetricProposal], list[MetricOutcome]]:
@@ -297,10 +306,7 @@ def _metric_proposals(target: Target, readings: Sequence[Reading], current: int)
     for metric in target.metrics:
         reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
         outcome = metric_outcome(metric, reading, current=current, tolerance=tolerance)
-        raw = outcome if outcome.error is not None or tolerance == 0.0 else metric_outcome(
-            metric, reading, current=current, tolerance=0.0
-        )
-        reports.append(MetricProposal(metric.name, metric.type, outcome.value, raw.proposal, outcome.error))
+        reports.append(MetricProposal(metric.name, metric.type, outcome.value, outcome.untolerated, outcome.error))
         outcomes.append(outcome)
     return reports, outcomes
 
@@ -321,7 +327,7 @@ def _describe_metrics(metrics: Sequence[MetricProposal]) -> str:
 
 
 def _join(*parts: str) -> str:
-    return "; ".join(part for part in parts if part)
+    return "; ".join(filter(None, parts))
 
 
 def decide(
@@ -408,15 +414,21 @@ def decide(
 
     proposal = max(candidates) if candidates else target.min_replicas
     history = state.recommendations or ((now, current),)
-    stabilized, window_bound = stabilize_recommendation(behavior, current=current, proposal=proposal, now=now, recommendations=history)
-    desired, rate_bound = limit_by_policies(target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events)
-    bound_by = rate_bound or window_bound
-
-    recommendation_cutoff = now - _longest_window(behavior)
-    event_cutoff = now - _longest_period(behavior)
+    if proposal == current:
+        # The windows only ever pull the count back towards current, so there is nothing to stabilize.
+        desired, bound_by = current, None
+    else:
+        stabilized, window_bound = stabilize_recommendation(
+            behavior, current=current, proposal=proposal, now=now, recommendations=history
+        )
+        desired, rate_bound = limit_by_policies(
+            target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events
+        )
+        bound_by = rate_bound or window_bound
+    longest_window, longest_period = _horizons(behavior)
     new_state = EngineState(
-        recommendations=tuple(entry for entry in history if entry[0] > recommendation_cutoff) + ((now, proposal),),
-        scale_events=tuple(event for event in state.scale_events if event[0] > event_cutoff),
+        recommendations=_newer_than(history, now - longest_window) + ((now, proposal),),
+        scale_events=_newer_than(state.scale_events, now - longest_period),
         last_change=state.last_change,
         failed_cycles=failed_cycles,
     )

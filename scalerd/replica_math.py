@@ -35,6 +35,9 @@ class MetricOutcome:
 
     value: float | None
     proposal: int | None
+    """Tolerance applied: what the metric asks for in the decision."""
+    untolerated: int | None
+    """Tolerance 0: what the metric alone asks for, as `scalerd metrics` and the decisions report it."""
     error: str | None = None
 
 
@@ -142,34 +145,39 @@ def kafka_capped_lag(metric: KafkaMetric, reading: Reading) -> float:
 
 
 def metric_outcome(metric: Metric, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:
-    """The metric's value and proposal this cycle, or the error that made it fail."""
+    """The metric's value and proposals (with and without tolerance) this cycle, or the error that made it fail."""
     if reading.failed:
-        return MetricOutcome(value=reading.value, proposal=None, error=reading.error)
+        return MetricOutcome(value=reading.value, proposal=None, untolerated=None, error=reading.error)
     if reading.hold:
-        return MetricOutcome(value=None, proposal=current)
+        return MetricOutcome(value=None, proposal=current, untolerated=current)
     if isinstance(metric, CpuMetric) and reading.pods is not None:
         try:
             replicas, utilization = cpu_pod_replicas(
                 reading.pods, metric.target_utilization, current=current, tolerance=tolerance
             )
+            untolerated, _ = cpu_pod_replicas(reading.pods, metric.target_utilization, current=current, tolerance=0.0)
         except CpuDataError as error:
-            return MetricOutcome(value=None, proposal=None, error=f"cpu: {error}")
-        return MetricOutcome(value=float(utilization), proposal=replicas)
+            return MetricOutcome(value=None, proposal=None, untolerated=None, error=f"cpu: {error}")
+        return MetricOutcome(value=float(utilization), proposal=replicas, untolerated=untolerated)
     value = reading.value
     if value is None or not math.isfinite(value):
-        return MetricOutcome(value=value, proposal=None, error=f"metric {metric.name}: no finite value (got {value})")
-    if isinstance(metric, KafkaMetric):
-        proposal = average_value_replicas(
-            kafka_capped_lag(metric, reading), metric.lag_per_replica, current=current, tolerance=tolerance
+        return MetricOutcome(
+            value=value, proposal=None, untolerated=None, error=f"metric {metric.name}: no finite value (got {value})"
         )
+    if isinstance(metric, KafkaMetric):
+        arithmetic, measured, target = average_value_replicas, kafka_capped_lag(metric, reading), metric.lag_per_replica
     elif isinstance(metric, PrometheusMetric):
         if metric.target_per_replica is not None:
-            proposal = average_value_replicas(value, metric.target_per_replica, current=current, tolerance=tolerance)
+            arithmetic, measured, target = average_value_replicas, value, metric.target_per_replica
         else:
-            proposal = value_replicas(value, metric.target_value, current=current, tolerance=tolerance)
+            arithmetic, measured, target = value_replicas, value, metric.target_value
     else:
-        proposal = cpu_utilization_replicas(value, metric.target_utilization, current=current, tolerance=tolerance)
-    return MetricOutcome(value=value, proposal=proposal)
+        arithmetic, measured, target = cpu_utilization_replicas, value, metric.target_utilization
+    return MetricOutcome(
+        value=value,
+        proposal=arithmetic(measured, target, current=current, tolerance=tolerance),
+        untolerated=arithmetic(measured, target, current=current, tolerance=0.0),
+    )
 
 
 def raw_proposal(metric: Metric, reading: Reading, *, current: int, tolerance: float) -> int | None:

@@ -47,12 +47,10 @@ def wall_time_instant(naive: datetime, tz: ZoneInfo) -> float:
     raise ValueError(f"no existing wall time within {_LONGEST_DST_GAP_MINUTES} minutes of {naive} in {tz.key}")
 
 
-@lru_cache(maxsize=256)
-def _daily_activations(entries: tuple[DailyEntry, ...], tz_name: str, day: date) -> tuple[list[float], list[int]]:
-    """Activation instants (ascending) and replicas of the entries of `day` and of the day before."""
-    tz = zone(tz_name)
+def _daily_activations(entries: tuple[DailyEntry, ...], tz: ZoneInfo, day: date) -> tuple[list[float], list[int]]:
+    """Activation instants (ascending) and replicas of the entries of the day before `day`, `day` and the day after."""
     activations = []
-    for activation_day in (day - timedelta(days=1), day):
+    for activation_day in (day - timedelta(days=1), day, day + timedelta(days=1)):
         for entry in entries:
             naive = datetime.combine(activation_day, time(entry.minute_of_day // 60, entry.minute_of_day % 60))
             # Two skipped times share one instant: the later wall time wins, so it sorts last.
@@ -61,14 +59,34 @@ def _daily_activations(entries: tuple[DailyEntry, ...], tz_name: str, day: date)
     return [instant for instant, _, _ in activations], [replicas for _, _, replicas in activations]
 
 
-def daily_proposal(entries: tuple[DailyEntry, ...], now: float, tz_name: str) -> int | None:
-    if not entries:
-        return None
-    local_day = datetime.fromtimestamp(now, zone(tz_name)).date()
-    instants, replicas = _daily_activations(entries, tz_name, local_day)
-    index = bisect.bisect_right(instants, now) - 1
-    # Every entry of the day before is at or before any instant of `local_day`, so index >= 0.
-    return replicas[index]
+class _DailyCursor:
+    """The active daily entry, and the instants between which it stays active."""
+
+    __slots__ = ("entries", "tz", "since", "until", "replicas")
+
+    def __init__(self, entries: tuple[DailyEntry, ...], tz: ZoneInfo):
+        self.entries = entries
+        self.tz = tz
+        self.since = float("inf")
+        self.until = float("-inf")
+        self.replicas = 0
+
+    def replicas_at(self, now: float) -> int:
+        if not (self.since <= now < self.until):
+            self._seek(now)
+        return self.replicas
+
+    def _seek(self, now: float) -> None:
+        local_day = datetime.fromtimestamp(now, self.tz).date()
+        instants, replicas = _daily_activations(self.entries, self.tz, local_day)
+        # Yesterday's entries are all at or before now and tomorrow's all after it, so both indexes exist.
+        index = bisect.bisect_right(instants, now) - 1
+        self.since, self.until, self.replicas = instants[index], instants[index + 1], replicas[index]
+
+
+@lru_cache(maxsize=1024)
+def _daily_cursor(entries: tuple[DailyEntry, ...], tz_name: str) -> _DailyCursor:
+    return _DailyCursor(entries, zone(tz_name))
 
 
 class _CronCursor:
@@ -111,12 +129,20 @@ def cron_window_active(window: CronWindow, now: float, tz_name: str) -> bool:
     return now < _cron_cursor(window.cron, tz_name).latest_match(now) + window.duration
 
 
+@lru_cache(maxsize=1024)
+def _split(schedule: tuple[ScheduleEntry, ...]) -> tuple[tuple[DailyEntry, ...], tuple[CronWindow, ...]]:
+    daily = tuple(entry for entry in schedule if isinstance(entry, DailyEntry))
+    return daily, tuple(entry for entry in schedule if isinstance(entry, CronWindow))
+
+
 def active_schedule_proposal(schedule: Sequence[ScheduleEntry], wall_time: datetime, timezone: str) -> int | None:
     """The largest `replicas` among the schedule entries active at `wall_time` (aware), None when none is."""
+    if not schedule:
+        return None
     now = wall_time.timestamp()
-    daily = tuple(entry for entry in schedule if isinstance(entry, DailyEntry))
-    proposal = daily_proposal(daily, now, timezone)
-    for entry in schedule:
-        if isinstance(entry, CronWindow) and cron_window_active(entry, now, timezone):
-            proposal = entry.replicas if proposal is None else max(proposal, entry.replicas)
+    daily, windows = _split(tuple(schedule))
+    proposal = _daily_cursor(daily, timezone).replicas_at(now) if daily else None
+    for window in windows:
+        if cron_window_active(window, now, timezone):
+            proposal = window.replicas if proposal is None else max(proposal, window.replicas)
     return proposal
