@@ -33,6 +33,9 @@ SUMMARY_KEYS = (
     "baseline_replica_seconds",
     "baseline_underprovisioned_seconds",
 )
+SLACK_SECONDS = 1e-6
+"""Step times are first + k * interval, never accumulated, yet still rounded (7 * 0.1 is 0.7000000000000001,
+and a float near 1.7e9 is only good to 2.4e-7 s): a row or a last step this close after a step time is at it."""
 NO_CPU_SAMPLE = "no replica is running, so there is no CPU utilization to read"
 
 
@@ -202,17 +205,14 @@ def replay(
     upcoming = next(row_iterator, None)
     row_readings = _row_readings(target.metrics, row.values)
     first_timestamp = row.timestamp
-    # Steps are computed as first + k * interval, never accumulated; the slack keeps a row or the last
-    # step that falls exactly on a step time from being lost to float rounding (e.g. 0.1 s intervals).
-    slack = interval * 1e-9
     index = 0
     while True:
         now = first_timestamp + index * interval
-        if upcoming is not None and upcoming.timestamp <= now + slack:
-            while upcoming is not None and upcoming.timestamp <= now + slack:
+        if upcoming is not None and upcoming.timestamp <= now + SLACK_SECONDS:
+            while upcoming is not None and upcoming.timestamp <= now + SLACK_SECONDS:
                 row, upcoming = upcoming, next(row_iterator, None)
             row_readings = _row_readings(target.metrics, row.values)
-        if upcoming is None and now > row.timestamp + slack:
+        if upcoming is None and now > row.timestamp + SLACK_SECONDS:
             return
         wall_time = datetime.fromtimestamp(now, UTC)
         replicas_before = simulated.replicas

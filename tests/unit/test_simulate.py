@@ -166,8 +166,12 @@ def test_the_output_files_of_the_load_step(tmp_path):
                      id="a-row-exactly-on-a-step-is-read-at-that-step"),
         pytest.param([(0, 1), (0, 4), (5, 2)], 5.0, [0, 5], [4, 2], id="equal-timestamps-the-later-row-wins"),
         pytest.param([(100, 3)], 5.0, [100], [3], id="a-single-row-is-a-single-step"),
-        pytest.param([(0, 1), (1.0, 2)], 0.1, [round(0.1 * k, 10) for k in range(11)], [1] * 10 + [2],
-                     id="fractional-interval-keeps-the-last-step-despite-float-rounding"),
+        # 3 * 0.3 is 0.8999999999999999 and 1700000000.3 + 0.1 is 1700000000.3999999: still at the row.
+        pytest.param([(0, 1), (0.9, 2)], 0.3, [0, 0.3, 0.6, 0.9], [1, 1, 1, 2],
+                     id="fractional-interval-reads-a-row-that-float-rounding-puts-just-after-the-step"),
+        pytest.param([(1700000000.3, 1), (1700000000.4, 2), (1700000000.5, 3)], 0.1,
+                     [1700000000.3, 1700000000.4, 1700000000.5], [1, 2, 3],
+                     id="fractional-interval-at-unix-time-scale"),
     ],
 )
 def test_each_step_reads_the_latest_row_at_or_before_it(rows, interval, expected_times, expected_proposals):
@@ -176,7 +180,7 @@ def test_each_step_reads_the_latest_row_at_or_before_it(rows, interval, expected
 
     steps = list(replay(target, interval=interval, rows=trace_rows(*rows)))
 
-    assert [round(step.timestamp, 10) for step in steps] == expected_times
+    assert [round(step.timestamp, 6) for step in steps] == expected_times
     assert [step.metric_proposal for step in steps] == expected_proposals
 
 
