@@ -139,7 +139,7 @@ class ConfigMapSource:
             config_map = self._core.read_namespaced_config_map(self.name, self.namespace)
         except ApiException as error:
             raise ConfigError((f"{self.description}: cannot be read ({error.status} {error.reason})",)) from error
-        text = self._text_of(config_map)
+        text = _config_text(config_map.data)
         if text is None:
             raise ConfigError((f"{self.description}: has no key {CONFIG_MAP_KEY}",))
         config = load_config_text(text, source=self.description)
@@ -159,9 +159,6 @@ class ConfigMapSource:
     def close(self) -> None:
         self._stop.set()
 
-    def _text_of(self, config_map: kube_client.V1ConfigMap) -> str | None:
-        return (config_map.data or {}).get(CONFIG_MAP_KEY)
-
     def _watch_forever(self) -> None:
         while not self._stop.is_set():
             try:
@@ -174,7 +171,7 @@ class ConfigMapSource:
         listing = self._core.list_namespaced_config_map(self.namespace)
         for config_map in listing.items:
             if config_map.metadata.name == self.name:
-                self._remember(config_map)
+                self._remember(config_map.data)
         resource_version = listing.metadata.resource_version
         watcher = kube_watch.Watch()
         while not self._stop.is_set():
@@ -188,17 +185,26 @@ class ConfigMapSource:
                 if self._stop.is_set():
                     watcher.stop()
                     return
-                config_map = event["object"]
-                resource_version = config_map.metadata.resource_version
-                if event["type"] in ("ADDED", "MODIFIED") and config_map.metadata.name == self.name:
-                    self._remember(config_map)
-                elif event["type"] == "DELETED" and config_map.metadata.name == self.name:
+                if event["type"] == "ERROR":
+                    raise RuntimeError(f"watch error: {event['raw_object']}")
+                config_map = event["raw_object"]
+                metadata = config_map.get("metadata") or {}
+                resource_version = metadata.get("resourceVersion", resource_version)
+                if metadata.get("name") != self.name:
+                    continue
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    self._remember(config_map.get("data"))
+                elif event["type"] == "DELETED":
                     log.warning("configmap_deleted", source=self.description)
 
-    def _remember(self, config_map: kube_client.V1ConfigMap) -> None:
-        text = self._text_of(config_map)
+    def _remember(self, data: dict | None) -> None:
+        text = _config_text(data)
         if text is None:
             log.warning("configmap_key_missing", source=self.description, key=CONFIG_MAP_KEY)
             return
         with self._lock:
             self._latest_text = text
+
+
+def _config_text(data: dict | None) -> str | None:
+    return (data or {}).get(CONFIG_MAP_KEY)

@@ -125,7 +125,9 @@ def rps_config(*, prometheus_url: str, targets: list[dict], interval: str = "1s"
             f"        targetPerReplica: {target.get('per_replica', 10)}",
             "    behavior:",
             f"      cooldown: {target.get('cooldown', '0s')}",
-            "      scaleDown: {stabilizationWindow: 0s}",
+            # Short policy periods: several changes in a row within one test are not rate limited.
+            "      scaleUp: {policies: [{type: Pods, value: 100, period: 1s}]}",
+            "      scaleDown: {stabilizationWindow: 0s, policies: [{type: Percent, value: 100, period: 1s}]}",
         ]
     return "\n".join(lines) + "\n"
 

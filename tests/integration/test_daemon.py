@@ -1,0 +1,183 @@
+"""`scalerd run` subprocesses on the test bed: scaling both ways, health and metrics, hot reload, one leader.
+
+Both instances of a failover test run as the same ServiceAccount, so the audit log cannot tell them apart by
+user: the Lease holder (each instance's identity is its POD_NAME) and each process's own decision log lines
+say which one wrote, and the audit log gives the count and the time of every write.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from kubernetes import client as kube_client
+
+from tests.integration.daemon_support import (
+    FAST_LEASE, NAMESPACE, ScalerdDaemon, audit_timestamp, create_deployment, events_about, lease_holder, replicas_of,
+    rps_config, scale_writes, serve_rps, set_rps, wait_until,
+)
+from tests.testbed.kafka_tools import unique_name
+
+LEASE_SECONDS, RETRY_SECONDS = 3.0, 0.5
+
+
+@pytest.fixture
+def admin(testbed):
+    return testbed.admin_api_client()
+
+
+@pytest.fixture
+def daemons():
+    started: list[ScalerdDaemon] = []
+    yield started
+    for daemon in started:
+        daemon.close()
+
+
+def _config_file(tmp_path, testbed, deployment: str, **target) -> list[str]:
+    path = tmp_path / "scalerd.yaml"
+    path.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                               targets=[{"name": "api", "deployment": deployment, **target}]))
+    return ["--config", str(path)]
+
+
+def test_run_scales_up_and_down_serves_health_and_metrics_and_stops_on_sigterm(testbed, admin, tmp_path,
+                                                                               daemons):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=_config_file(tmp_path, testbed, deployment),
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
+    set_rps(testbed, {deployment: 15})
+    wait_until(lambda: replicas_of(admin, deployment) == 2, timeout=10, what="scaled down to 2")
+
+    assert daemon.get("/healthz").status_code == 200
+    assert daemon.get("/readyz").status_code == 200
+    metrics = daemon.get("/metrics").text
+    assert f'scalerd_decisions_total{{direction="up",target="api"}} 1.0' in metrics
+    assert f'scalerd_decisions_total{{direction="down",target="api"}} 1.0' in metrics
+    assert daemon.metric("scalerd_leader") == 1.0
+    assert daemon.metric("scalerd_last_successful_cycle_timestamp_seconds") > time.time() - 5
+    assert daemon.metric("scalerd_cycle_duration_seconds_count") >= 2
+    assert 'scalerd_api_requests_total{code="200",verb="patch"}' in metrics
+    applied = [(line["current"], line["desired"], line["reason"]) for line in daemon.decisions() if line["applied"]]
+    assert applied == [(2, 5, "scale_up"), (5, 2, "scale_down")]
+    assert [event.reason for event in events_about(admin, deployment)] == ["ScaledUp", "ScaledDown"]
+    assert len(scale_writes(testbed.audit_path, deployment)) == 2
+
+    assert daemon.terminate() < 2.0
+    assert daemon.process.returncode == 0
+
+
+def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies(testbed, admin, tmp_path,
+                                                                                 daemons):
+    deployment = unique_name("api")
+    config_map = unique_name("rules")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 95})
+    core = kube_client.CoreV1Api(admin)
+
+    def rules(**target) -> dict:
+        return {"config.yaml": rps_config(prometheus_url=testbed.prometheus_url,
+                                          targets=[{"name": "api", "deployment": deployment, **target}])}
+
+    core.create_namespaced_config_map(NAMESPACE, {"metadata": {"name": config_map}, "data": rules(max=4)})
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config-map", f"{NAMESPACE}/{config_map}"],
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+    wait_until(lambda: replicas_of(admin, deployment) == 4, timeout=10, what="scaled up to maxReplicas 4")
+
+    core.patch_namespaced_config_map(config_map, NAMESPACE, {"data": rules(max=8, per_replica=-3)})
+
+    def config_invalid_events():
+        return [event for event in events_about(admin, config_map) if event.reason == "ConfigInvalid"]
+
+    [event] = wait_until(config_invalid_events, timeout=10, what="ConfigInvalid Event")
+    assert event.type == "Warning"
+    assert event.involved_object.kind == "ConfigMap"
+    assert "targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)" in event.message
+    assert daemon.metric("scalerd_config_reload_failures_total") == 1.0
+    rejected = [line["problem"] for line in daemon.log_events() if line.get("event") == "config_rejected"]
+    assert rejected == ["targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"]
+    decisions_before = len(daemon.decisions())
+    wait_until(lambda: len(daemon.decisions()) >= decisions_before + 2, timeout=5, what="two more cycles")
+    assert replicas_of(admin, deployment) == 4
+    assert daemon.decisions()[-1]["reason"] == "at_max"
+
+    core.patch_namespaced_config_map(config_map, NAMESPACE, {"data": rules(max=8)})
+    wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="scaled to the new maxReplicas 8")
+    assert daemon.metric("scalerd_config_reload_failures_total") == 1.0
+
+
+def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
+                                                                                daemons):
+    deployment = unique_name("api")
+    lease = unique_name("lease")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 20})
+    config_args = _config_file(tmp_path, testbed, deployment)
+    first = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("first"),
+                          extra=("--lease-name", lease, *FAST_LEASE))
+    daemons.append(first)
+    first.wait_ready()
+    wait_until(lambda: lease_holder(admin, lease) == first.identity, timeout=10, what="first holds the Lease")
+    second = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("second"),
+                           extra=("--lease-name", lease, *FAST_LEASE))
+    daemons.append(second)
+    second.wait_ready()
+
+    set_rps(testbed, {deployment: 45})
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
+    time.sleep(2.0)  # both instances run more cycles: the standby must stay silent through them
+
+    assert lease_holder(admin, lease) == first.identity
+    assert [line["desired"] for line in first.decisions() if line["applied"]] == [5]
+    assert second.decisions() == []
+    assert len(scale_writes(testbed.audit_path, deployment)) == 1
+    assert (first.metric("scalerd_leader"), second.metric("scalerd_leader")) == (1.0, 0.0)
+
+    signalled = time.monotonic()
+    first.process.send_signal(15)
+    wait_until(lambda: lease_holder(admin, lease) == second.identity, timeout=5, interval=0.05,
+               what="second takes the Lease")
+    takeover_seconds = time.monotonic() - signalled
+    assert first.process.wait(timeout=5) == 0
+    assert takeover_seconds < 3.0, takeover_seconds
+
+    set_rps(testbed, {deployment: 15})
+    wait_until(lambda: replicas_of(admin, deployment) == 2, timeout=10, what="the new leader scales down")
+    assert [line["desired"] for line in second.decisions() if line["applied"]] == [2]
+
+
+def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_plus_retry(testbed, admin,
+                                                                                        tmp_path, daemons):
+    deployment = unique_name("api")
+    lease = unique_name("lease")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 20})
+    config_args = _config_file(tmp_path, testbed, deployment)
+    first = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("first"),
+                          extra=("--lease-name", lease, *FAST_LEASE))
+    daemons.append(first)
+    first.wait_ready()
+    wait_until(lambda: lease_holder(admin, lease) == first.identity, timeout=10, what="first holds the Lease")
+    second = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("second"),
+                           extra=("--lease-name", lease, *FAST_LEASE))
+    daemons.append(second)
+    second.wait_ready()
+    wait_until(lambda: len(first.decisions()) >= 1, timeout=5, what="the leader decides")
+
+    first.kill()
+    killed_at = time.time()
+    serve_rps(testbed, {deployment: 45})  # in Prometheus after one scrape, long before the Lease expires
+    [write] = wait_until(lambda: scale_writes(testbed.audit_path, deployment, since=killed_at), timeout=10,
+                         interval=0.05, what="the standby's first write")
+    write_seconds = audit_timestamp(write["ts"]) - killed_at
+    # The standby must first see the Lease expire; the first cycle after that writes at once (it is woken).
+    assert write_seconds <= LEASE_SECONDS + RETRY_SECONDS + 0.5, write_seconds
+    assert lease_holder(admin, lease) == second.identity
+    assert [line["desired"] for line in second.decisions() if line["applied"]] == [5]
