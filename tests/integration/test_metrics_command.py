@@ -1,0 +1,110 @@
+"""`scalerd metrics` as a user runs it (a subprocess) against the test bed's real Prometheus and tansu."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def scalerd_metrics(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scalerd", "metrics", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def world(testbed, kafka, make_topic, group_name, tmp_path):
+    """A scraped series, a topic with lag 23 + 1 + 0 over 3 partitions, and a config reading both."""
+    series = f"scalerd_metrics_cmd_{uuid.uuid4().hex[:8]}"
+    testbed.write_metrics(f"{series} 180\n")
+    testbed.wait_for_prometheus_value(series, 180.0, timeout=5.0)
+    topic = make_topic(3)
+    kafka.produce(topic, {0: 25, 1: 3})
+    kafka.commit(group=group_name, topic=topic, offsets_by_partition={0: 2})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"127.0.0.1:{probe.getsockname()[1]}"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+defaults:
+  prometheus: {{url: "{testbed.prometheus_url}", timeout: 2s}}
+  kafka: {{bootstrapServers: "{testbed.kafka_bootstrap}", timeout: 2s}}
+targets:
+  - name: orders
+    namespace: shop
+    deployment: orders
+    minReplicas: 1
+    maxReplicas: 20
+    metrics:
+      - {{type: kafka, group: {group_name}, topics: [{topic}], lagPerReplica: 5}}
+      - {{type: prometheus, name: rps, query: "sum({series})", targetPerReplica: 50}}
+      - {{type: prometheus, name: ratio, query: "scalar(vector(3))", targetValue: 2}}
+  - name: broken
+    namespace: shop
+    deployment: broken
+    minReplicas: 1
+    maxReplicas: 20
+    metrics:
+      - {{type: kafka, group: {group_name}, topics: [{topic}], lagPerReplica: 5, bootstrapServers: "{down}"}}
+      - {{type: prometheus, name: pick, query: 'label_replace(vector(1), "s", "a", "", "") or vector(2)',
+          targetPerReplica: 1}}
+      - {{type: prometheus, name: quiet, query: "vector(1) > 5", targetPerReplica: 1, onMissing: zero}}
+""")
+    return {"config": str(config), "topic": topic, "down": down}
+
+
+def test_every_metric_read_prints_the_contract_line_and_exits_0(world):
+    result = scalerd_metrics("--config", world["config"], "--target", "orders", "--output", "json")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    topic = world["topic"]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{
+        "target": "orders",
+        "metrics": [
+            {"name": "kafka", "type": "kafka", "value": 24, "proposal": 3, "error": None,  # ceil(24/5)=5, 3 partitions
+             "partitions": [
+                 {"topic": topic, "partition": 0, "committed": 2, "low": 0, "high": 25, "lag": 23},
+                 {"topic": topic, "partition": 1, "committed": None, "low": 0, "high": 3, "lag": 1},
+                 {"topic": topic, "partition": 2, "committed": None, "low": 0, "high": 0, "lag": 0},
+             ]},
+            {"name": "rps", "type": "prometheus", "value": 180, "proposal": 4, "error": None, "partitions": None},
+            {"name": "ratio", "type": "prometheus", "value": 3, "proposal": 2, "error": None, "partitions": None},
+        ],
+    }]
+
+
+def test_a_failed_metric_exits_1_and_every_metric_is_still_printed(world):
+    started = time.monotonic()
+    result = scalerd_metrics("--config", world["config"], "--output", "json")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["target"] for line in lines] == ["orders", "broken"]
+    assert [(m["name"], m["value"], m["proposal"], m["error"]) for m in lines[1]["metrics"]] == [
+        ("kafka", None, None,
+         f"kafka {world['down']}: cannot read topic metadata: Failed to get metadata: Local: Broker transport failure"),
+        ("pick", None, None, "query returned 2 series, expected 1"),
+        ("quiet", 0, 0, None),
+    ]
+    assert elapsed < 2.0 + 8.0  # the broker timeout plus interpreter start-up, never a hang
+
+
+def test_table_output(world):
+    result = scalerd_metrics("--config", world["config"], "--target", "orders")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "TARGET  METRIC  TYPE        VALUE  PROPOSAL  ERROR",
+        "orders  kafka   kafka       24     3",
+        "orders  rps     prometheus  180    4",
+        "orders  ratio   prometheus  3      2",
+    ]
