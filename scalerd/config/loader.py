@@ -22,7 +22,6 @@ from croniter import CroniterBadDateError, croniter
 from scalerd.config.checks import (
     Problems,
     Section,
-    as_list,
     as_mapping,
     child_path,
     dns_label_problem,
@@ -140,7 +139,7 @@ def _read_documents(documents: list[object], *, source: str, problems: Problems)
             )
 
     main = _main_document(documents[main_index], problems) if main_index is not None else None
-    defaults = _defaults(main.section("defaults", known=_DEFAULTS_FIELDS), problems) if main else Defaults()
+    defaults = _defaults(main.section("defaults", known=_DEFAULTS_FIELDS)) if main else Defaults()
 
     placed: list[_Placed] = []
     for index, _ in present:
@@ -177,7 +176,7 @@ def _main_document(document: dict, problems: Problems) -> Section:
     return main
 
 
-def _defaults(section: Section | None, problems: Problems) -> Defaults:
+def _defaults(section: Section | None) -> Defaults:
     if section is None:
         return Defaults()
     built = Defaults()
@@ -537,17 +536,15 @@ def _fallback(target: Section, *, min_replicas: int | None, max_replicas: int | 
     section = target.section("fallback", known=_FALLBACK_FIELDS)
     if section is None:
         return None
+    failure_threshold = section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD)
     replicas = section.integer("replicas", minimum=0)
-    if replicas is not None and min_replicas is not None and max_replicas is not None:
-        if not min_replicas <= replicas <= max_replicas:
-            section.report(
-                "replicas",
-                f"must be between minReplicas and maxReplicas ({min_replicas}..{max_replicas}) (got {replicas})",
-            )
-    return Fallback(
-        failure_threshold=section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD),
-        replicas=replicas,
-    )
+    bounds_known = replicas is not None and min_replicas is not None and max_replicas is not None
+    if bounds_known and not min_replicas <= replicas <= max_replicas:
+        section.report(
+            "replicas",
+            f"must be between minReplicas and maxReplicas ({min_replicas}..{max_replicas}) (got {replicas})",
+        )
+    return Fallback(failure_threshold=failure_threshold, replicas=replicas)
 
 
 # --- the seed's AutoScalerPolicy document --------------------------------------------------------------------
@@ -569,9 +566,8 @@ class _SeedMetricType:
 def _seed_target(document: dict, path: str, problems: Problems, *, defaults: Defaults) -> _Placed | None:
     seed = as_mapping(document, path, problems, known=_SEED_FIELDS)
     if document.get("apiVersion") != SEED_API_VERSION:
-        seed.report(
-            "apiVersion", f"must be {SEED_API_VERSION} for kind {SEED_KIND} (got {describe(document.get('apiVersion'))})"
-        )
+        got = describe(document.get("apiVersion"))
+        seed.report("apiVersion", f"must be {SEED_API_VERSION} for kind {SEED_KIND} (got {got})")
     if document.get("kind") != SEED_KIND:
         seed.report("kind", f"must be {SEED_KIND} (got {describe(document.get('kind'))})")
     metadata = seed.section("metadata", known=_SEED_METADATA_FIELDS)
@@ -689,7 +685,7 @@ def _check_between_targets(placed: list[_Placed], problems: Problems) -> None:
 
 # --- value checks (each returns the problem, or None) ----------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _timezone_problem(name: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(name)

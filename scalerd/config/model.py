@@ -6,8 +6,8 @@ Durations are float seconds. Every object here is immutable and already validate
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Union
 
 API_VERSION = "scalerd/v1"
 
@@ -127,7 +127,7 @@ class CpuMetric:
     type: str = "cpu"
 
 
-Metric = Union[KafkaMetric, PrometheusMetric, CpuMetric]
+Metric = KafkaMetric | PrometheusMetric | CpuMetric
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class CronWindow:
     replicas: int
 
 
-ScheduleEntry = Union[DailyEntry, CronWindow]
+ScheduleEntry = DailyEntry | CronWindow
 
 
 @dataclass(frozen=True)

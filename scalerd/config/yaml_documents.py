@@ -7,6 +7,7 @@ Numbers follow YAML 1.2 instead (`1e3` is a float, `010` is not an octal integer
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import yaml
 
@@ -20,7 +21,7 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _ConfigLoader(_BaseLoader):
-    yaml_implicit_resolvers = {
+    yaml_implicit_resolvers: ClassVar[dict] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -52,19 +53,18 @@ _ConfigLoader.add_implicit_resolver(
             |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
             |[-+]?\.(?:inf|Inf|INF)
             |\.(?:nan|NaN|NAN))$""",
-        re.X,
+        re.VERBOSE,
     ),
     list("-+0123456789."),
 )
-_ConfigLoader.add_constructor(_INT, lambda loader, node: _construct_int(node.value))
+_ConfigLoader.add_constructor(_INT, lambda _loader, node: _construct_int(node.value))
 
 
 def _construct_int(text: str) -> int:
     digits = text.replace("_", "")
-    if digits.startswith("0o"):
-        return int(digits[2:], 8)
-    if digits.startswith("0x"):
-        return int(digits[2:], 16)
+    if digits.startswith(("0o", "0x")):
+        return int(digits, 0)
+    # Base 10 explicitly: YAML 1.2 reads "010" as ten, where base 0 would refuse it.
     return int(digits, 10)
 
 

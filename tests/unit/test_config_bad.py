@@ -55,14 +55,14 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         valid_target("minReplicas: 1") + "---\napiVersion: scalerd/v1\ntargets: []\n",
-        ["documents[1]: a second scalerd/v1 document; a file holds at most one (the first is documents[0]): "
-         "put all targets in it"],
+        [("documents[1]: a second scalerd/v1 document; a file holds at most one (the first is documents[0]): "
+         "put all targets in it")],
         id="two-scalerd-documents",
     ),
     pytest.param(
         valid_target("minReplicas: 1") + "---\napiVersion: apps/v1\nkind: Deployment\n",
-        ["documents[1].apiVersion: must be scalerd/v1 (or autoscale.example.com/v1 with kind: AutoScalerPolicy) "
-         "(got 'apps/v1')"],
+        [("documents[1].apiVersion: must be scalerd/v1 (or autoscale.example.com/v1 with kind: AutoScalerPolicy) "
+         "(got 'apps/v1')")],
         id="foreign-document",
     ),
     pytest.param(
@@ -99,8 +99,8 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         with_defaults("{interval: 1.5}"),
-        ["defaults.interval: must be a duration (use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds); "
-         "a bare number must be whole seconds (got 1.5)"],
+        [("defaults.interval: must be a duration (use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds); "
+         "a bare number must be whole seconds (got 1.5)")],
         id="interval-fractional-bare-number",
     ),
     pytest.param(
@@ -142,14 +142,14 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         one_target(f"name: Orders_Consumer, deployment: orders, maxReplicas: 10, {CPU}"),
-        ["targets[0].name: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
-         "letter or digit, at most 63 characters (got 'Orders_Consumer')"],
+        [("targets[0].name: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
+         "letter or digit, at most 63 characters (got 'Orders_Consumer')")],
         id="name-not-dns-label",
     ),
     pytest.param(
         one_target(f"name: orders, deployment: Orders.Consumer, maxReplicas: 10, {CPU}"),
-        ["targets[0].deployment: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting "
-         "and ending with a letter or digit, at most 253 characters (got 'Orders.Consumer')"],
+        [("targets[0].deployment: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting "
+         "and ending with a letter or digit, at most 253 characters (got 'Orders.Consumer')")],
         id="deployment-not-dns-subdomain",
     ),
     pytest.param(
@@ -215,8 +215,8 @@ BAD_CONFIGS = [
         v1("targets:\n"
            f"  - {{name: orders, deployment: orders, maxReplicas: 10, {CPU}}}\n"
            f"  - {{name: orders-too, namespace: default, deployment: orders, maxReplicas: 10, {CPU}}}\n"),
-        ["targets[1].deployment: default/orders is already scaled by targets[0]; two targets would fight over its "
-         "replicas"],
+        [("targets[1].deployment: default/orders is already scaled by targets[0]; two targets would fight over its "
+         "replicas")],
         id="duplicate-deployment",
     ),
     pytest.param(
@@ -299,8 +299,8 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, metrics: [{type: prometheus, query: up}]"),
-        ["targets[0].metrics[0]: needs targetPerReplica (average per replica) or targetValue (value for the whole "
-         "target)"],
+        [("targets[0].metrics[0]: needs targetPerReplica (average per replica) or targetValue (value for the whole "
+         "target)")],
         id="prometheus-no-target",
     ),
     pytest.param(
@@ -327,15 +327,15 @@ BAD_CONFIGS = [
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, "
                    "metrics: [{type: cpu, targetUtilization: 70}, {type: cpu, targetUtilization: 80}]"),
-        ["targets[0].metrics[1].name: duplicate metric name 'cpu' (also targets[0].metrics[0]; a metric's name "
-         "defaults to its type)"],
+        [("targets[0].metrics[1].name: duplicate metric name 'cpu' (also targets[0].metrics[0]; a metric's name "
+         "defaults to its type)")],
         id="duplicate-metric-name",
     ),
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, "
                    "metrics: [{type: cpu, name: 'cpu load', targetUtilization: 70}]"),
-        ["targets[0].metrics[0].name: must be letters, digits, '_', '.' or '-', starting with a letter or digit "
-         "(got 'cpu load')"],
+        [("targets[0].metrics[0].name: must be letters, digits, '_', '.' or '-', starting with a letter or digit "
+         "(got 'cpu load')")],
         id="metric-name-with-space",
     ),
     # --- schedule
@@ -363,14 +363,14 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         valid_target("schedule: [{time: '22:00', duration: 1h, replicas: 2}]"),
-        ["targets[0].schedule[0].duration: only a cron entry has a duration (a time entry lasts until the next "
-         "time)"],
+        [("targets[0].schedule[0].duration: only a cron entry has a duration (a time entry lasts until the next "
+         "time)")],
         id="time-with-duration",
     ),
     pytest.param(
         valid_target("schedule: [{cron: '0 0 12 * * 1-5', duration: 2h, replicas: 15}]"),
-        ["targets[0].schedule[0].cron: must be a 5-field cron expression: minute hour day-of-month month "
-         "day-of-week (got 6 fields in '0 0 12 * * 1-5')"],
+        [("targets[0].schedule[0].cron: must be a 5-field cron expression: minute hour day-of-month month "
+         "day-of-week (got 6 fields in '0 0 12 * * 1-5')")],
         id="cron-six-fields",
     ),
     pytest.param(
@@ -408,14 +408,14 @@ BAD_CONFIGS = [
         valid_target("behavior: {scaleDown: {stabilizationWindow: 2h, selectPolicy: max, policies: []}}"),
         ["targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got '2h')",
          "targets[0].behavior.scaleDown.selectPolicy: must be one of Max, Min, Disabled (got 'max')",
-         "targets[0].behavior.scaleDown.policies: must list at least one policy (selectPolicy: Disabled turns this "
-         "direction off)"],
+         ("targets[0].behavior.scaleDown.policies: must list at least one policy (selectPolicy: Disabled turns this "
+         "direction off)")],
         id="scaling-rules",
     ),
     pytest.param(
         valid_target("behavior: {cooldown: '-5s', tolerance: 1}"),
-        ["targets[0].behavior.cooldown: invalid duration '-5s': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number "
-         "of seconds",
+        [("targets[0].behavior.cooldown: invalid duration '-5s': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number "
+         "of seconds"),
          "targets[0].behavior.tolerance: must be >= 0 and < 1 (got 1)"],
         id="cooldown-and-tolerance",
     ),
@@ -428,12 +428,14 @@ BAD_CONFIGS = [
     # --- fallback
     pytest.param(
         valid_target("fallback: {failureThreshold: 0, replicas: 50}"),
-        ["targets[0].fallback.replicas: must be between minReplicas and maxReplicas (1..10) (got 50)",
-         "targets[0].fallback.failureThreshold: must be >= 1 (got 0)"],
+        ["targets[0].fallback.failureThreshold: must be >= 1 (got 0)",
+         "targets[0].fallback.replicas: must be between minReplicas and maxReplicas (1..10) (got 50)"],
         id="fallback-bounds",
     ),
     pytest.param(
-        valid_target("fallback: {failureThreshold: 3}"), ["targets[0].fallback.replicas: required"], id="fallback-replicas"
+        valid_target("fallback: {failureThreshold: 3}"),
+        ["targets[0].fallback.replicas: required"],
+        id="fallback-replicas",
     ),
     # --- the seed's AutoScalerPolicy documents
     pytest.param(
@@ -452,16 +454,16 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         seed("{deploymentName: orders.v2, metrics: [{type: CPU, threshold: 70}]}", metadata="{namespace: shop}"),
-        ["documents[0].spec.deploymentName: must be a DNS-1123 label: lower-case letters, digits and '-', starting "
+        [("documents[0].spec.deploymentName: must be a DNS-1123 label: lower-case letters, digits and '-', starting "
          "and ending with a letter or digit, at most 63 characters (got 'orders.v2'); set metadata.name to name "
-         "the target"],
+         "the target")],
         id="seed-name-from-deployment",
     ),
     pytest.param(
         "apiVersion: autoscale.example.com/v2\nkind: AutoScalerPolicy\nspec: {deploymentName: orders, "
         "schedule: [{time: '09:00', replicas: 3}]}\n",
-        ["documents[0].apiVersion: must be autoscale.example.com/v1 for kind AutoScalerPolicy "
-         "(got 'autoscale.example.com/v2')"],
+        [("documents[0].apiVersion: must be autoscale.example.com/v1 for kind AutoScalerPolicy "
+         "(got 'autoscale.example.com/v2')")],
         id="seed-api-version",
     ),
     pytest.param(

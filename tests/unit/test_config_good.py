@@ -229,7 +229,8 @@ def test_seed_documents_join_the_scalerd_targets_and_take_its_defaults() -> None
 def test_behavior_overrides_merge_field_by_field(behavior: str, expected: Behavior) -> None:
     target = only_target(
         "apiVersion: scalerd/v1\ntargets:\n"
-        f"  - {{name: a, deployment: a, maxReplicas: 4, schedule: [{{time: '01:00', replicas: 1}}], behavior: {behavior}}}\n"
+        "  - {name: a, deployment: a, maxReplicas: 4, schedule: [{time: '01:00', replicas: 1}],\n"
+        f"     behavior: {behavior}}}\n"
     )
     assert target.behavior == expected
 
@@ -318,7 +319,8 @@ def test_target_timezone_defaults_to_the_defaults_block() -> None:
 def test_empty_blocks_and_trailing_documents_are_allowed() -> None:
     config = load_config_text(
         "---\napiVersion: scalerd/v1\ndefaults:\n"
-        "targets: [{name: a, deployment: a, maxReplicas: 1, behavior: , metrics: [{type: cpu, targetUtilization: 1}]}]\n"
+        "targets: [{name: a, deployment: a, maxReplicas: 1, behavior: ,\n"
+        "           metrics: [{type: cpu, targetUtilization: 1}]}]\n"
         "---\n"
     )
     assert config.defaults == Defaults()
