@@ -174,7 +174,6 @@ class _SimulatedTarget:
             now=now,
             wall_time=wall_time,
             state=self.state,
-            paused=self.target.paused,
         )
         if decision.desired != current:
             self.state = self.state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
