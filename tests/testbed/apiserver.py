@@ -412,14 +412,18 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._handle_control(method, path, user)
             return
-        verb, status = method.lower(), 500
+        request, path_error = None, None
+        try:
+            request = _parse_resource_path(method, path, query)
+        except ApiError as error:
+            path_error = error
+        verb, status = request.verb if request is not None else method.lower(), 500
         try:
             raw = self._read_body()
             if user is None:
                 raise unauthorized()
-            request = _parse_resource_path(method, path, query)
-            if request is not None:
-                verb = request.verb
+            if path_error is not None:
+                raise path_error
             fault = self.api.take_fault(verb, path)
             if fault is not None:
                 time.sleep(fault.stall_seconds)

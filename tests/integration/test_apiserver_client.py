@@ -1,0 +1,422 @@
+"""The API emulator through the official `kubernetes` Python client, over the wire."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from tests.testbed.control import TestbedControl
+from tests.testbed.k8s_testing import (ADMIN_TOKEN, SCALERD_TOKEN, api_client, deployment_manifest,
+                                       running_emulator)
+
+SCALERD = "system:serviceaccount:scalerd:scalerd"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    with running_emulator(tmp_path_factory.mktemp("apiserver")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def admin(server) -> client.ApiClient:
+    return api_client(server.url, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def scalerd(server) -> client.ApiClient:
+    return api_client(server.url, SCALERD_TOKEN)
+
+
+@pytest.fixture
+def control(server) -> Iterator[TestbedControl]:
+    control = TestbedControl(server.url, ADMIN_TOKEN)
+    yield control
+    control.clear_faults()
+    control.set_status_delay(0.0)
+
+
+def _status(error: ApiException) -> dict:
+    return json.loads(error.body)
+
+
+def _create(admin: client.ApiClient, name: str, **manifest_options) -> client.V1Deployment:
+    return client.AppsV1Api(admin).create_namespaced_deployment("default", deployment_manifest(name, **manifest_options))
+
+
+def _pods(admin: client.ApiClient, app: str) -> list[client.V1Pod]:
+    return client.CoreV1Api(admin).list_namespaced_pod("default", label_selector=f"app={app}").items
+
+
+def test_create_get_list_exact_fields(admin):
+    created = _create(admin, "create-get")
+    apps = client.AppsV1Api(admin)
+    fetched = apps.read_namespaced_deployment("create-get", "default")
+    listed = apps.list_namespaced_deployment("default", label_selector="app=create-get")
+    assert created.metadata.generation == 1
+    assert created.metadata.uid == fetched.metadata.uid
+    assert int(fetched.metadata.resource_version) > int(created.metadata.resource_version)  # status followed
+    assert [item.metadata.name for item in listed.items] == ["create-get"]
+    assert int(listed.metadata.resource_version) >= int(fetched.metadata.resource_version)
+    assert (fetched.status.replicas, fetched.status.ready_replicas, fetched.status.observed_generation) == (2, 2, 1)
+    assert fetched.spec.strategy.rolling_update.max_surge == "25%"
+
+
+def test_list_across_namespaces_and_selectors(admin):
+    _create(admin, "sel-a")
+    _create(admin, "sel-b")
+    apps = client.AppsV1Api(admin)
+    everywhere = apps.list_deployment_for_all_namespaces(label_selector="app in (sel-a,sel-b)")
+    not_a = apps.list_namespaced_deployment("default", label_selector="app in (sel-a,sel-b),app!=sel-a")
+    by_name = apps.list_namespaced_deployment("default", field_selector="metadata.name=sel-b")
+    missing_label = apps.list_namespaced_deployment("default", label_selector="app=sel-a,!app")
+    assert [item.metadata.name for item in everywhere.items] == ["sel-a", "sel-b"]
+    assert [item.metadata.name for item in not_a.items] == ["sel-b"]
+    assert [item.metadata.name for item in by_name.items] == ["sel-b"]
+    assert missing_label.items == []
+
+
+def test_pods_follow_replicas_with_owner_and_cpu_requests(admin):
+    deployment = _create(admin, "pods-follow", replicas=3, cpu="250m")
+    pods = _pods(admin, "pods-follow")
+    assert len(pods) == 3
+    for pod in pods:
+        owner = pod.metadata.owner_references[0]
+        assert (owner.kind, owner.name, owner.uid, owner.controller) == (
+            "Deployment", "pods-follow", deployment.metadata.uid, True)
+        assert pod.spec.containers[0].resources.requests == {"cpu": "250m"}
+        assert pod.metadata.labels["tier"] == "web"
+        assert [c.status for c in pod.status.conditions if c.type == "Ready"] == ["True"]
+    client.AppsV1Api(admin).patch_namespaced_deployment_scale("pods-follow", "default", {"spec": {"replicas": 1}})
+    assert len(_pods(admin, "pods-follow")) == 1
+
+
+def test_scale_subresource_read_patch_replace(admin):
+    _create(admin, "scaled")
+    apps = client.AppsV1Api(admin)
+    scale = apps.read_namespaced_deployment_scale("scaled", "default")
+    assert (scale.kind, scale.api_version) == ("Scale", "autoscaling/v1")
+    assert (scale.spec.replicas, scale.status.replicas, scale.status.selector) == (2, 2, "app=scaled")
+    patched = apps.patch_namespaced_deployment_scale("scaled", "default", {"spec": {"replicas": 5}})
+    assert patched.spec.replicas == 5
+    fresh = apps.read_namespaced_deployment_scale("scaled", "default")
+    assert fresh.status.replicas == 5
+    fresh.spec.replicas = 4
+    replaced = apps.replace_namespaced_deployment_scale("scaled", "default", fresh)
+    assert replaced.spec.replicas == 4
+    deployment = apps.read_namespaced_deployment("scaled", "default")
+    assert (deployment.spec.replicas, deployment.status.ready_replicas, deployment.metadata.generation) == (4, 4, 3)
+
+
+def test_stale_scale_replace_is_a_conflict(admin):
+    _create(admin, "stale-scale")
+    apps = client.AppsV1Api(admin)
+    scale = apps.read_namespaced_deployment_scale("stale-scale", "default")
+    apps.patch_namespaced_deployment_scale("stale-scale", "default", {"spec": {"replicas": 3}})
+    scale.spec.replicas = 9
+    with pytest.raises(ApiException) as raised:
+        apps.replace_namespaced_deployment_scale("stale-scale", "default", scale)
+    assert (raised.value.status, raised.value.reason) == (409, "Conflict")
+    assert _status(raised.value) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Conflict", "code": 409,
+        "message": 'Operation cannot be fulfilled on deployments.apps "stale-scale": the object has been '
+                   "modified; please apply your changes to the latest version and try again",
+        "details": {"name": "stale-scale", "group": "apps", "kind": "deployments"}}
+    assert apps.read_namespaced_deployment_scale("stale-scale", "default").spec.replicas == 3
+
+
+def test_stale_deployment_replace_conflicts_and_unconditional_replace_wins(admin):
+    apps = client.AppsV1Api(admin)
+    old = _create(admin, "stale-replace")
+    apps.patch_namespaced_deployment("stale-replace", "default", {"metadata": {"annotations": {"a": "1"}}})
+    old.spec.replicas = 7
+    with pytest.raises(ApiException) as raised:
+        apps.replace_namespaced_deployment("stale-replace", "default", old)
+    assert (raised.value.status, _status(raised.value)["reason"]) == (409, "Conflict")
+    old.metadata.resource_version = None
+    assert apps.replace_namespaced_deployment("stale-replace", "default", old).spec.replicas == 7
+
+
+def test_patch_with_stale_resource_version_is_a_conflict(admin):
+    apps = client.AppsV1Api(admin)
+    created = _create(admin, "stale-patch")
+    with pytest.raises(ApiException) as raised:
+        apps.patch_namespaced_deployment("stale-patch", "default", {
+            "metadata": {"resourceVersion": created.metadata.resource_version}, "spec": {"replicas": 4}})
+    assert raised.value.status == 409
+
+
+def test_strategic_merge_patch_merges_containers_by_name_and_json_patch(admin):
+    apps = client.AppsV1Api(admin)
+    _create(admin, "strategic", containers=[{"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "side:1"}])
+    apps.patch_namespaced_deployment("strategic", "default", {
+        "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "side:2"}]}}}})
+    apps.patch_namespaced_deployment("strategic", "default", [{"op": "replace", "path": "/spec/replicas", "value": 3}])
+    deployment = apps.read_namespaced_deployment("strategic", "default")
+    assert [(c.name, c.image) for c in deployment.spec.template.spec.containers] == [
+        ("app", "app:1"), ("sidecar", "side:2")]
+    assert (deployment.spec.replicas, deployment.metadata.generation) == (3, 3)
+    pods = _pods(admin, "strategic")
+    assert len(pods) == 3 and {pod.spec.containers[1].image for pod in pods} == {"side:2"}
+
+
+def test_second_lease_create_already_exists(admin):
+    coordination = client.CoordinationV1Api(admin)
+    lease = {"metadata": {"name": "scalerd-leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+    coordination.create_namespaced_lease("scalerd", lease)
+    with pytest.raises(ApiException) as raised:
+        coordination.create_namespaced_lease("scalerd", lease)
+    assert raised.value.status == 409
+    assert (_status(raised.value)["reason"], _status(raised.value)["message"]) == (
+        "AlreadyExists", 'leases.coordination.k8s.io "scalerd-leader" already exists')
+
+
+def test_missing_object_is_not_found(admin):
+    with pytest.raises(ApiException) as raised:
+        client.AppsV1Api(admin).read_namespaced_deployment("nowhere", "default")
+    assert raised.value.status == 404
+    assert _status(raised.value)["message"] == 'deployments.apps "nowhere" not found'
+
+
+def test_invalid_and_strict_bodies_are_refused(server, admin):
+    apps = client.AppsV1Api(admin)
+    bad_replicas = deployment_manifest("negative", replicas=-1)
+    with pytest.raises(ApiException) as invalid:
+        apps.create_namespaced_deployment("default", bad_replicas)
+    typo = deployment_manifest("typo")
+    typo["spec"]["replicass"] = 3
+    # The client's own model refuses unknown fields, so these two go over plain HTTP.
+    collection = f"{server.url}/apis/apps/v1/namespaces/default/deployments"
+    strict = requests.post(f"{collection}?fieldValidation=Strict", json=typo,
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5)
+    warned = requests.post(collection, json=typo, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5)
+    assert (invalid.value.status, _status(invalid.value)["message"]) == (
+        422, 'Deployment.apps "negative" is invalid: spec.replicas: Invalid value: -1: must be greater than or '
+             "equal to 0")
+    assert (strict.status_code, strict.json()["message"]) == (
+        400, 'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
+             'unknown field "spec.replicass"')
+    assert warned.status_code == 201
+    assert warned.headers["Warning"] == '299 - "unknown field \\"spec.replicass\\""'
+    assert "replicass" not in warned.json()["spec"]
+
+
+def test_watch_sees_modified(admin):
+    apps = client.AppsV1Api(admin)
+    _create(admin, "watched")
+    since = apps.list_namespaced_deployment("default").metadata.resource_version
+    threading.Timer(0.2, lambda: apps.patch_namespaced_deployment_scale(
+        "watched", "default", {"spec": {"replicas": 4}})).start()
+    seen = []
+    for event in watch.Watch().stream(apps.list_namespaced_deployment, "default", resource_version=since,
+                                      timeout_seconds=2):
+        seen.append((event["type"], event["object"].metadata.name, event["object"].spec.replicas,
+                     event["object"].status.ready_replicas))
+        if event["object"].status.ready_replicas == 4:
+            break
+    assert seen[0] == ("MODIFIED", "watched", 4, 2)
+    assert seen[-1] == ("MODIFIED", "watched", 4, 4)
+
+
+def test_watch_from_zero_starts_with_current_objects(admin):
+    apps = client.AppsV1Api(admin)
+    _create(admin, "from-zero")
+    events = list(watch.Watch().stream(apps.list_namespaced_deployment, "default", resource_version="0",
+                                       label_selector="app=from-zero", timeout_seconds=1))
+    assert [(event["type"], event["object"].metadata.name) for event in events] == [("ADDED", "from-zero")]
+
+
+def test_watch_too_old_resource_version_is_gone(tmp_path):
+    with running_emulator(tmp_path, history_limit=5) as small:
+        admin = api_client(small.url, ADMIN_TOKEN)
+        core = client.CoreV1Api(admin)
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+        for index in range(8):
+            core.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{index}"}})
+        with pytest.raises(ApiException) as raised:
+            list(watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=start,
+                                      timeout_seconds=2))
+    assert raised.value.status == 410
+    assert raised.value.reason == f"Expired: too old resource version: {start} ({int(start) + 4})"
+
+
+def test_bookmarks_arrive_with_the_latest_resource_version(tmp_path):
+    with running_emulator(tmp_path, bookmark_interval=0.2) as fast:
+        core = client.CoreV1Api(api_client(fast.url, ADMIN_TOKEN))
+        core.create_namespaced_config_map("default", {"metadata": {"name": "bookmarked"}})
+        latest = core.list_namespaced_config_map("default").metadata.resource_version
+        events = list(watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=latest,
+                                           allow_watch_bookmarks=True, timeout_seconds=1, deserialize=False))
+    bookmarks = [event for event in events if event["type"] == "BOOKMARK"]
+    assert 3 <= len(bookmarks) <= 5
+    assert {event["object"]["metadata"]["resourceVersion"] for event in bookmarks} == {latest}
+    assert len(events) == len(bookmarks)
+
+
+def test_dropped_watch_ends_the_stream(admin, control):
+    apps = client.AppsV1Api(admin)
+    ended = threading.Event()
+
+    def consume() -> None:
+        for _ in watch.Watch().stream(apps.list_namespaced_deployment, "kube-system", resource_version="0",
+                                      timeout_seconds=30):
+            pass
+        ended.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.3)
+    control.drop_watches()
+    assert ended.wait(3)
+
+
+def test_scalerd_user_rights_follow_the_manifests(admin, scalerd):
+    _create(admin, "guarded")
+    client.CoreV1Api(admin).create_namespaced_secret("default", {"metadata": {"name": "hidden"},
+                                                                "stringData": {"k": "v"}})
+    apps, core = client.AppsV1Api(scalerd), client.CoreV1Api(scalerd)
+    with pytest.raises(ApiException) as delete:
+        apps.delete_namespaced_deployment("guarded", "default")
+    with pytest.raises(ApiException) as secret:
+        core.read_namespaced_secret("hidden", "default")
+    with pytest.raises(ApiException) as foreign_lease:
+        client.CoordinationV1Api(scalerd).create_namespaced_lease("default", {"metadata": {"name": "x"}})
+    assert apps.patch_namespaced_deployment_scale("guarded", "default", {"spec": {"replicas": 3}}).spec.replicas == 3
+    client.CoordinationV1Api(scalerd).create_namespaced_lease("scalerd", {"metadata": {"name": "guarded"}})
+    assert (delete.value.status, _status(delete.value)["message"]) == (
+        403, f'deployments.apps "guarded" is forbidden: User "{SCALERD}" cannot delete resource "deployments" '
+             'in API group "apps" in the namespace "default"')
+    assert (secret.value.status, _status(secret.value)["message"]) == (
+        403, f'secrets "hidden" is forbidden: User "{SCALERD}" cannot get resource "secrets" in API group "" '
+             'in the namespace "default"')
+    assert foreign_lease.value.status == 403
+
+
+def test_unknown_token_is_unauthorized(server):
+    with pytest.raises(ApiException) as raised:
+        client.AppsV1Api(api_client(server.url, "nobody")).list_namespaced_deployment("default")
+    assert (raised.value.status, _status(raised.value)["reason"]) == (401, "Unauthorized")
+
+
+def test_fault_fires_exactly_count_times(admin, control):
+    _create(admin, "faulty")
+    apps = client.AppsV1Api(admin)
+    before = control.faults_fired()
+    control.inject_fault(verb="patch", path_pattern=r"/deployments/faulty/scale$", status=503, count=2)
+    outcomes = []
+    for replicas in (3, 4, 5):
+        try:
+            outcomes.append(apps.patch_namespaced_deployment_scale("faulty", "default",
+                                                                   {"spec": {"replicas": replicas}}).spec.replicas)
+        except ApiException as error:
+            outcomes.append(error.status)
+    assert outcomes == [503, 503, 5]
+    assert control.faults_fired() - before == 2
+
+
+def test_fault_429_carries_retry_after_and_409_names_the_object(server, admin, control):
+    _create(admin, "throttled")
+    control.inject_fault(verb="get", path_pattern="/deployments/throttled$", status=429, retry_after=7)
+    control.inject_fault(verb="update", path_pattern="/deployments/throttled/scale$", status=409)
+    url = f"{server.url}/apis/apps/v1/namespaces/default/deployments/throttled"
+    throttled = requests.get(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5)
+    apps = client.AppsV1Api(admin)
+    with pytest.raises(ApiException) as conflict:
+        apps.replace_namespaced_deployment_scale("throttled", "default",
+                                                 apps.read_namespaced_deployment_scale("throttled", "default"))
+    assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "7")
+    assert throttled.json()["details"] == {"retryAfterSeconds": 7}
+    assert (conflict.value.status, _status(conflict.value)["details"]["name"]) == (409, "throttled")
+
+
+def test_stall_delays_then_answers_normally(admin, control):
+    _create(admin, "stalled")
+    control.inject_fault(verb="get", path_pattern="/deployments/stalled$", stall_seconds=0.4)
+    started = time.monotonic()
+    deployment = client.AppsV1Api(admin).read_namespaced_deployment("stalled", "default")
+    assert time.monotonic() - started >= 0.4
+    assert deployment.metadata.name == "stalled"
+
+
+def test_status_follows_spec_after_the_delay(admin, control):
+    _create(admin, "delayed")
+    apps = client.AppsV1Api(admin)
+    control.set_status_delay(0.5)
+    apps.patch_namespaced_deployment_scale("delayed", "default", {"spec": {"replicas": 4}})
+    right_after = apps.read_namespaced_deployment("delayed", "default").status
+    time.sleep(0.8)
+    later = apps.read_namespaced_deployment("delayed", "default")
+    assert (right_after.replicas, right_after.ready_replicas, right_after.observed_generation) == (2, 2, 1)
+    assert (later.status.replicas, later.status.ready_replicas, later.status.observed_generation) == (4, 4, 2)
+
+
+def test_pod_ready_and_pod_metrics_controls(admin, control):
+    _create(admin, "measured", replicas=2)
+    first, second = sorted(pod.metadata.name for pod in _pods(admin, "measured"))
+    control.set_pod_metrics(namespace="default", pod=first, cpu_millicores=250)
+    control.set_pod_metrics(namespace="default", pod=second, cpu_millicores=None)
+    control.set_pod_ready(namespace="default", pod=second, ready=False)
+    metrics = client.CustomObjectsApi(admin)
+    listed = metrics.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods",
+                                                   label_selector="app=measured")
+    with pytest.raises(ApiException) as missing:
+        metrics.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods", second)
+    deployment = client.AppsV1Api(admin).read_namespaced_deployment("measured", "default")
+    assert [(item["metadata"]["name"], item["containers"]) for item in listed["items"]] == [
+        (first, [{"name": "main", "usage": {"cpu": "250000000n", "memory": "0"}}])]
+    assert missing.value.status == 404
+    assert (deployment.status.ready_replicas, deployment.status.replicas) == (1, 2)
+
+
+def test_core_and_events_api_events(admin):
+    involved = {"kind": "Deployment", "name": "evented", "namespace": "default", "apiVersion": "apps/v1"}
+    client.CoreV1Api(admin).create_namespaced_event("default", {
+        "metadata": {"name": "evented.1"}, "involvedObject": involved, "reason": "Scaled", "message": "to 3",
+        "type": "Normal"})
+    client.EventsV1Api(admin).create_namespaced_event("default", {
+        "metadata": {"name": "evented.2"}, "regarding": involved, "reason": "Scaled", "note": "to 4",
+        "type": "Normal", "eventTime": "2026-01-01T00:00:00.000000Z", "action": "Scale",
+        "reportingController": "scalerd", "reportingInstance": "scalerd-0"})
+    core = client.CoreV1Api(admin).list_namespaced_event("default", field_selector="involvedObject.name=evented")
+    events = client.EventsV1Api(admin).list_namespaced_event("default")
+    assert [(event.reason, event.message) for event in core.items] == [("Scaled", "to 3")]
+    assert [(event.reason, event.note) for event in events.items if event.regarding.name == "evented"] == [
+        ("Scaled", "to 4")]
+
+
+def test_delete_removes_the_deployment_and_its_pods(admin):
+    _create(admin, "deleted")
+    client.AppsV1Api(admin).delete_namespaced_deployment("deleted", "default")
+    assert _pods(admin, "deleted") == []
+    with pytest.raises(ApiException) as raised:
+        client.AppsV1Api(admin).read_namespaced_deployment("deleted", "default")
+    assert raised.value.status == 404
+
+
+def test_audit_lines_are_exact(tmp_path: Path):
+    with running_emulator(tmp_path) as fresh:
+        control = TestbedControl(fresh.url, ADMIN_TOKEN)
+        control.set_status_delay(0.0)
+        started = time.time()
+        client.AppsV1Api(api_client(fresh.url, ADMIN_TOKEN)).create_namespaced_deployment(
+            "default", deployment_manifest("audited"))
+        with pytest.raises(ApiException):
+            client.CoreV1Api(api_client(fresh.url, SCALERD_TOKEN)).read_namespaced_secret("s", "default")
+        with pytest.raises(ApiException):
+            client.CoreV1Api(api_client(fresh.url, "wrong")).list_namespaced_pod("default")
+        requests.get(f"{fresh.url}/version", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5)
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [{key: value for key, value in line.items() if key != "ts"} for line in lines] == [
+        {"user": "admin", "verb": "create", "path": "/apis/apps/v1/namespaces/default/deployments", "status": 201},
+        {"user": SCALERD, "verb": "get", "path": "/api/v1/namespaces/default/secrets/s", "status": 403},
+        {"user": "system:anonymous", "verb": "list", "path": "/api/v1/namespaces/default/pods", "status": 401},
+        {"user": "admin", "verb": "get", "path": "/version", "status": 200},
+    ]
+    timestamps = [line["ts"] for line in lines]
+    assert timestamps == sorted(timestamps) and started <= timestamps[0] <= time.time()
