@@ -1,0 +1,152 @@
+"""The API emulator through real `kubectl` subprocesses with default flags (kubeconfig over TLS)."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.testbed.k8s_testing import ADMIN_TOKEN, api_client, deployment_manifest, running_emulator, write_kubeconfig
+
+SCALERD = "system:serviceaccount:scalerd:scalerd"
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    directory = tmp_path_factory.mktemp("kubectl")
+    with running_emulator(directory) as server:
+        yield server, write_kubeconfig(directory / "kubeconfig", server), directory
+
+
+@pytest.fixture
+def kubectl(bed):
+    server, kubeconfig, directory = bed
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(directory / "cache")}
+
+    def run(*args: str, context: str = "admin") -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--context", context, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    run.env = env
+    return run
+
+
+@pytest.fixture
+def admin(bed) -> client.ApiClient:
+    return api_client(bed[0].url, ADMIN_TOKEN)
+
+
+def _manifest_file(directory: Path, name: str, **options) -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(deployment_manifest(name, **options)))
+    return path
+
+
+def _deployment(kubectl, name: str) -> dict:
+    result = kubectl("get", "deploy", name, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_create_get_scale(kubectl, tmp_path):
+    created = kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-web")))
+    before = _deployment(kubectl, "kc-web")
+    scaled = kubectl("scale", "deploy", "kc-web", "--replicas=4")
+    after = _deployment(kubectl, "kc-web")
+    assert (created.returncode, created.stdout) == (0, "deployment.apps/kc-web created\n")
+    assert (before["kind"], before["spec"]["replicas"], before["status"]["readyReplicas"]) == ("Deployment", 2, 2)
+    assert (scaled.returncode, scaled.stdout) == (0, "deployment.apps/kc-web scaled\n")
+    assert (after["spec"]["replicas"], after["status"]["readyReplicas"], after["metadata"]["generation"]) == (4, 4, 2)
+
+
+def test_replace_with_stale_resource_version_is_a_conflict(kubectl, tmp_path):
+    kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-stale")))
+    stale = _deployment(kubectl, "kc-stale")
+    kubectl("scale", "deploy", "kc-stale", "--replicas=3")
+    stale["spec"]["replicas"] = 6
+    stale_file = tmp_path / "stale.json"
+    stale_file.write_text(json.dumps(stale))
+    replaced = kubectl("replace", "-f", str(stale_file))
+    assert replaced.returncode == 1
+    assert replaced.stderr == (
+        f'Error from server (Conflict): error when replacing "{stale_file}": Operation cannot be fulfilled on '
+        'deployments.apps "kc-stale": the object has been modified; please apply your changes to the latest '
+        "version and try again\n")
+    assert _deployment(kubectl, "kc-stale")["spec"]["replicas"] == 3
+
+
+def test_unknown_field_is_refused_by_strict_validation(kubectl, tmp_path):
+    manifest = deployment_manifest("kc-typo")
+    manifest["spec"]["replicass"] = 2
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    created = kubectl("create", "-f", str(path))
+    assert created.returncode == 1
+    assert created.stderr == (
+        f'Error from server (BadRequest): error when creating "{path}": Deployment in version "v1" cannot be '
+        'handled as a Deployment: strict decoding error: unknown field "spec.replicass"\n')
+
+
+def test_delete_removes_it(kubectl, tmp_path):
+    kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-gone")))
+    deleted = kubectl("delete", "deploy", "kc-gone")
+    missing = kubectl("get", "deploy", "kc-gone")
+    pods = kubectl("get", "pods", "-l", "app=kc-gone", "-o", "name")
+    assert (deleted.returncode, deleted.stdout) == (0, 'deployment.apps "kc-gone" deleted from default namespace\n')
+    assert (missing.returncode, missing.stderr) == (
+        1, 'Error from server (NotFound): deployments.apps "kc-gone" not found\n')
+    assert (pods.returncode, pods.stdout) == (0, "")
+
+
+def test_get_events(kubectl, admin):
+    client.CoreV1Api(admin).create_namespaced_event("default", {
+        "metadata": {"name": "kc-event.1"}, "reason": "Rescaled", "message": "New size: 3; reason: lag",
+        "type": "Normal", "involvedObject": {"kind": "Deployment", "name": "kc-event", "namespace": "default"},
+        "lastTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    listed = kubectl("get", "events", "--field-selector", "involvedObject.name=kc-event")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert row.split()[1:] == ["Normal", "Rescaled", "deployment/kc-event", "New", "size:", "3;", "reason:", "lag"]
+
+
+def test_get_watch_shows_a_change(kubectl, admin, tmp_path):
+    kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-watch")))
+    watcher = subprocess.Popen(["kubectl", "get", "deploy", "kc-watch", "--watch"], env=kubectl.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+    try:
+        header, first = lines.get(timeout=20), lines.get(timeout=20)
+        client.AppsV1Api(admin).patch_namespaced_deployment_scale("kc-watch", "default", {"spec": {"replicas": 5}})
+        rows = []
+        while not rows or rows[-1][1] != "5/5":
+            rows.append(lines.get(timeout=10).split())
+    finally:
+        watcher.kill()
+        watcher.wait(timeout=10)
+    assert header.split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert first.split()[:4] == ["kc-watch", "2/2", "2", "2"]
+    assert [row[:4] for row in rows] == [["kc-watch", "2/5", "2", "2"], ["kc-watch", "5/5", "5", "5"]]
+
+
+def test_scalerd_context_rights(kubectl, tmp_path):
+    kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-guarded")))
+    deleted = kubectl("delete", "deploy", "kc-guarded", context="scalerd")
+    secrets = kubectl("get", "secrets", context="scalerd")
+    scaled = kubectl("scale", "deploy", "kc-guarded", "--replicas=3", context="scalerd")
+    assert (deleted.returncode, deleted.stderr) == (1, (
+        f'Error from server (Forbidden): deployments.apps "kc-guarded" is forbidden: User "{SCALERD}" cannot '
+        'delete resource "deployments" in API group "apps" in the namespace "default"\n'))
+    assert (secrets.returncode, secrets.stderr) == (1, (
+        f'Error from server (Forbidden): secrets is forbidden: User "{SCALERD}" cannot list resource "secrets" '
+        'in API group "" in the namespace "default"\n'))
+    assert (scaled.returncode, scaled.stdout) == (0, "deployment.apps/kc-guarded scaled\n")
