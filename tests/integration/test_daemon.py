@@ -181,3 +181,63 @@ def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_pl
     assert write_seconds <= LEASE_SECONDS + RETRY_SECONDS + 0.5, write_seconds
     assert lease_holder(admin, lease) == second.identity
     assert [line["desired"] for line in second.decisions() if line["applied"]] == [5]
+
+
+def test_run_scales_up_and_down_from_real_kafka_lag(testbed, admin, kafka, make_topic, group_name, tmp_path,
+                                                    daemons):
+    deployment = unique_name("consumer")
+    create_deployment(admin, deployment, replicas=1)
+    topic = make_topic(4)
+    kafka.produce(topic, {partition: 10 for partition in range(4)})
+    kafka.commit(group=group_name, topic=topic, offsets_by_partition={partition: 0 for partition in range(4)})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+defaults:
+  interval: 1s
+  kafka: {{bootstrapServers: '{testbed.kafka_bootstrap}'}}
+targets:
+  - name: consumer
+    namespace: default
+    deployment: {deployment}
+    minReplicas: 1
+    maxReplicas: 10
+    metrics:
+      - {{type: kafka, group: {group_name}, topics: [{topic}], lagPerReplica: 10}}
+    behavior:
+      cooldown: 0s
+      scaleDown: {{stabilizationWindow: 0s, policies: [{{type: Percent, value: 100, period: 1s}}]}}
+""")
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config", str(config)],
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+
+    wait_until(lambda: replicas_of(admin, deployment) == 4, timeout=10, what="lag 40 / 10 per replica: 4")
+    kafka.commit(group=group_name, topic=topic, offsets_by_partition={partition: 10 for partition in range(4)})
+    wait_until(lambda: replicas_of(admin, deployment) == 1, timeout=10, what="no lag: back to minReplicas 1")
+
+    applied = [(line["current"], line["desired"], line["metrics"][0]["value"]) for line in daemon.decisions()
+               if line["applied"]]
+    assert applied == [(1, 4, 40), (4, 1, 0)]
+
+
+def test_run_holds_a_change_for_the_cooldown_on_the_real_clock(testbed, admin, tmp_path, daemons):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    daemon = ScalerdDaemon(testbed, tmp_path,
+                           config_args=_config_file(tmp_path, testbed, deployment, cooldown="3s"),
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
+
+    set_rps(testbed, {deployment: 95})
+    wait_until(lambda: replicas_of(admin, deployment) == 10, timeout=10, what="scaled up to 10 after the cooldown")
+
+    first, second = (write["ts"] for write in scale_writes(testbed.audit_path, deployment))
+    # The cooldown runs from the cycle's clock reading, which precedes its write by the metric reads (< 0.2 s).
+    assert 3.0 - 0.2 <= second - first < 3.0 + 1.0 + 0.5, second - first
+    held = [line for line in daemon.decisions() if line["reason"] == "cooldown"]
+    assert held and all(line["desired"] == 5 and not line["applied"] for line in held)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -153,3 +154,70 @@ def test_once_with_an_invalid_config_exits_2_with_every_problem(testbed, tmp_pat
     problems = finished.stderr.splitlines()
     assert "targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)" in problems
     assert any(problem.startswith("targets[0].maxReplicas:") for problem in problems)
+
+
+def test_no_planted_secret_reaches_any_log_line_or_output(testbed, admin, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    token_file = tmp_path / "prometheus-token"
+    token_file.write_text("planted-bearer-7f3a9c\n")
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+defaults:
+  prometheus: {{url: '{testbed.prometheus_url}', bearerTokenFile: '{token_file}'}}
+  kafka:
+    bootstrapServers: '{testbed.kafka_bootstrap}'
+    timeout: 2s
+    config: {{security.protocol: SASL_PLAINTEXT, sasl.mechanisms: planted-mechanism-9b1e, sasl.username: planted-user-51d0,
+              sasl.password: planted-password-c4e2}}
+targets:
+  - name: api
+    namespace: default
+    deployment: {deployment}
+    minReplicas: 1
+    maxReplicas: 10
+    metrics:
+      - {{type: prometheus, name: rps, query: 'sum(scalerd_test_rps{{deployment="{deployment}"}})', targetPerReplica: 10}}
+      - {{type: kafka, group: planted-group, topics: [absent-topic], lagPerReplica: 10}}
+""")
+
+    finished = _once(testbed, config, "--log-format", "json", "--dry-run")
+
+    output = finished.stdout + finished.stderr
+    assert '"event": "decision"' in finished.stderr
+    # librdkafka refuses the mechanism and quotes it: the error is logged, with the secret masked.
+    assert "[redacted]" in finished.stderr
+    for planted in ("planted-bearer-7f3a9c", "planted-user-51d0", "planted-password-c4e2", "planted-mechanism-9b1e",
+                    testbed.tokens.scalerd):
+        assert planted not in output
+
+
+def test_once_follows_the_active_daily_schedule_entry(testbed, admin, tmp_path):
+    deployment = unique_name("batch")
+    create_deployment(admin, deployment, replicas=1)
+    now = datetime.now(timezone.utc)
+    started = (now - timedelta(minutes=1)).strftime("%H:%M")
+    later = (now + timedelta(hours=2)).strftime("%H:%M")
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+targets:
+  - name: batch
+    namespace: default
+    deployment: {deployment}
+    minReplicas: 1
+    maxReplicas: 10
+    schedule:
+      - {{time: "{started}", replicas: 4}}
+      - {{time: "{later}", replicas: 1}}
+    behavior: {{cooldown: 0s}}
+""")
+
+    finished = _once(testbed, config)
+
+    assert finished.returncode == 0, finished.stderr
+    line = json.loads(finished.stdout)
+    assert (line["current"], line["desired"], line["applied"], line["metrics"]) == (1, 4, True, [])
+    assert replicas_of(admin, deployment) == 4
