@@ -66,7 +66,8 @@ MAX_STABILIZATION_WINDOW = 3600.0
 MIN_POLICY_PERIOD = 1.0
 MAX_POLICY_PERIOD = 1800.0
 
-_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A metric's name is a column of a simulate trace and a key in JSON output: no spaces, commas or quotes.
+_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})")
 # Any fixed instant works: a cron expression that matches nothing after it matches nothing at all.
 _CRON_PROBE_START = datetime(2024, 1, 1)
@@ -706,7 +707,9 @@ def _url_problem(url: str) -> str | None:
 
 def _metric_name_problem(name: str) -> str | None:
     if _METRIC_NAME.fullmatch(name) is None:
-        return f"must be letters, digits, '_', '.' or '-', starting with a letter or digit (got {describe(name)})"
+        return (
+            f"must be letters, digits, '_', '.', ':' or '-', starting with a letter or digit (got {describe(name)})"
+        )
     return None
 
 

@@ -334,8 +334,8 @@ BAD_CONFIGS = [
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, "
                    "metrics: [{type: cpu, name: 'cpu load', targetUtilization: 70}]"),
-        [("targets[0].metrics[0].name: must be letters, digits, '_', '.' or '-', starting with a letter or digit "
-         "(got 'cpu load')")],
+        [("targets[0].metrics[0].name: must be letters, digits, '_', '.', ':' or '-', starting with a letter or "
+          "digit (got 'cpu load')")],
         id="metric-name-with-space",
     ),
     # --- schedule

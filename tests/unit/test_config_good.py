@@ -255,7 +255,7 @@ targets:
     paused: true
     timezone: Europe/Berlin
     metrics:
-      - {type: prometheus, name: p95, query: 'histogram_quantile(0.95, x)', targetValue: 1e3, onMissing: hold,
+      - {type: prometheus, name: "api:p95", query: 'histogram_quantile(0.95, x)', targetValue: 1e3, onMissing: hold,
          url: 'http://other:9090'}
       - {type: kafka, name: backlog, group: g, topics: [a, b], lagPerReplica: 250, offsetResetPolicy: earliest,
          allowIdleConsumers: true, bootstrapServers: 'k3:9092'}
@@ -288,7 +288,7 @@ targets:
             timezone="Europe/Berlin", paused=True,
             metrics=(
                 PrometheusMetric(
-                    name="p95", query="histogram_quantile(0.95, x)", target_per_replica=None, target_value=1000.0,
+                    name="api:p95", query="histogram_quantile(0.95, x)", target_per_replica=None, target_value=1000.0,
                     on_missing=OnMissing.HOLD, url="http://other:9090",
                 ),
                 KafkaMetric(
