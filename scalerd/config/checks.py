@@ -17,7 +17,8 @@ from scalerd.config.describe import describe
 from scalerd.config.durations import duration_problem, format_duration
 
 E = TypeVar("E", bound=enum.Enum)
-_REQUIRED = object()
+REQUIRED = object()
+"""The default of a field that must be given."""
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -93,11 +94,11 @@ class Section:
         """True when the field is there to check; reports it when required and missing."""
         if key in self.data:
             return True
-        if default is _REQUIRED:
+        if default is REQUIRED:
             self.report(key, "required")
         return False
 
-    def string(self, key: str, *, default: object = _REQUIRED, nullable: bool = False) -> str | None:
+    def string(self, key: str, *, default: object = REQUIRED, nullable: bool = False) -> str | None:
         if not self._present(key, default):
             return _absent(default)
         value = self.data[key]
@@ -111,7 +112,7 @@ class Section:
             return None
         return value
 
-    def dns_label(self, key: str, *, default: object = _REQUIRED) -> str | None:
+    def dns_label(self, key: str, *, default: object = REQUIRED) -> str | None:
         value = self.string(key, default=default)
         if value is not None and not is_dns_label(value):
             self.report(key, dns_label_problem(value))
@@ -138,7 +139,7 @@ class Section:
             return None
         return value
 
-    def integer(self, key: str, *, minimum: int, default: object = _REQUIRED) -> int | None:
+    def integer(self, key: str, *, minimum: int, default: object = REQUIRED) -> int | None:
         if not self._present(key, default):
             return _absent(default)
         value = self.data[key]
@@ -159,7 +160,7 @@ class Section:
             return None
         return value
 
-    def positive_number(self, key: str, *, default: object = _REQUIRED) -> float | None:
+    def positive_number(self, key: str, *, default: object = REQUIRED) -> float | None:
         """A threshold: a finite number > 0."""
         value = self.number(key, default=default)
         if value is None:
@@ -169,7 +170,7 @@ class Section:
             return None
         return value
 
-    def number(self, key: str, *, default: object = _REQUIRED) -> float | None:
+    def number(self, key: str, *, default: object = REQUIRED) -> float | None:
         """A finite number."""
         if not self._present(key, default):
             return _absent(default)
@@ -187,7 +188,7 @@ class Section:
         return as_float
 
     def duration(
-        self, key: str, *, default: object = _REQUIRED, minimum: float = 0.0, maximum: float | None = None,
+        self, key: str, *, default: object = REQUIRED, minimum: float = 0.0, maximum: float | None = None,
         exclusive_minimum: bool = False,
     ) -> float | None:
         if not self._present(key, default):
@@ -208,7 +209,7 @@ class Section:
             return None
         return seconds
 
-    def choice(self, key: str, choices: type[E], *, default: object = _REQUIRED) -> E | None:
+    def choice(self, key: str, choices: type[E], *, default: object = REQUIRED) -> E | None:
         if not self._present(key, default):
             return _absent(default)
         value = self.data[key]
@@ -219,7 +220,7 @@ class Section:
         return choices(value)
 
     def checked_string(
-        self, key: str, *, check: Callable[[str], str | None], default: object = _REQUIRED, nullable: bool = False,
+        self, key: str, *, check: Callable[[str], str | None], default: object = REQUIRED, nullable: bool = False,
     ) -> str | None:
         """A string that `check` accepts (check returns the problem, or None)."""
         value = self.string(key, default=default, nullable=nullable)
@@ -241,7 +242,7 @@ class Section:
 
 
 def _absent(default: object) -> object:
-    return None if default is _REQUIRED else default
+    return None if default is REQUIRED else default
 
 
 def is_dns_label(value: str) -> bool:

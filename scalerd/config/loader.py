@@ -20,6 +20,7 @@ from pathlib import Path
 from croniter import CroniterBadDateError, croniter
 
 from scalerd.config.checks import (
+    REQUIRED,
     Problems,
     Section,
     as_mapping,
@@ -271,7 +272,7 @@ def _target(section: Section, *, defaults: Defaults) -> _Placed:
     namespace = section.dns_label("namespace", default=DEFAULT_NAMESPACE)
     deployment = section.dns_subdomain("deployment")
     min_replicas = section.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
-    max_replicas = _max_replicas(section, default=None, min_replicas=min_replicas)
+    max_replicas = _max_replicas(section, default=REQUIRED, min_replicas=min_replicas)
     paused = section.boolean("paused", default=False)
     timezone = section.checked_string("timezone", check=_timezone_problem, default=defaults.timezone)
     metrics = _metrics(section)
@@ -297,9 +298,9 @@ def _target(section: Section, *, defaults: Defaults) -> _Placed:
     )
 
 
-def _max_replicas(section: Section, *, default: int | None, min_replicas: int | None) -> int | None:
-    """maxReplicas: >= 1 and >= minReplicas; required when `default` is None."""
-    max_replicas = section.integer("maxReplicas", minimum=1, **({} if default is None else {"default": default}))
+def _max_replicas(section: Section, *, default: object, min_replicas: int | None) -> int | None:
+    """maxReplicas: >= 1 and >= minReplicas."""
+    max_replicas = section.integer("maxReplicas", minimum=1, default=default)
     if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
         section.report("maxReplicas", f"must be >= minReplicas (got {max_replicas} < {min_replicas})")
         return None
@@ -313,7 +314,6 @@ def _has_entries(section: Section, key: str) -> bool:
 
 # --- metrics -------------------------------------------------------------------------------------------------
 
-_METRIC_TYPES = ("kafka", "prometheus", "cpu")
 _KAFKA_METRIC_FIELDS = (
     "type", "name", "group", "topics", "lagPerReplica", "offsetResetPolicy", "allowIdleConsumers", "bootstrapServers",
 )
@@ -334,7 +334,7 @@ def _metrics(target: Section) -> tuple[Metric, ...]:
                 f"duplicate metric name {describe(metric.name)} (also {first_path_of_name[metric.name]}; "
                 "a metric's name defaults to its type)",
             )
-        else:
+        elif metric.name is not None:  # None: an invalid name, already reported
             first_path_of_name[metric.name] = path
         metrics.append(metric)
     return tuple(metrics)
@@ -344,29 +344,27 @@ def _metric(item: object, path: str, problems: Problems) -> Metric | None:
     if not isinstance(item, dict):
         problems.add(path, f"must be a mapping (got {describe(item)})")
         return None
-    metric_type = item.get("type")
+    allowed = ", ".join(_METRIC_READERS)
     if "type" not in item:
-        problems.add(child_path(path, "type"), f"required (one of {', '.join(_METRIC_TYPES)})")
+        problems.add(child_path(path, "type"), f"required (one of {allowed})")
         return None
-    if metric_type == "kafka":
-        return _kafka_metric(as_mapping(item, path, problems, known=_KAFKA_METRIC_FIELDS))
-    if metric_type == "prometheus":
-        return _prometheus_metric(as_mapping(item, path, problems, known=_PROMETHEUS_METRIC_FIELDS))
-    if metric_type == "cpu":
-        return _cpu_metric(as_mapping(item, path, problems, known=_CPU_METRIC_FIELDS))
-    problems.add(child_path(path, "type"), f"must be one of {', '.join(_METRIC_TYPES)} (got {describe(metric_type)})")
-    return None
+    metric_type = item["type"]
+    if not isinstance(metric_type, str) or metric_type not in _METRIC_READERS:
+        problems.add(child_path(path, "type"), f"must be one of {allowed} (got {describe(metric_type)})")
+        return None
+    known, read = _METRIC_READERS[metric_type]
+    return read(as_mapping(item, path, problems, known=known))
 
 
-def _metric_name(section: Section, metric_type: str) -> str:
-    return section.checked_string("name", check=_metric_name_problem, default=metric_type) or metric_type
+def _metric_name(section: Section, metric_type: str) -> str | None:
+    return section.checked_string("name", check=_metric_name_problem, default=metric_type)
 
 
 def _kafka_metric(section: Section) -> KafkaMetric:
     return KafkaMetric(
         name=_metric_name(section, "kafka"),
         group=section.string("group"),
-        topics=_topics(section, "topics"),
+        topics=_topics(section),
         lag_per_replica=section.positive_number("lagPerReplica"),
         offset_reset_policy=section.choice("offsetResetPolicy", OffsetResetPolicy, default=OffsetResetPolicy.LATEST),
         allow_idle_consumers=section.boolean("allowIdleConsumers", default=False),
@@ -374,15 +372,15 @@ def _kafka_metric(section: Section) -> KafkaMetric:
     )
 
 
-def _topics(section: Section, key: str) -> tuple[str, ...]:
-    if key not in section.data:
-        section.report(key, "required: a list of topic names")
+def _topics(section: Section) -> tuple[str, ...]:
+    if not section.has("topics"):
+        section.report("topics", "required: a list of topic names")
         return ()
-    items = section.items(key)
+    items = section.items("topics")
     if items is None:
         return ()
     if not items:
-        section.report(key, "must list at least one topic")
+        section.report("topics", "must list at least one topic")
     topics = []
     for path, topic in items:
         if not isinstance(topic, str) or not topic.strip():
@@ -415,6 +413,13 @@ def _prometheus_metric(section: Section) -> PrometheusMetric:
 
 def _cpu_metric(section: Section) -> CpuMetric:
     return CpuMetric(name=_metric_name(section, "cpu"), target_utilization=section.positive_number("targetUtilization"))
+
+
+_METRIC_READERS = {
+    "kafka": (_KAFKA_METRIC_FIELDS, _kafka_metric),
+    "prometheus": (_PROMETHEUS_METRIC_FIELDS, _prometheus_metric),
+    "cpu": (_CPU_METRIC_FIELDS, _cpu_metric),
+}
 
 
 # --- schedule ------------------------------------------------------------------------------------------------
@@ -653,7 +658,7 @@ def _seed_kafka_metric(spec: Section, *, lag_per_replica: float | None) -> Kafka
     if kafka is None:
         return KafkaMetric(name="kafka", group=None, topics=(), lag_per_replica=lag_per_replica)
     return KafkaMetric(
-        name="kafka", group=kafka.string("group"), topics=_topics(kafka, "topics"), lag_per_replica=lag_per_replica
+        name="kafka", group=kafka.string("group"), topics=_topics(kafka), lag_per_replica=lag_per_replica
     )
 
 
@@ -686,7 +691,7 @@ def _check_between_targets(placed: list[_Placed], problems: Problems) -> None:
 
 # --- value checks (each returns the problem, or None) ----------------------------------------------------------
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def _timezone_problem(name: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(name)
