@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
-from typing import Any, Sequence, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from scalerd.config import ConfigError, load_config_file
 from scalerd.config.model import CpuMetric, KafkaMetric, Target
@@ -101,8 +103,7 @@ def target_report(target: Target, readings: dict[tuple[str, str], Reading]) -> d
 
 
 def print_json(reports: Sequence[dict[str, Any]], *, stream: TextIO) -> None:
-    for report in reports:
-        stream.write(json.dumps(report) + "\n")
+    stream.writelines(json.dumps(report) + "\n" for report in reports)
 
 
 def print_table(reports: Sequence[dict[str, Any]], *, stream: TextIO) -> None:
@@ -154,7 +155,7 @@ def _partitions(reading: Reading) -> list[dict[str, Any]]:
 
 def _json_number(value: float | None) -> float | int | None:
     """Whole numbers print as integers (a lag of 12000, not 12000.0); NaN and infinities are not JSON."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
+    if value is None or not math.isfinite(value):
         return None
     return int(value) if float(value).is_integer() else value
 

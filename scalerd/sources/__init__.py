@@ -7,8 +7,8 @@ changes `defaults.prometheus` or `defaults.kafka`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 from scalerd.config.model import CpuMetric, Defaults, KafkaMetric, Metric, PrometheusMetric, Target
 from scalerd.readings import Reading

@@ -21,9 +21,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import urllib3
 from kubernetes import client as kube
@@ -216,7 +217,7 @@ def _counts_as_ready(pod: kube.V1Pod, sample: PodSample, *, now: float) -> bool:
 def _epoch(timestamp: str | None) -> float | None:
     if not timestamp:
         return None
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(timestamp).timestamp()
 
 
 def _renamed(reading: Reading, name: str) -> Reading:

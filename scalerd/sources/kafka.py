@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -116,7 +116,9 @@ class KafkaSource:
         partitions_by_topic = _partitions_by_topic(admin, deadline=deadline)
         wanted_topics = {topic for metric in metrics for topic in metric.topics if topic in partitions_by_topic}
         partitions = [
-            TopicPartition(topic, partition) for topic in sorted(wanted_topics) for partition in partitions_by_topic[topic]
+            TopicPartition(topic, partition)
+            for topic in sorted(wanted_topics)
+            for partition in partitions_by_topic[topic]
         ]
         if not partitions:
             return _ClusterOffsets(partitions_by_topic, {}, {})
@@ -125,10 +127,12 @@ class KafkaSource:
         earliest = admin.list_offsets(
             {tp: OffsetSpec.earliest() for tp in partitions}, request_timeout=_remaining(deadline)
         )
-        latest = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=_remaining(deadline))
+        latest = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=_remaining(deadline)
+        )
         committed_requests = {
             group: admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group, [TopicPartition(tp.topic, tp.partition) for tp in group_partitions])],
+                [ConsumerGroupTopicPartitions(group, group_partitions)],
                 request_timeout=_remaining(deadline),
             )[group]
             for group, group_partitions in _partitions_by_group(metrics, partitions).items()

@@ -6,7 +6,7 @@ Never negative: a committed offset past the high watermark (a recreated topic) c
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from scalerd.config.model import OffsetResetPolicy
 from scalerd.readings import PartitionLag

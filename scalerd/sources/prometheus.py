@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -73,7 +73,9 @@ class PrometheusSource:
         if at is None:
             at = self._clock()
         keys = [(self._server(metric), metric.query) for _target, metric in wanted]
-        futures = {key: self._executor.submit(self.query, server=key[0], query=key[1], at=at) for key in dict.fromkeys(keys)}
+        futures = {
+            key: self._executor.submit(self.query, server=key[0], query=key[1], at=at) for key in dict.fromkeys(keys)
+        }
         readings = []
         for (_target, metric), key in zip(wanted, keys):
             try:

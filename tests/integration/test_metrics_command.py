@@ -7,15 +7,17 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kubernetes import client as kube
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def scalerd_metrics(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scalerd", "metrics", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "scalerd", "metrics", *args], check=False, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -108,3 +110,45 @@ def test_table_output(world):
         "orders  rps     prometheus  180    4",
         "orders  ratio   prometheus  3      2",
     ]
+
+
+def test_cpu_reads_through_the_kubeconfig_context(testbed, tmp_path):
+    """2 pods requesting 500m each using 400m and 350m: 75 % against 50 % -> ceil(1.5 * 2) = 3."""
+    admin = testbed.admin_api_client()
+    apps, core = kube.AppsV1Api(admin), kube.CoreV1Api(admin)
+    name = f"cpu-cmd-{uuid.uuid4().hex[:8]}"
+    labels = {"app": name}
+    apps.create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                     {"name": "app", "image": "registry.example/app:1", "resources": {"requests": {"cpu": "500m"}}},
+                 ]}}},
+    })
+    try:
+        pods = sorted(pod.metadata.name
+                      for pod in core.list_namespaced_pod("default", label_selector=f"app={name}").items)
+        # Ready for an hour: past the HPA's CPU initialization period, so the fresh samples count.
+        an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for pod, usage in zip(pods, (400, 350)):
+            core.patch_namespaced_pod_status(pod, "default", {"status": {
+                "startTime": an_hour_ago,
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": an_hour_ago}]}})
+            testbed.control.set_pod_metrics(namespace="default", pod=pod, cpu_millicores=usage)
+        config = tmp_path / "cpu.yaml"
+        config.write_text(f"""\
+apiVersion: scalerd/v1
+targets:
+  - {{name: web, namespace: default, deployment: {name}, minReplicas: 1, maxReplicas: 10,
+     metrics: [{{type: cpu, targetUtilization: 50}}]}}
+""")
+
+        result = scalerd_metrics("--config", str(config), "--output", "json",
+                                 "--kubeconfig", str(testbed.kubeconfig_path), "--context", "scalerd")
+    finally:
+        apps.delete_namespaced_deployment(name, "default")
+        admin.close()
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {"target": "web", "metrics": [
+        {"name": "cpu", "type": "cpu", "value": 75, "proposal": 3, "error": None, "partitions": None}]}

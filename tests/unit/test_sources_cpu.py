@@ -1,7 +1,7 @@
 """The HPA's view of a Deployment's pods (groupPods, request sums, MilliValue rounding), with a fixed clock."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from kubernetes import client as kube
@@ -22,7 +22,7 @@ LONG_AGO = NOW - 3600  # well past the 5-minute CPU initialization period
 
 
 def at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def container(name: str, cpu: str | None, *, restart_policy: str | None = None) -> kube.V1Container:

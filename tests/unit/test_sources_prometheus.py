@@ -24,7 +24,8 @@ Answer = tuple[int, str, str]  # status, content type, body
 
 def vector(*values: str) -> Answer:
     result = [{"metric": {"i": str(i)}, "value": [1700000000.0, value]} for i, value in enumerate(values)]
-    return 200, "application/json", json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+    body = {"status": "success", "data": {"resultType": "vector", "result": result}}
+    return 200, "application/json", json.dumps(body)
 
 
 @dataclass
