@@ -38,9 +38,10 @@ Reason codes (`Decision.reason`):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from operator import itemgetter
 from typing import Sequence
 
 from scalerd.config.model import (
@@ -53,8 +54,11 @@ from scalerd.config.model import (
     Target,
 )
 from scalerd.readings import Reading
-from scalerd.replica_math import MetricOutcome, metric_outcome, raw_proposal
+from scalerd.replica_math import metric_outcome, raw_proposal
 from scalerd.schedule import active_schedule_proposal
+
+_time_of = itemgetter(0)
+_count_of = itemgetter(1)
 
 __all__ = [
     "Decision",
@@ -108,7 +112,7 @@ class EngineState:
 
     @classmethod
     def from_json(cls, data: dict) -> EngineState:
-        """Parse `to_json`'s form; raises ValueError naming the field when it is malformed."""
+        """Parse `to_json`'s form (entries put in time order); raises ValueError naming the field when malformed."""
         if not isinstance(data, dict):
             raise ValueError(f"state: expected an object (got {type(data).__name__})")
 
@@ -127,7 +131,7 @@ class EngineState:
                 ):
                     raise ValueError(f"state.{field}[{index}]: expected [time, integer] (got {item!r})")
                 parsed.append((float(item[0]), item[1]))
-            return tuple(parsed)
+            return tuple(sorted(parsed, key=_time_of))
 
         last_change = data.get("last_change")
         if last_change is not None and not isinstance(last_change, (int, float)):
@@ -234,15 +238,17 @@ def _scale_down_limit(
 def stabilize_recommendation(
     behavior: Behavior, *, current: int, proposal: int, now: float, recommendations: Sequence[tuple[float, int]]
 ) -> tuple[int, str | None]:
-    """`stabilizeRecommendationWithBehaviors`: the count the windows allow, and which window bound it."""
+    """`stabilizeRecommendationWithBehaviors`: the count the windows allow, and which window bound it.
+
+    `recommendations` are in time order (as `decide` records them), so each window is a suffix.
+    """
     up_floor = down_ceiling = proposal
-    up_cutoff = now - behavior.scale_up.stabilization_window
-    down_cutoff = now - behavior.scale_down.stabilization_window
-    for time, recommendation in recommendations:
-        if time > up_cutoff and recommendation < up_floor:
-            up_floor = recommendation
-        if time > down_cutoff and recommendation > down_ceiling:
-            down_ceiling = recommendation
+    up_start = bisect_right(recommendations, now - behavior.scale_up.stabilization_window, key=_time_of)
+    if up_start < len(recommendations):
+        up_floor = min(up_floor, min(recommendations[up_start:], key=_count_of)[1])
+    down_start = bisect_right(recommendations, now - behavior.scale_down.stabilization_window, key=_time_of)
+    if down_start < len(recommendations):
+        down_ceiling = max(down_ceiling, max(recommendations[down_start:], key=_count_of)[1])
     stabilized = current
     if stabilized < up_floor:
         stabilized = up_floor
@@ -290,40 +296,27 @@ def _newer_than(entries: tuple[tuple[float, int], ...], cutoff: float) -> tuple[
     return entries[start:] if start else entries
 
 
-@lru_cache(maxsize=1024)
+_horizons_by_behavior: dict[int, tuple[Behavior, float, float]] = {}
+
+
 def _horizons(behavior: Behavior) -> tuple[float, float]:
-    """(longest stabilization window, longest policy period): history older than these can never count again."""
-    periods = [policy.period for rules in (behavior.scale_up, behavior.scale_down) for policy in rules.policies]
-    windows = (behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
-    return max(windows), max(periods, default=0.0)
+    """(longest stabilization window, longest policy period): history older than these can never count again.
+
+    Cached by identity: a config's Behavior objects live as long as the config, and hashing the nested frozen
+    dataclasses every cycle would cost more than computing the answer.
+    """
+    cached = _horizons_by_behavior.get(id(behavior))
+    if cached is None or cached[0] is not behavior:
+        periods = [policy.period for rules in (behavior.scale_up, behavior.scale_down) for policy in rules.policies]
+        windows = (behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
+        if len(_horizons_by_behavior) > 4096:
+            _horizons_by_behavior.clear()
+        cached = _horizons_by_behavior[id(behavior)] = (behavior, max(windows), max(periods, default=0.0))
+    return cached[1], cached[2]
 
 
-def _metric_proposals(target: Target, readings: Sequence[Reading], current: int) -> tuple[list[MetricProposal], list[MetricOutcome]]:
-    """Per metric: what it reports (before tolerance) and what it asks for (tolerance included)."""
-    by_name = {reading.name: reading for reading in readings}
-    tolerance = target.behavior.tolerance
-    reports, outcomes = [], []
-    for metric in target.metrics:
-        reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
-        outcome = metric_outcome(metric, reading, current=current, tolerance=tolerance)
-        reports.append(MetricProposal(metric.name, metric.type, outcome.value, outcome.untolerated, outcome.error))
-        outcomes.append(outcome)
-    return reports, outcomes
-
-
-def _metric_label(metric: MetricProposal) -> str:
+def _metric_label(metric: Metric) -> str:
     return metric.type if metric.name == metric.type else f"{metric.type} {metric.name}"
-
-
-def _describe_metrics(metrics: Sequence[MetricProposal]) -> str:
-    parts = []
-    for metric in metrics:
-        if metric.error is not None:
-            parts.append(f"{_metric_label(metric)} failed ({metric.error})")
-        else:
-            value = "held" if metric.value is None else f"{metric.value:g}"
-            parts.append(f"{_metric_label(metric)} {value} → {metric.proposal} replicas")
-    return "; ".join(parts)
 
 
 def _join(*parts: str) -> str:
@@ -346,13 +339,26 @@ def decide(
     schedules only; paused: the config's or the Deployment annotation's pause.
     """
     behavior = target.behavior
-    reports, outcomes = _metric_proposals(target, readings, current)
-    any_failed = any(outcome.error is not None for outcome in outcomes)
+    by_name = {reading.name: reading for reading in readings}
+    reports, candidates, raw_proposals, texts = [], [], [], []
+    any_failed = tolerance_held = False
+    for metric in target.metrics:
+        reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
+        outcome = metric_outcome(metric, reading, current=current, tolerance=behavior.tolerance)
+        reports.append(MetricProposal(metric.name, metric.type, outcome.value, outcome.untolerated, outcome.error))
+        if outcome.error is not None:
+            any_failed = True
+            texts.append(f"{_metric_label(metric)} failed ({outcome.error})")
+            continue
+        candidates.append(outcome.proposal)
+        raw_proposals.append(outcome.untolerated)
+        tolerance_held = tolerance_held or outcome.proposal != outcome.untolerated
+        value = "held" if outcome.value is None else f"{outcome.value:g}"
+        texts.append(f"{_metric_label(metric)} {value} → {outcome.untolerated} replicas")
     failed_cycles = state.failed_cycles + 1 if any_failed else 0
-    raw_proposals = [report.proposal for report in reports if report.proposal is not None]
     metric_proposal = max(raw_proposals) if raw_proposals else None
     schedule_proposal = active_schedule_proposal(target.schedule, wall_time, target.timezone) if target.schedule else None
-    metrics_text = _describe_metrics(reports)
+    metrics_text = "; ".join(texts)
     schedule_text = "" if schedule_proposal is None else f"schedule → {schedule_proposal} replicas"
 
     def verdict(desired: int, reason: str, message: str, bound_by: str | None = None) -> Decision:
@@ -399,7 +405,6 @@ def decide(
 
     fallback = target.fallback
     fallback_active = fallback is not None and any_failed and failed_cycles >= fallback.failure_threshold
-    candidates = [outcome.proposal for outcome in outcomes if outcome.proposal is not None]
     if schedule_proposal is not None:
         candidates.append(schedule_proposal)
     fallback_leads = fallback_active and fallback.replicas > max(candidates, default=-1)
@@ -450,7 +455,7 @@ def decide(
         return verdict(desired, reason, _join(why, f"{current} → {desired}"), bound_by), new_state
 
     if proposal == current:
-        if any(report.proposal != outcome.proposal for report, outcome in zip(reports, outcomes)):
+        if tolerance_held:
             why = _join(why, f"within tolerance {behavior.tolerance:g}")
             return verdict(current, "within_tolerance", _join(why, f"staying at {current}")), new_state
         return verdict(current, "no_change", _join(why, f"staying at {current}")), new_state

@@ -84,11 +84,6 @@ class _DailyCursor:
         self.since, self.until, self.replicas = instants[index], instants[index + 1], replicas[index]
 
 
-@lru_cache(maxsize=1024)
-def _daily_cursor(entries: tuple[DailyEntry, ...], tz_name: str) -> _DailyCursor:
-    return _DailyCursor(entries, zone(tz_name))
-
-
 class _CronCursor:
     """The latest match at or before some instant, and the next match after it (when the answer changes)."""
 
@@ -120,29 +115,44 @@ class _CronCursor:
         self.next_match = wall_time_instant(next_match, self.tz)
 
 
-@lru_cache(maxsize=1024)
-def _cron_cursor(expression: str, tz_name: str) -> _CronCursor:
-    return _CronCursor(expression, zone(tz_name))
+class _ScheduleCursor:
+    """One target's schedule in one timezone, with a cursor per form so that consecutive instants are cheap."""
+
+    __slots__ = ("daily", "windows")
+
+    def __init__(self, schedule: tuple[ScheduleEntry, ...], tz: ZoneInfo):
+        daily = tuple(entry for entry in schedule if isinstance(entry, DailyEntry))
+        self.daily = _DailyCursor(daily, tz) if daily else None
+        self.windows = [
+            (_CronCursor(entry.cron, tz), entry.duration, entry.replicas)
+            for entry in schedule
+            if isinstance(entry, CronWindow)
+        ]
+
+    def proposal_at(self, now: float) -> int | None:
+        proposal = None if self.daily is None else self.daily.replicas_at(now)
+        for cursor, duration, replicas in self.windows:
+            if now < cursor.latest_match(now) + duration and (proposal is None or replicas > proposal):
+                proposal = replicas
+        return proposal
 
 
-def cron_window_active(window: CronWindow, now: float, tz_name: str) -> bool:
-    return now < _cron_cursor(window.cron, tz_name).latest_match(now) + window.duration
+_cursors: dict[tuple[int, str], tuple[tuple[ScheduleEntry, ...], _ScheduleCursor]] = {}
 
 
-@lru_cache(maxsize=1024)
-def _split(schedule: tuple[ScheduleEntry, ...]) -> tuple[tuple[DailyEntry, ...], tuple[CronWindow, ...]]:
-    daily = tuple(entry for entry in schedule if isinstance(entry, DailyEntry))
-    return daily, tuple(entry for entry in schedule if isinstance(entry, CronWindow))
+def _cursor(schedule: tuple[ScheduleEntry, ...], timezone: str) -> _ScheduleCursor:
+    """The schedule's cursor, cached by identity: a config's schedule tuple lives as long as the config."""
+    cached = _cursors.get((id(schedule), timezone))
+    if cached is None or cached[0] is not schedule:
+        if len(_cursors) > 4096:
+            _cursors.clear()
+        cached = _cursors[(id(schedule), timezone)] = (schedule, _ScheduleCursor(schedule, zone(timezone)))
+    return cached[1]
 
 
 def active_schedule_proposal(schedule: Sequence[ScheduleEntry], wall_time: datetime, timezone: str) -> int | None:
     """The largest `replicas` among the schedule entries active at `wall_time` (aware), None when none is."""
     if not schedule:
         return None
-    now = wall_time.timestamp()
-    daily, windows = _split(tuple(schedule))
-    proposal = _daily_cursor(daily, timezone).replicas_at(now) if daily else None
-    for window in windows:
-        if cron_window_active(window, now, timezone):
-            proposal = window.replicas if proposal is None else max(proposal, window.replicas)
-    return proposal
+    entries = schedule if isinstance(schedule, tuple) else tuple(schedule)
+    return _cursor(entries, timezone).proposal_at(wall_time.timestamp())

@@ -102,7 +102,8 @@ def history(*entries) -> EngineState:
 )
 def test_stabilize_recommendation(recommendations, current, proposal, up_window, down_window, expected):
     behavior = Behavior(scale_up=rules(window=up_window), scale_down=rules(window=down_window))
-    recorded = [(NOW - age, count) for age, count in recommendations]
+    # Upstream reuses slots, so its log is not in time order; ours is appended in time order, which the helper relies on.
+    recorded = sorted((NOW - age, count) for age, count in recommendations)
     assert stabilize_recommendation(behavior, current=current, proposal=proposal, now=NOW,
                                     recommendations=recorded) == expected
 
