@@ -49,8 +49,10 @@ def as_mapping(value: object, path: str, problems: Problems, *, known: Collectio
         return None
     for key in value:
         if not isinstance(key, str) or key not in known:
-            key_text = key if isinstance(key, str) else describe(key)
-            problems.add(child_path(path, key_text), "unknown field" + _did_you_mean(key_text, known))
+            # A problem is one line: a key with a line break or other control character is shown quoted.
+            key_text = key if isinstance(key, str) and key.isprintable() else describe(key)
+            hint = _did_you_mean(key, known) if isinstance(key, str) else ""
+            problems.add(child_path(path, key_text), "unknown field" + hint)
     return Section(value, path, problems)
 
 

@@ -84,10 +84,10 @@ def read_documents(text: str, *, source: str) -> tuple[list[object], list[str]]:
         line, column = _line_and_column(text, error.position)
         raise ConfigError([f"{source}:{line}:{column}: {error.reason}"]) from None
     except yaml.YAMLError as error:
-        raise ConfigError([f"{source}: {error}"]) from None
+        raise ConfigError([f"{source}: {_one_line(error)}"]) from None
     except (ValueError, RecursionError) as error:
         # Integers beyond Python's 4300-digit limit, or nesting deeper than the interpreter's stack.
-        raise ConfigError([f"{source}: cannot parse: {error}"]) from None
+        raise ConfigError([f"{source}: cannot parse: {_one_line(error)}"]) from None
     finally:
         loader.dispose()
     duplicates = [
@@ -110,3 +110,7 @@ def _line_and_column(text: str, position: int) -> tuple[int, int]:
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
     return line, column
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -136,6 +136,11 @@ BAD_CONFIGS = [
          "defaults.kafka.config.sasl.password: must be a string, number or boolean"],
         id="kafka-settings",
     ),
+    pytest.param(
+        valid_target('"max\\nReplicas": 3, 1: 2'),
+        ["targets[0].'max\\nReplicas': unknown field (did you mean maxReplicas?)", "targets[0].1: unknown field"],
+        id="unknown-keys-odd-types",
+    ),
     # --- target fields
     pytest.param(
         one_target(f"deployment: orders, maxReplicas: 10, {CPU}"), ["targets[0].name: required"], id="name-missing"
