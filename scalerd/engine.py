@@ -361,7 +361,7 @@ def decide(
     metrics_text = "; ".join(texts)
     schedule_text = "" if schedule_proposal is None else f"schedule → {schedule_proposal} replicas"
 
-    def verdict(desired: int, reason: str, message: str, bound_by: str | None = None) -> Decision:
+    def verdict(desired: int, reason: str, message: str, *, bound_by: str | None = None) -> Decision:
         return Decision(
             target=target.name,
             current=current,
@@ -385,23 +385,24 @@ def decide(
             f"cooldown: {_duration_text(math.ceil(cooldown_left()))} left of {_duration_text(behavior.cooldown)} "
             f"since the last change, staying at {current} instead of {desired}",
         )
-        return verdict(current, "cooldown", message, "cooldown")
+        return verdict(current, "cooldown", message, bound_by="cooldown")
 
-    idle_state = replace(state, failed_cycles=failed_cycles) if failed_cycles != state.failed_cycles else state
+    # The state of a cycle that records no recommendation: only the failure count moves.
+    counted_state = replace(state, failed_cycles=failed_cycles) if failed_cycles != state.failed_cycles else state
 
     if paused or target.paused:
-        return verdict(current, "paused", _join("paused: no change", metrics_text)), idle_state
+        return verdict(current, "paused", _join("paused: no change", metrics_text)), counted_state
     if current == 0 and target.min_replicas > 0:
         message = f"scaled to 0 by hand while minReplicas is {target.min_replicas}: left alone, as the HPA does"
-        return verdict(0, "manual_zero", message), idle_state
+        return verdict(0, "manual_zero", message), counted_state
     if current > target.max_replicas or current < target.min_replicas:
         above = current > target.max_replicas
         bound, reason = (target.max_replicas, "clamped_to_max") if above else (target.min_replicas, "clamped_to_min")
         bound_name = "maxReplicas" if above else "minReplicas"
         why = f"current {current} is {'above' if above else 'below'} {bound_name} {bound}"
         if cooldown_left() > 0:
-            return held_by_cooldown(bound, why), idle_state
-        return verdict(bound, reason, f"{why}: set to {bound}", bound_name), idle_state
+            return held_by_cooldown(bound, why), counted_state
+        return verdict(bound, reason, f"{why}: set to {bound}", bound_by=bound_name), counted_state
 
     fallback = target.fallback
     fallback_active = fallback is not None and any_failed and failed_cycles >= fallback.failure_threshold
@@ -415,7 +416,7 @@ def decide(
     )
     if any_failed and not fallback_active and (not candidates or max(candidates) < current):
         message = _join(metrics_text, schedule_text, f"a metric failed: keeping {current} replicas")
-        return verdict(current, "metric_failed_hold", message), idle_state
+        return verdict(current, "metric_failed_hold", message), counted_state
 
     proposal = max(candidates) if candidates else target.min_replicas
     history = state.recommendations or ((now, current),)
@@ -452,7 +453,7 @@ def decide(
             reason = "fallback"
         else:
             reason = "scale_up" if desired > current else "scale_down"
-        return verdict(desired, reason, _join(why, f"{current} → {desired}"), bound_by), new_state
+        return verdict(desired, reason, _join(why, f"{current} → {desired}"), bound_by=bound_by), new_state
 
     if proposal == current:
         if tolerance_held:
@@ -467,4 +468,4 @@ def decide(
         reason = "rate_limited"
     else:
         reason = "stabilized"
-    return verdict(current, reason, _join(why, f"staying at {current}"), bound_by), new_state
+    return verdict(current, reason, _join(why, f"staying at {current}"), bound_by=bound_by), new_state

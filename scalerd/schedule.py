@@ -13,8 +13,8 @@ and lasts `duration`; it is active while now < match + duration (only the latest
 since every window of an entry has the same length). The proposal is the maximum over active entries, None
 when nothing is active.
 
-Lookups are cached (zoneinfo objects, the day's activation instants, each cron entry's current match),
-because the simulator asks about consecutive instants tens of thousands of times.
+Each schedule keeps cursors (the active daily entry and each cron entry's latest match, with the instant
+until which they hold), because the simulator asks about consecutive instants tens of thousands of times.
 """
 from __future__ import annotations
 
@@ -62,45 +62,46 @@ def _daily_activations(entries: tuple[DailyEntry, ...], tz: ZoneInfo, day: date)
 class _DailyCursor:
     """The active daily entry, and the instants between which it stays active."""
 
-    __slots__ = ("entries", "tz", "since", "until", "replicas")
+    __slots__ = ("entries", "tz", "span")
 
     def __init__(self, entries: tuple[DailyEntry, ...], tz: ZoneInfo):
         self.entries = entries
         self.tz = tz
-        self.since = float("inf")
-        self.until = float("-inf")
-        self.replicas = 0
+        # (since, until, replicas) in one attribute, so a reader in another thread never sees half an update.
+        self.span = (float("inf"), float("-inf"), 0)
 
     def replicas_at(self, now: float) -> int:
-        if not (self.since <= now < self.until):
-            self._seek(now)
-        return self.replicas
+        since, until, replicas = self.span
+        if not (since <= now < until):
+            since, until, replicas = self.span = self._seek(now)
+        return replicas
 
-    def _seek(self, now: float) -> None:
+    def _seek(self, now: float) -> tuple[float, float, int]:
         local_day = datetime.fromtimestamp(now, self.tz).date()
         instants, replicas = _daily_activations(self.entries, self.tz, local_day)
         # Yesterday's entries are all at or before now and tomorrow's all after it, so both indexes exist.
         index = bisect.bisect_right(instants, now) - 1
-        self.since, self.until, self.replicas = instants[index], instants[index + 1], replicas[index]
+        return instants[index], instants[index + 1], replicas[index]
 
 
 class _CronCursor:
     """The latest match at or before some instant, and the next match after it (when the answer changes)."""
 
-    __slots__ = ("expression", "tz", "match", "next_match")
+    __slots__ = ("expression", "tz", "span")
 
     def __init__(self, expression: str, tz: ZoneInfo):
         self.expression = expression
         self.tz = tz
-        self.match = float("inf")
-        self.next_match = float("-inf")
+        # (match, next match) in one attribute, so a reader in another thread never sees half an update.
+        self.span = (float("inf"), float("-inf"))
 
     def latest_match(self, now: float) -> float:
-        if not (self.match <= now < self.next_match):
-            self._seek(now)
-        return self.match
+        match, next_match = self.span
+        if not (match <= now < next_match):
+            match, next_match = self.span = self._seek(now)
+        return match
 
-    def _seek(self, now: float) -> None:
+    def _seek(self, now: float) -> tuple[float, float]:
         local = datetime.fromtimestamp(now, self.tz).replace(tzinfo=None)
         # Matches fall on whole minutes: the latest at or before `local` is the latest before the next minute.
         after_local = local.replace(second=0, microsecond=0) + _MINUTE
@@ -111,8 +112,7 @@ class _CronCursor:
         while wall_time_instant(next_match, self.tz) <= now:
             match = next_match
             next_match = upcoming.get_next(datetime)
-        self.match = wall_time_instant(match, self.tz)
-        self.next_match = wall_time_instant(next_match, self.tz)
+        return wall_time_instant(match, self.tz), wall_time_instant(next_match, self.tz)
 
 
 class _ScheduleCursor:
