@@ -37,6 +37,8 @@ class KafkaReadError(Exception):
 @dataclass(frozen=True)
 class _ClusterOffsets:
     partitions_by_topic: Mapping[str, tuple[int, ...]]
+    topic_errors: Mapping[str, str]
+    """Topics the broker listed with an error instead of partitions (leader not available, ...)."""
     watermarks: Mapping[TopicPartitionKey, tuple[int, int]]
     committed_by_group: Mapping[str, Mapping[TopicPartitionKey, int] | KafkaReadError]
 
@@ -113,7 +115,7 @@ class KafkaSource:
     def _fetch_offsets(
         self, admin: AdminClient, metrics: Sequence[KafkaMetric], *, deadline: float
     ) -> _ClusterOffsets:
-        partitions_by_topic = _partitions_by_topic(admin, deadline=deadline)
+        partitions_by_topic, topic_errors = _topics(admin, deadline=deadline)
         wanted_topics = {topic for metric in metrics for topic in metric.topics if topic in partitions_by_topic}
         partitions = [
             TopicPartition(topic, partition)
@@ -121,7 +123,7 @@ class KafkaSource:
             for partition in partitions_by_topic[topic]
         ]
         if not partitions:
-            return _ClusterOffsets(partitions_by_topic, {}, {})
+            return _ClusterOffsets(partitions_by_topic, topic_errors, {}, {})
 
         # Every request is sent before waiting on any, so they overlap within the one deadline.
         earliest = admin.list_offsets(
@@ -147,10 +149,13 @@ class KafkaSource:
                 committed_by_group[group] = _committed(request, deadline=deadline)
             except KafkaReadError as error:
                 committed_by_group[group] = KafkaReadError(f"committed offsets of group {group!r}: {error}")
-        return _ClusterOffsets(partitions_by_topic, watermarks, committed_by_group)
+        return _ClusterOffsets(partitions_by_topic, topic_errors, watermarks, committed_by_group)
 
 
 def _reading(metric: KafkaMetric, offsets: _ClusterOffsets, *, servers: str) -> Reading:
+    for topic in metric.topics:
+        if topic in offsets.topic_errors:
+            return Reading(name=metric.name, error=f"kafka {servers}: topic {topic!r}: {offsets.topic_errors[topic]}")
     missing = [topic for topic in metric.topics if topic not in offsets.partitions_by_topic]
     if missing:
         listed = ", ".join(repr(topic) for topic in missing)
@@ -168,18 +173,19 @@ def _reading(metric: KafkaMetric, offsets: _ClusterOffsets, *, servers: str) -> 
     return Reading(name=metric.name, value=float(total_lag(lags)), partition_count=len(lags), partitions=lags)
 
 
-def _partitions_by_topic(admin: AdminClient, *, deadline: float) -> dict[str, tuple[int, ...]]:
+def _topics(admin: AdminClient, *, deadline: float) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """(partitions by topic, error by topic) of every topic of the cluster."""
     # list_topics() for every topic: asking for one topic by name makes brokers with auto-creation
     # (tansu among them) create it, which would turn a typo into an empty topic with zero lag.
     try:
         metadata = admin.list_topics(timeout=_remaining(deadline))
     except KafkaException as error:
         raise KafkaReadError(f"cannot read topic metadata: {_kafka_message(error)}") from None
-    return {
-        name: tuple(sorted(topic.partitions))
-        for name, topic in metadata.topics.items()
-        if topic.error is None and topic.partitions
+    partitions = {
+        name: tuple(sorted(topic.partitions)) for name, topic in metadata.topics.items() if topic.error is None
     }
+    errors = {name: topic.error.str() for name, topic in metadata.topics.items() if topic.error is not None}
+    return partitions, errors
 
 
 def _partitions_by_group(

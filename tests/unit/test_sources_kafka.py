@@ -40,6 +40,7 @@ class FakeAdmin:
         self.metadata_error: KafkaException | None = None
         self.group_error: KafkaException | None = None
         self.pending_latest = False
+        self.topic_errors: dict[str, KafkaError] = {}
 
     def list_topics(self, *, timeout: float) -> ClusterMetadata:
         self.calls.append(("list_topics",))
@@ -50,6 +51,10 @@ class FakeAdmin:
             topic = TopicMetadata()
             topic.topic = name
             topic.partitions = {index: PartitionMetadata() for index in range(len(partitions))}
+            metadata.topics[name] = topic
+        for name, error in self.topic_errors.items():
+            topic = TopicMetadata()
+            topic.topic, topic.error = name, error
             metadata.topics[name] = topic
         return metadata
 
@@ -165,6 +170,18 @@ def test_a_missing_topic_fails_only_the_metrics_that_need_it(admins):
     assert readings == [Reading(name="a", error="kafka k:9092: topics 'typo', 'gone' not found"),
                         Reading(name="b", value=3.0, partition_count=1,
                                 partitions=(PartitionLag("refunds", 0, 1, 0, 4, 3),))]
+
+
+def test_a_topic_listed_with_an_error_says_so_rather_than_not_found(admins):
+    source = KafkaSource(KafkaSettings(bootstrap_servers="k:9092"), admin_factory=admins)
+    source.read(pairs(kafka_metric("a", "billing", "orders")))
+    admins.created["k:9092"].topic_errors["payments"] = KafkaError(KafkaError.LEADER_NOT_AVAILABLE)
+
+    readings = source.read(pairs(kafka_metric("a", "billing", "orders", "payments"),
+                                 kafka_metric("b", "billing", "orders")))
+
+    assert readings[0] == Reading(name="a", error="kafka k:9092: topic 'payments': Broker: Leader not available")
+    assert readings[1].value == 4.0
 
 
 def test_a_cluster_that_does_not_answer_fails_each_of_its_metrics_with_librdkafkas_reason(admins):
