@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import itemgetter
-from typing import Sequence
 
 from scalerd.config.model import (
     Behavior,
@@ -114,12 +114,12 @@ class EngineState:
     def from_json(cls, data: dict) -> EngineState:
         """Parse `to_json`'s form (entries put in time order); raises ValueError naming the field when malformed."""
         if not isinstance(data, dict):
-            raise ValueError(f"state: expected an object (got {type(data).__name__})")
+            raise ValueError(f"state: expected an object (got {type(data).__name__})")  # noqa: TRY004 - one error type for a bad annotation
 
         def pairs(field: str) -> tuple[tuple[float, int], ...]:
             items = data.get(field, [])
             if not isinstance(items, list):
-                raise ValueError(f"state.{field}: expected a list (got {type(items).__name__})")
+                raise ValueError(f"state.{field}: expected a list (got {type(items).__name__})")  # noqa: TRY004
             parsed = []
             for index, item in enumerate(items):
                 if (
@@ -250,10 +250,8 @@ def stabilize_recommendation(
     if down_start < len(recommendations):
         down_ceiling = max(down_ceiling, max(recommendations[down_start:], key=_count_of)[1])
     stabilized = current
-    if stabilized < up_floor:
-        stabilized = up_floor
-    if stabilized > down_ceiling:
-        stabilized = down_ceiling
+    stabilized = max(stabilized, up_floor)
+    stabilized = min(stabilized, down_ceiling)
     if stabilized == proposal:
         return stabilized, None
     window = "scaleUp" if proposal > current else "scaleDown"

@@ -22,8 +22,8 @@ does not imitate. A proposal is never negative.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from scalerd.config.model import CpuMetric, KafkaMetric, Metric, PrometheusMetric
 from scalerd.readings import PodCpu, Reading

@@ -19,9 +19,9 @@ until which they hold), because the simulator asks about consecutive instants te
 from __future__ import annotations
 
 import bisect
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -32,7 +32,7 @@ _MINUTE = timedelta(minutes=1)
 _LONGEST_DST_GAP_MINUTES = 180
 
 
-@lru_cache(maxsize=None)
+@cache
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -41,7 +41,7 @@ def wall_time_instant(naive: datetime, tz: ZoneInfo) -> float:
     """Unix seconds at which the wall-clock time `naive` takes effect in `tz` (see the module docstring)."""
     for _ in range(_LONGEST_DST_GAP_MINUTES):
         aware = naive.replace(tzinfo=tz, fold=0)
-        if aware.astimezone(dt_timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:
+        if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
             return aware.timestamp()
         naive += _MINUTE
     raise ValueError(f"no existing wall time within {_LONGEST_DST_GAP_MINUTES} minutes of {naive} in {tz.key}")
@@ -62,7 +62,7 @@ def _daily_activations(entries: tuple[DailyEntry, ...], tz: ZoneInfo, day: date)
 class _DailyCursor:
     """The active daily entry, and the instants between which it stays active."""
 
-    __slots__ = ("entries", "tz", "span")
+    __slots__ = ("entries", "span", "tz")
 
     def __init__(self, entries: tuple[DailyEntry, ...], tz: ZoneInfo):
         self.entries = entries
@@ -87,7 +87,7 @@ class _DailyCursor:
 class _CronCursor:
     """The latest match at or before some instant, and the next match after it (when the answer changes)."""
 
-    __slots__ = ("expression", "tz", "span")
+    __slots__ = ("expression", "span", "tz")
 
     def __init__(self, expression: str, tz: ZoneInfo):
         self.expression = expression

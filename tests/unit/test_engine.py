@@ -1,7 +1,7 @@
 """decide() and its HPA normalization, with exact numbers; cases named Test... come from upstream horizontal_test.go."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -53,18 +53,18 @@ def uniform_events(changes, period, *, sign=1):
 
 
 def target(**overrides) -> Target:
-    fields = dict(name="api", namespace="default", deployment="api", min_replicas=1, max_replicas=20,
-                  timezone="UTC", metrics=(RPS,), behavior=NO_COOLDOWN)
+    fields = {"name": "api", "namespace": "default", "deployment": "api", "min_replicas": 1, "max_replicas": 20,
+              "timezone": "UTC", "metrics": (RPS,), "behavior": NO_COOLDOWN}
     fields.update(overrides)
     return Target(**fields)
 
 
 def run(spec: Target, *, current: int, readings=None, rps=None, now: float = NOW,
-        state: EngineState = EngineState(), paused: bool = False):
+        state: EngineState | None = None, paused: bool = False):
     if readings is None:
         readings = [Reading("rps", value=rps)]
     return decide(spec, current=current, readings=readings, now=now,
-                  wall_time=datetime.fromtimestamp(now, timezone.utc), state=state, paused=paused)
+                  wall_time=datetime.fromtimestamp(now, UTC), state=state or EngineState(), paused=paused)
 
 
 def history(*entries) -> EngineState:
@@ -436,7 +436,7 @@ def test_schedule_keeps_a_count_while_metrics_fail():
 
 def test_no_metric_and_no_active_window_proposes_min_replicas():
     spec = target(metrics=(), min_replicas=2, schedule=(CronWindow("0 3 * * *", 60.0, 9),))
-    wall = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
+    wall = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
     decision, _ = decide(spec, current=6, readings=[], now=NOW, wall_time=wall, state=history((600, 6)))
     assert (decision.desired, decision.reason, decision.schedule_proposal) == (2, "scale_down", None)
     assert decision.message.startswith("no metric or schedule entry proposes a count: minReplicas 2")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -75,7 +76,7 @@ def replay(target: Target, initial: int, metric_readings):
     for index, reading in enumerate(metric_readings):
         now = START + STEP * index
         decision, state = decide(target, current=current, readings=[reading], now=now,
-                                 wall_time=datetime.fromtimestamp(now, timezone.utc), state=state)
+                                 wall_time=datetime.fromtimestamp(now, UTC), state=state)
         log.append((now, current, decision))
         if decision.changed:
             state = state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
@@ -110,7 +111,7 @@ def behaviors_with_cooldown():
        sequence=st.lists(readings, max_size=60))
 def test_no_two_changes_closer_than_the_cooldown(target, initial, sequence):
     change_times = [now for now, _, decision in replay(target, initial, sequence) if decision.changed]
-    gaps = [later - earlier for earlier, later in zip(change_times, change_times[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(change_times)]
     assert all(gap >= target.behavior.cooldown for gap in gaps)
 
 
@@ -147,11 +148,11 @@ def test_no_period_window_ever_exceeds_its_policy(target, initial, sequence):
         behavior = target.behavior
         if after > before:
             assert behavior.scale_up.select_policy is not SelectPolicy.DISABLED
-            ceiling = allowed_by(behavior.scale_up, lambda period: replicas_at(now - period), up=True)
+            ceiling = allowed_by(behavior.scale_up, lambda period, now=now: replicas_at(now - period), up=True)
             assert after <= max(ceiling, 1 if before == 0 else ceiling)
         else:
             assert behavior.scale_down.select_policy is not SelectPolicy.DISABLED
-            floor = allowed_by(behavior.scale_down, lambda period: replicas_at(now - period), up=False)
+            floor = allowed_by(behavior.scale_down, lambda period, now=now: replicas_at(now - period), up=False)
             assert after >= floor
 
 

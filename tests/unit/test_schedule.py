@@ -1,7 +1,7 @@
 """Schedules: daily entries with the midnight wrap, cron windows, both across DST changes."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,7 +37,7 @@ def test_entries_need_not_be_sorted_in_the_config():
 
 
 def test_schedule_reads_the_targets_timezone_not_the_instants():
-    instant = datetime(2026, 6, 10, 7, 30, tzinfo=timezone.utc)  # 09:30 in Berlin (CEST), 03:30 in New York
+    instant = datetime(2026, 6, 10, 7, 30, tzinfo=UTC)  # 09:30 in Berlin (CEST), 03:30 in New York
     assert active_schedule_proposal(SEED, instant, "Europe/Berlin") == 10
     assert active_schedule_proposal(SEED, instant, "America/New_York") == 2
 
@@ -73,7 +73,7 @@ def test_daily_entry_follows_the_wall_clock_across_dst():
     assert active_schedule_proposal(SEED, before, "Europe/Berlin") == 10
     assert active_schedule_proposal(SEED, after, "Europe/Berlin") == 10
     assert active_schedule_proposal(SEED, after - timedelta(seconds=1), "Europe/Berlin") == 2
-    assert before.astimezone(timezone.utc).hour == 8 and after.astimezone(timezone.utc).hour == 7
+    assert before.astimezone(UTC).hour == 8 and after.astimezone(UTC).hour == 7
 
 
 WEEKDAY_NOON = (CronWindow("0 12 * * 1-5", 7200.0, 15),)
@@ -105,7 +105,7 @@ def test_daily_and_cron_entries_merge_by_max():
 def test_window_longer_than_its_interval_stays_open_across_matches():
     every_hour_for_90_minutes = (CronWindow("0 * * * *", 5400.0, 3),)
     for minute in range(0, 24 * 60, 7):
-        when = datetime(2026, 6, 10, tzinfo=timezone.utc) + timedelta(minutes=minute)
+        when = datetime(2026, 6, 10, tzinfo=UTC) + timedelta(minutes=minute)
         assert active_schedule_proposal(every_hour_for_90_minutes, when, "UTC") == 3
 
 
@@ -136,7 +136,7 @@ def test_cron_in_new_york_fires_at_local_time_on_both_sides_of_dst():
 def test_repeated_queries_over_a_week_agree_with_fresh_lookups():
     """The cursor cache must not change answers when time moves forward in small steps or jumps back."""
     schedule = (CronWindow("*/20 8-17 * * 1-5", 300.0, 9),)
-    start = datetime(2026, 3, 27, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 27, tzinfo=UTC)
     stepped = [active_schedule_proposal(schedule, start + timedelta(seconds=s), "Europe/Berlin")
                for s in range(0, 7 * 86400, 173)]
     backwards = [active_schedule_proposal(schedule, start + timedelta(seconds=s), "Europe/Berlin")
@@ -146,7 +146,7 @@ def test_repeated_queries_over_a_week_agree_with_fresh_lookups():
 
 
 def test_empty_schedule_proposes_nothing():
-    assert active_schedule_proposal((), datetime(2026, 6, 10, tzinfo=timezone.utc), "UTC") is None
+    assert active_schedule_proposal((), datetime(2026, 6, 10, tzinfo=UTC), "UTC") is None
 
 
 @pytest.mark.parametrize(
@@ -158,5 +158,5 @@ def test_empty_schedule_proposes_nothing():
     ],
 )
 def test_wall_time_instant(naive, zone, expected_utc):
-    expected = datetime.fromisoformat(expected_utc).replace(tzinfo=timezone.utc).timestamp()
+    expected = datetime.fromisoformat(expected_utc).replace(tzinfo=UTC).timestamp()
     assert wall_time_instant(datetime.fromisoformat(naive), ZoneInfo(zone)) == expected
