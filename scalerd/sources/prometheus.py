@@ -109,7 +109,7 @@ class PrometheusSource:
         return _sample(response, url=url)
 
     def _server(self, metric: PrometheusMetric) -> str:
-        return metric.url or self._settings.url
+        return (metric.url or self._settings.url).rstrip("/")
 
     def _auth_headers(self) -> dict[str, str]:
         if self._token is None:

@@ -125,14 +125,17 @@ def test_an_explicit_cycle_time_wins_over_the_clock(prometheus, make_source):
 
 def test_identical_queries_are_sent_once_per_cycle_whatever_the_number_of_targets(prometheus, make_source):
     shared, other = metric("shared"), metric("other", name="other")
-    elsewhere = metric("shared", name="elsewhere", url=prometheus.url + "/")  # same server, spelled differently
+    same_server = metric("shared", name="same", url=prometheus.url + "/")
+    other_server = metric("shared", name="elsewhere", url=prometheus.url.replace("127.0.0.1", "localhost"))
     wanted = [(target("a", shared), shared), (target("b", shared), shared), (target("c", other), other),
-              (target("d", elsewhere), elsewhere)]
+              (target("d", same_server), same_server), (target("e", other_server), other_server)]
 
     readings = make_source().read(wanted)
 
-    assert [reading.value for reading in readings] == [1.0, 1.0, 1.0, 1.0]
-    assert sorted(request["params"]["query"] for request in prometheus.requests) == ["other", "shared", "shared"]
+    assert [reading.value for reading in readings] == [1.0] * 5
+    assert sorted((request["headers"]["Host"].split(":")[0], request["params"]["query"])
+                  for request in prometheus.requests) == [
+        ("127.0.0.1", "other"), ("127.0.0.1", "shared"), ("localhost", "shared")]
 
 
 def test_a_second_cycle_asks_again(prometheus, make_source):
