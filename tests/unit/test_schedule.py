@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scalerd.config.model import CronWindow, DailyEntry
 from scalerd.schedule import active_schedule_proposal, wall_time_instant
@@ -160,3 +162,29 @@ def test_empty_schedule_proposes_nothing():
 def test_wall_time_instant(naive, zone, expected_utc):
     expected = datetime.fromisoformat(expected_utc).replace(tzinfo=UTC).timestamp()
     assert wall_time_instant(datetime.fromisoformat(naive), ZoneInfo(zone)) == expected
+
+
+daily_entries = st.lists(
+    st.builds(DailyEntry, minute_of_day=st.integers(min_value=0, max_value=1439), replicas=st.integers(0, 50)),
+    min_size=1, max_size=6, unique_by=lambda entry: entry.minute_of_day,
+).map(tuple)
+instants = st.integers(min_value=1_767_225_600, max_value=1_798_761_599)  # the year 2026, in Unix seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=daily_entries, instant=instants)
+def test_daily_entries_in_utc_match_the_plain_minute_of_day_rule(entries, instant):
+    when = datetime.fromtimestamp(instant, UTC)
+    minute = when.hour * 60 + when.minute
+    earlier = [entry for entry in entries if entry.minute_of_day <= minute]
+    expected = max(earlier or entries, key=lambda entry: entry.minute_of_day).replicas
+    assert active_schedule_proposal(entries, when, "UTC") == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(entries=daily_entries, instant=instants, zone=st.sampled_from(["Europe/Berlin", "America/New_York"]))
+def test_a_warm_cursor_answers_like_a_fresh_one(entries, instant, zone):
+    warm = list(entries)  # a list is copied to a new tuple per call, so each call starts from a fresh cursor
+    for offset in range(0, 6 * 3600, 1800):
+        when = datetime.fromtimestamp(instant + offset, UTC)
+        assert active_schedule_proposal(entries, when, zone) == active_schedule_proposal(warm, when, zone)
