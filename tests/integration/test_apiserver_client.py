@@ -5,7 +5,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -374,20 +374,25 @@ def test_pod_ready_and_pod_metrics_controls(admin, control):
     assert (deployment.status.ready_replicas, deployment.status.replicas) == (1, 2)
 
 
-def test_core_and_events_api_events(admin):
+def test_one_event_two_apis(admin):
     involved = {"kind": "Deployment", "name": "evented", "namespace": "default", "apiVersion": "apps/v1"}
-    client.CoreV1Api(admin).create_namespaced_event("default", {
+    event_time = "2026-01-01T00:00:00.000000Z"  # the client's events.k8s.io model requires it
+    client.CoreV1Api(admin).create_namespace({"metadata": {"name": "events"}})
+    client.CoreV1Api(admin).create_namespaced_event("events", {
         "metadata": {"name": "evented.1"}, "involvedObject": involved, "reason": "Scaled", "message": "to 3",
-        "type": "Normal"})
-    client.EventsV1Api(admin).create_namespaced_event("default", {
+        "type": "Normal", "eventTime": event_time, "reportingComponent": "scalerd", "reportingInstance": "a"})
+    client.EventsV1Api(admin).create_namespaced_event("events", {
         "metadata": {"name": "evented.2"}, "regarding": involved, "reason": "Scaled", "note": "to 4",
-        "type": "Normal", "eventTime": "2026-01-01T00:00:00.000000Z", "action": "Scale",
-        "reportingController": "scalerd", "reportingInstance": "scalerd-0"})
-    core = client.CoreV1Api(admin).list_namespaced_event("default", field_selector="involvedObject.name=evented")
-    events = client.EventsV1Api(admin).list_namespaced_event("default")
-    assert [(event.reason, event.message) for event in core.items] == [("Scaled", "to 3")]
-    assert [(event.reason, event.note) for event in events.items if event.regarding.name == "evented"] == [
-        ("Scaled", "to 4")]
+        "type": "Normal", "eventTime": event_time, "action": "Scale",
+        "reportingController": "scalerd", "reportingInstance": "b"})
+    core = client.CoreV1Api(admin).list_namespaced_event("events", field_selector="involvedObject.name=evented")
+    events = client.EventsV1Api(admin).list_namespaced_event("events", field_selector="regarding.name=evented")
+    assert [(event.metadata.name, event.message, event.reporting_component, event.involved_object.name)
+            for event in core.items] == [("evented.1", "to 3", "scalerd", "evented"),
+                                         ("evented.2", "to 4", "scalerd", "evented")]
+    assert [(event.metadata.name, event.note, event.reporting_controller, event.regarding.name)
+            for event in events.items] == [("evented.1", "to 3", "scalerd", "evented"),
+                                           ("evented.2", "to 4", "scalerd", "evented")]
 
 
 def test_delete_removes_the_deployment_and_its_pods(admin):

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -122,7 +122,7 @@ def test_get_watch_shows_a_change(kubectl, admin, tmp_path):
     kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-watch")))
     watcher = subprocess.Popen(["kubectl", "get", "deploy", "kc-watch", "--watch"], env=kubectl.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: "queue.Queue[str]" = queue.Queue()
+    lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
     try:
         header, first = lines.get(timeout=20), lines.get(timeout=20)

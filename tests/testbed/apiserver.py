@@ -21,10 +21,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_cluster import Cluster, validation_mode
@@ -41,7 +43,7 @@ from tests.testbed.k8s_errors import (ApiError, bad_request, conflict, forbidden
 from tests.testbed.k8s_patch import PATCH_TYPES
 from tests.testbed.k8s_rbac import Authorizer
 from tests.testbed.k8s_selectors import field_matcher, label_matcher
-from tests.testbed.k8s_store import WatchEvent, parse_resource_version
+from tests.testbed.k8s_store import Watcher, WatchEvent, parse_resource_version
 
 ADMIN_TOKEN_USER = "admin"
 SCALERD_USER = "system:serviceaccount:scalerd:scalerd"
@@ -265,7 +267,7 @@ def _self_signed_tls(host: str) -> tuple[ssl.SSLContext, bytes]:
     """A fresh key and certificate for `host` (and localhost) per server; returns the context and the PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scalerd-testbed-apiserver")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -334,12 +336,74 @@ def _decode_continue(token: str) -> tuple[str, str]:
         raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
 
 
+def _table(resource: res.ResourceType, objects: list[Mapping[str, Any]], *, include: str,
+           metadata: Mapping[str, Any], with_columns: bool = True) -> dict[str, Any]:
+    """A meta.k8s.io/v1 Table, what `kubectl get` asks for; `include` is the includeObject parameter."""
+    rows = []
+    for obj in objects:
+        row: dict[str, Any] = {"cells": kinds.table_cells(resource, obj)}
+        if include == "Object":
+            row["object"] = obj
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": obj.get("metadata", {})}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": dict(metadata),
+            "columnDefinitions": kinds.table_columns(resource) if with_columns else None, "rows": rows}
+
+
+class _WatchSelection:
+    """Which stored events one watch sends, and as what: selectors, a named object, the events.k8s.io view."""
+
+    def __init__(self, *, request: _Request, query: Mapping[str, str]):
+        self._label_ok = label_matcher(query.get("labelSelector"))
+        self._field_ok = field_matcher(query.get("fieldSelector"))
+        self._name = request.name
+        self._view = events.to_events_v1 if request.resource is res.EVENTS else dict
+
+    def _matches(self, obj: Mapping[str, Any]) -> bool:
+        return ((not self._name or obj["metadata"]["name"] == self._name)
+                and self._label_ok(obj) and self._field_ok(obj))
+
+    def translate(self, event: WatchEvent) -> tuple[str, dict[str, Any]] | None:
+        """An object that starts or stops matching the selectors is ADDED or DELETED, as in the real watch."""
+        new = self._view(event.obj)
+        old = self._view(event.old) if event.old is not None else None
+        if event.type == "DELETED":
+            return ("DELETED", new) if self._matches(old or new) else None
+        matched_before = old is not None and self._matches(old)
+        if self._matches(new):
+            return ("MODIFIED" if matched_before else "ADDED"), new
+        return ("DELETED", new) if matched_before else None
+
+
+class _WatchEncoder:
+    """JSON lines of watch events; `Table` objects for kubectl, with the columns in the first event only."""
+
+    def __init__(self, *, resource: res.ResourceType, table: bool, include: str):
+        self._resource = resource
+        self._table = table
+        self._include = include
+        self._columns_sent = False
+
+    def encode(self, event_type: str, obj: Mapping[str, Any]) -> bytes:
+        if self._table and event_type in ("ADDED", "MODIFIED", "DELETED"):
+            obj = _table(self._resource, [obj], include=self._include, with_columns=not self._columns_sent,
+                         metadata={"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+            self._columns_sent = True
+        return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+    def bookmark(self, resource_version: int) -> bytes:
+        return self.encode("BOOKMARK", {"kind": self._resource.kind, "apiVersion": self._resource.api_version,
+                                        "metadata": {"resourceVersion": str(resource_version)}})
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body 40 ms
     server: _HttpServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """The audit log records every request; stderr stays quiet."""
 
     def do_GET(self) -> None:
@@ -553,29 +617,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _wants_table(self) -> bool:
         return "as=Table" in (self.headers.get("Accept") or "")
 
-    def _table(self, resource: res.ResourceType, objects: list[Mapping[str, Any]], *, query_include: str,
-               metadata: Mapping[str, Any], with_columns: bool = True) -> dict[str, Any]:
-        rows = []
-        for obj in objects:
-            row: dict[str, Any] = {"cells": kinds.table_cells(resource, obj)}
-            if query_include == "Object":
-                row["object"] = obj
-            elif query_include != "None":
-                row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                 "metadata": obj.get("metadata", {})}
-            rows.append(row)
-        table: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": dict(metadata),
-                                 "columnDefinitions": kinds.table_columns(resource) if with_columns else None,
-                                 "rows": rows}
-        return table
-
     def _send_object(self, request: _Request, obj: Mapping[str, Any], code: int, warnings: list[str]) -> None:
         headers = {"Warning": ", ".join(f'299 - "{json.dumps(w)[1:-1]}"' for w in warnings)} if warnings else {}
         if self._wants_table() and not request.subresource:
             query = {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
             rv = obj.get("metadata", {}).get("resourceVersion", "")
-            obj = self._table(request.resource, [obj], query_include=query.get("includeObject", ""),
-                              metadata={"resourceVersion": rv})
+            obj = _table(request.resource, [obj], include=query.get("includeObject", ""),
+                         metadata={"resourceVersion": rv})
         self._send(code, obj, headers=headers)
 
     def _serve_list(self, request: _Request, query: Mapping[str, str]) -> int:
@@ -599,7 +647,7 @@ class _Handler(BaseHTTPRequestHandler):
             metadata["remainingItemCount"] = len(items) - limit
             items = items[:limit]
         if self._wants_table():
-            body = self._table(resource, items, query_include=query.get("includeObject", ""), metadata=metadata)
+            body = _table(resource, items, include=query.get("includeObject", ""), metadata=metadata)
         else:
             body = {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": metadata,
                     "items": [_strip_type(obj) for obj in items]}
@@ -613,19 +661,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _serve_watch(self, request: _Request, query: Mapping[str, str]) -> int:
-        resource, store = request.resource, self.api.cluster.store
-        if "watch" not in resource.verbs:
+        store = self.api.cluster.store
+        if "watch" not in request.resource.verbs:
             raise method_not_allowed()
-        label_ok, field_ok = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
-        if request.name:
-            by_name = field_ok
-            field_ok = lambda obj: by_name(obj) and obj["metadata"]["name"] == request.name  # noqa: E731
+        selection = _WatchSelection(request=request, query=query)
         since_text = query.get("resourceVersion", "")
         since = None if since_text in ("", "0") else parse_resource_version(since_text)
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true", "True")
-        table = self._wants_table()
-        include = query.get("includeObject", "")
+        encoder = _WatchEncoder(resource=request.resource, table=self._wants_table(),
+                                include=query.get("includeObject", ""))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -633,50 +678,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         try:
-            watcher, backlog = store.open_watch(resource.key, request.namespace, since)
-        except ApiError as error:
-            self._write_chunk(json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n")
+            watcher, backlog = store.open_watch(request.resource.key, request.namespace, since)
+        except ApiError as error:  # 410 Gone travels inside the stream, as an ERROR event
+            self._write_chunk(encoder.encode("ERROR", error.status()))
             self._write_chunk(b"")
             return 200
-        matches: Callable[[Mapping[str, Any]], bool] = lambda obj: label_ok(obj) and field_ok(obj)  # noqa: E731
-        first_table = [True]
-
-        def send(event_type: str, obj: Mapping[str, Any]) -> None:
-            if table:
-                obj = self._table(resource, [obj], query_include=include, with_columns=first_table[0],
-                                  metadata={"resourceVersion": obj["metadata"].get("resourceVersion", "")})
-                first_table[0] = False
-            self._write_chunk(json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode()
-                              + b"\n")
-
         try:
             for event in backlog:
-                self._send_watch_event(event, matches, send)
-            self._stream(watcher, matches, send, timeout=timeout, bookmarks=bookmarks, resource=resource)
+                self._forward(selection.translate(event), encoder)
+            self._stream(watcher, selection, encoder, timeout=timeout, bookmarks=bookmarks)
             self._write_chunk(b"")
-        except (BrokenPipeError, ConnectionResetError, OSError):
+        except OSError:  # the client went away
             pass
         finally:
             store.close_watch(watcher)
         return 200
 
-    @staticmethod
-    def _send_watch_event(event: WatchEvent, matches: Callable[[Mapping[str, Any]], bool],
-                          send: Callable[[str, Mapping[str, Any]], None]) -> None:
-        """With a selector, an object that starts or stops matching is ADDED or DELETED, as in the real watch."""
-        now_matches = matches(event.obj)
-        if event.type == "DELETED":
-            if matches(event.old or event.obj):
-                send("DELETED", event.obj)
-            return
-        before = event.old is not None and matches(event.old)
-        if now_matches:
-            send("MODIFIED" if before else "ADDED", event.obj)
-        elif before:
-            send("DELETED", event.obj)
+    def _forward(self, translated: tuple[str, dict[str, Any]] | None, encoder: _WatchEncoder) -> None:
+        if translated is not None:
+            self._write_chunk(encoder.encode(*translated))
 
-    def _stream(self, watcher, matches, send, *, timeout: float | None, bookmarks: bool,
-                resource: res.ResourceType) -> None:
+    def _stream(self, watcher: Watcher, selection: _WatchSelection, encoder: _WatchEncoder, *,
+                timeout: float | None, bookmarks: bool) -> None:
         store = self.api.cluster.store
         deadline = time.monotonic() + timeout if timeout is not None else None
         interval = self.api.bookmark_interval
@@ -685,22 +708,21 @@ class _Handler(BaseHTTPRequestHandler):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
-            wait = min(t for t in (deadline, next_bookmark if bookmarks else None, now + 0.5) if t is not None)
+            wake = min(t for t in (deadline, next_bookmark if bookmarks else None, now + 0.5) if t is not None)
             try:
-                event = watcher.events.get(timeout=max(0.0, wait - now))
+                event = watcher.events.get(timeout=max(0.0, wake - now))
             except queue.Empty:
                 event = _IDLE
             if event is None:
                 return
             if event is not _IDLE:
-                self._send_watch_event(event, matches, send)
+                self._forward(selection.translate(event), encoder)
             if bookmarks and time.monotonic() >= next_bookmark:
                 with store.lock:
                     caught_up = watcher.events.empty()
                     resource_version = store.resource_version
                 if caught_up:
-                    send("BOOKMARK", {"kind": resource.kind, "apiVersion": resource.api_version,
-                                      "metadata": {"resourceVersion": str(resource_version)}})
+                    self._write_chunk(encoder.bookmark(resource_version))
                 next_bookmark = time.monotonic() + interval
 
     # -- control ----------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ import heapq
 import itertools
 import json
 import random
-import string
 import threading
 import time
 import uuid
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
+from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_errors import already_exists, bad_request, conflict, not_found
@@ -125,11 +126,14 @@ class Cluster:
             obj = self.store.get(resource.key, namespace, name)
             if obj is None:
                 raise not_found(plural=resource.plural, group=resource.group, name=name)
-            return obj
+            return events.to_events_v1(obj) if resource is res.EVENTS else obj
 
     def list(self, resource: res.ResourceType, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
         with self.store.lock:
-            return self.store.items(resource.key, namespace), self.store.resource_version
+            items = self.store.items(resource.key, namespace)
+            if resource is res.EVENTS:
+                items = [events.to_events_v1(obj) for obj in items]
+            return items, self.store.resource_version
 
     def get_scale(self, namespace: str, name: str) -> dict[str, Any]:
         return self._scale_of(self.get(res.DEPLOYMENTS, namespace, name))
@@ -167,6 +171,9 @@ class Cluster:
     def create(self, resource: res.ResourceType, namespace: str, body: Any, *,
                field_validation: str) -> tuple[dict[str, Any], Warnings]:
         obj, warnings = self._decode(resource, body, kind=resource.kind, field_validation=field_validation)
+        if resource is res.EVENTS:
+            stored, _ = self.create(res.CORE_EVENTS, namespace, events.to_core(obj), field_validation=IGNORE)
+            return events.to_events_v1(stored), warnings
         metadata = obj.setdefault("metadata", {})
         self._check_namespace(resource, namespace, metadata)
         if not metadata.get("name") and metadata.get("generateName"):
@@ -197,6 +204,9 @@ class Cluster:
         if subresource == "scale":
             return self._update_scale(namespace, name, body, field_validation=field_validation)
         obj, warnings = self._decode(resource, body, kind=resource.kind, field_validation=field_validation)
+        if resource is res.EVENTS:
+            stored, _ = self.update(res.CORE_EVENTS, namespace, name, events.to_core(obj), field_validation=IGNORE)
+            return events.to_events_v1(stored), warnings
         metadata = obj.setdefault("metadata", {})
         metadata.setdefault("name", name)
         if metadata["name"] != name:
@@ -217,6 +227,9 @@ class Cluster:
                 return self._update_scale(namespace, name, patched, field_validation=field_validation)
             patched = apply_patch(old, body, content_type)
             obj, warnings = self._decode(resource, patched, kind=resource.kind, field_validation=field_validation)
+            if resource is res.EVENTS:
+                stored, _ = self.update(res.CORE_EVENTS, namespace, name, events.to_core(obj), field_validation=IGNORE)
+                return events.to_events_v1(stored), warnings
             metadata = obj.setdefault("metadata", {})
             self._check_precondition(resource, old, metadata.get("resourceVersion"))
             metadata |= {"name": name, "namespace": old["metadata"].get("namespace")}
@@ -228,6 +241,8 @@ class Cluster:
         with self.store.lock:
             self.get(resource, namespace, name)
             deleted = self.store.delete(resource.key, namespace, name)
+            if resource is res.EVENTS:
+                return events.to_events_v1(deleted)
             if resource is res.DEPLOYMENTS:
                 for pod in sorted(self._pods_by_owner.pop(deleted["metadata"]["uid"], set())):
                     self._delete_pod(namespace, pod)

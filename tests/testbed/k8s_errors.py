@@ -1,7 +1,8 @@
 """Kubernetes `Status` failures, worded as the real kube-apiserver words them (clients match on reason and code)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 
 class ApiError(Exception):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_errors import bad_request, invalid
@@ -96,7 +97,7 @@ def prune_unknown(obj: Any, schema: Any) -> Any:
 
 
 def now_rfc3339(epoch: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

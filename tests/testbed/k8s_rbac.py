@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import yaml
 
@@ -63,7 +64,7 @@ class Authorizer:
                     self._grants.setdefault(user, []).append(_Grant(namespace=scope, rules=rules))
 
     @classmethod
-    def from_directory(cls, directory: Path) -> "Authorizer":
+    def from_directory(cls, directory: Path) -> Authorizer:
         documents: list[dict[str, Any]] = []
         for path in sorted(Path(directory).glob("*.yaml")):
             documents.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)

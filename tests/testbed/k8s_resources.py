@@ -27,6 +27,7 @@ class ResourceType:
     verbs: tuple[str, ...] = READ_WRITE
     short_names: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = field(default=())
+    stored_as: str = ""  # the storage key of another group's resource holding the same objects
 
     @property
     def api_version(self) -> str:
@@ -35,7 +36,7 @@ class ResourceType:
     @property
     def key(self) -> str:
         """Storage key: the same plural in two groups (pods, PodMetrics) are different resources."""
-        return f"{self.group}/{self.plural}"
+        return self.stored_as or f"{self.group}/{self.plural}"
 
     def subresource(self, name: str) -> Subresource | None:
         return next((sub for sub in self.subresources if sub.name == name), None)
@@ -53,7 +54,7 @@ SECRETS = ResourceType(group="", version="v1", plural="secrets", singular="secre
 CORE_EVENTS = ResourceType(group="", version="v1", plural="events", singular="event", kind="Event",
                            short_names=("ev",))
 EVENTS = ResourceType(group="events.k8s.io", version="v1", plural="events", singular="event", kind="Event",
-                      short_names=("ev",))
+                      short_names=("ev",), stored_as=CORE_EVENTS.key)
 NAMESPACES = ResourceType(group="", version="v1", plural="namespaces", singular="namespace", kind="Namespace",
                           namespaced=False, short_names=("ns",))
 LEASES = ResourceType(group="coordination.k8s.io", version="v1", plural="leases", singular="lease", kind="Lease")
@@ -130,44 +131,44 @@ def openapi_v3_root() -> dict[str, Any]:
         for group, version in GROUP_VERSIONS}}
 
 
+_FIELD_VALIDATION = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
+                     "description": "Ignore, Warn or Strict"}
+
+
+def _operation(*, operation_id: str, action: str, gvk: dict[str, str]) -> dict[str, Any]:
+    return {"operationId": operation_id, "x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
+            "parameters": [_FIELD_VALIDATION], "responses": {"200": {"description": "OK"}}}
+
+
+def _resource_paths(resource: ResourceType, path: str) -> dict[str, Any]:
+    gvk = {"group": resource.group, "version": resource.version, "kind": resource.kind}
+    prefix = f"/{path}/namespaces/{{namespace}}/" if resource.namespaced else f"/{path}/"
+    collection = {"get": _operation(operation_id=f"list{resource.kind}", action="list", gvk=gvk)}
+    item = {"get": _operation(operation_id=f"read{resource.kind}", action="get", gvk=gvk)}
+    if "create" in resource.verbs:
+        collection["post"] = _operation(operation_id=f"create{resource.kind}", action="post", gvk=gvk)
+        item |= {verb: _operation(operation_id=f"{name}{resource.kind}", action=verb, gvk=gvk)
+                 for verb, name in (("put", "replace"), ("patch", "patch"), ("delete", "delete"))}
+    paths = {f"{prefix}{resource.plural}": collection, f"{prefix}{resource.plural}/{{name}}": item}
+    for sub in resource.subresources:
+        sub_gvk = {"group": sub.group or resource.group, "version": sub.version or resource.version,
+                   "kind": sub.kind}
+        paths[f"{prefix}{resource.plural}/{{name}}/{sub.name}"] = {
+            verb: _operation(operation_id=f"{verb}{resource.kind}{sub.name.title()}", action=verb, gvk=sub_gvk)
+            for verb in ("get", "put", "patch")}
+    return paths
+
+
 def openapi_v3_group(path: str) -> dict[str, Any] | None:
     """Operations only, no schemas: enough for kubectl to see that the server validates fields itself."""
     group_version = next(((group, version) for group, version in GROUP_VERSIONS
                           if _openapi_path(group, version) == path), None)
     if group_version is None:
         return None
-    group, version = group_version
-    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
-                        "description": "Ignore, Warn or Strict"}
     paths: dict[str, Any] = {}
     for resource in RESOURCES:
-        if (resource.group, resource.version) != group_version:
-            continue
-        gvk = {"group": resource.group, "version": resource.version, "kind": resource.kind}
-        prefix = f"/{path}/namespaces/{{namespace}}/" if resource.namespaced else f"/{path}/"
-
-        def operation(action: str, verb: str) -> dict[str, Any]:
-            return {"operationId": f"{action}{resource.kind}", "x-kubernetes-action": verb,
-                    "x-kubernetes-group-version-kind": gvk, "parameters": [field_validation],
-                    "responses": {"200": {"description": "OK"}}}
-
-        writable = "create" in resource.verbs
-        collection = {"get": operation("list", "list")}
-        item = {"get": operation("read", "get")}
-        if writable:
-            collection["post"] = operation("create", "post")
-            item |= {"put": operation("replace", "put"), "patch": operation("patch", "patch"),
-                     "delete": operation("delete", "delete")}
-        paths[f"{prefix}{resource.plural}"] = collection
-        paths[f"{prefix}{resource.plural}/{{name}}"] = item
-        for sub in resource.subresources:
-            sub_gvk = {"group": sub.group or resource.group, "version": sub.version or resource.version,
-                       "kind": sub.kind}
-            paths[f"{prefix}{resource.plural}/{{name}}/{sub.name}"] = {
-                verb: {"operationId": f"{verb}{resource.kind}{sub.name.title()}", "x-kubernetes-action": action,
-                       "x-kubernetes-group-version-kind": sub_gvk, "parameters": [field_validation],
-                       "responses": {"200": {"description": "OK"}}}
-                for verb, action in (("get", "get"), ("put", "put"), ("patch", "patch"))}
+        if (resource.group, resource.version) == group_version:
+            paths |= _resource_paths(resource, path)
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"}, "paths": paths,
             "components": {"schemas": {}}}
 

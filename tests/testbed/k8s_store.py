@@ -29,7 +29,7 @@ class Watcher:
     def __init__(self, resource_key: str, namespace: str | None):
         self.resource_key = resource_key
         self.namespace = namespace
-        self.events: "queue.SimpleQueue[WatchEvent | None]" = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
 
     def wants(self, event: WatchEvent) -> bool:
         return self.namespace is None or event.obj["metadata"].get("namespace") == self.namespace

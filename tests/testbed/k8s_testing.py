@@ -4,7 +4,8 @@ from __future__ import annotations
 import base64
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import yaml
 from kubernetes import client
