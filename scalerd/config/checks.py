@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from scalerd.config.describe import describe
-from scalerd.config.durations import duration_problem, format_duration
+from scalerd.config.durations import format_duration, read_duration
 
 E = TypeVar("E", bound=enum.Enum)
 REQUIRED = object()
@@ -196,7 +196,7 @@ class Section:
         if not self._present(key, default):
             return _absent(default)
         value = self.data[key]
-        seconds, problem = duration_problem(value)
+        seconds, problem = read_duration(value)
         if problem is not None:
             self.report(key, problem)
             return None

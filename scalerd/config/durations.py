@@ -14,26 +14,29 @@ _SECONDS_PER_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _HINT = "use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds"
 
 
-def duration_problem(value: object) -> tuple[float | None, str | None]:
-    """(seconds, None) for a valid duration, else (None, the reason without a path)."""
+def read_duration(value: object) -> tuple[float | None, str | None]:
+    """(seconds, None) for a duration, else (None, the reason without a path).
+
+    A leading "-" is read, so that the caller's bounds check can say "must be >= 0 (got '-5s')".
+    """
     if isinstance(value, bool) or value is None:
         return None, f"must be a duration ({_HINT}) (got {describe(value)})"
     if isinstance(value, int):
-        if value < 0:
-            return None, f"must not be negative (got {value})"
         return _finite_seconds(value, value)
     if isinstance(value, float):
         return None, f"must be a duration ({_HINT}); a bare number must be whole seconds (got {describe(value)})"
     if not isinstance(value, str):
         return None, f"must be a duration ({_HINT}) (got {describe(value)})"
     text = value.strip()
-    if text.isascii() and text.isdigit():
-        return _finite_seconds(value, int(text))
-    match = _DURATION.fullmatch(text)
-    if not text or match is None or not any(match.groupdict().values()):
+    sign = -1 if text.startswith("-") else 1
+    unsigned = text.removeprefix("-")
+    if unsigned.isascii() and unsigned.isdigit():
+        return _finite_seconds(value, sign * int(unsigned))
+    match = _DURATION.fullmatch(unsigned)
+    if not unsigned or match is None or not any(match.groupdict().values()):
         return None, f"invalid duration {describe(value)}: {_HINT}"
     seconds = sum(float(amount) * _SECONDS_PER_UNIT[unit] for unit, amount in match.groupdict().items() if amount)
-    return _finite_seconds(value, seconds)
+    return _finite_seconds(value, sign * seconds)
 
 
 def _finite_seconds(value: object, seconds: float) -> tuple[float | None, str | None]:
@@ -48,7 +51,9 @@ def _finite_seconds(value: object, seconds: float) -> tuple[float | None, str | 
 
 def parse_duration(value: object, *, path: str) -> float:
     """Seconds for a duration; ValueError("<path>: <reason>") otherwise. Negative durations are never valid."""
-    seconds, problem = duration_problem(value)
+    seconds, problem = read_duration(value)
+    if problem is None and seconds < 0:
+        problem = f"must not be negative (got {describe(value)})"
     if problem is not None:
         raise ValueError(f"{path}: {problem}")
     return seconds

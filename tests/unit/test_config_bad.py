@@ -126,7 +126,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         with_defaults("{prometheus: {maxConcurrency: 0, timeout: -1}}"),
-        ["defaults.prometheus.timeout: must not be negative (got -1)",
+        ["defaults.prometheus.timeout: must be > 0 (got -1)",
          "defaults.prometheus.maxConcurrency: must be >= 1 (got 0)"],
         id="prometheus-concurrency-and-timeout",
     ),
@@ -419,10 +419,15 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         valid_target("behavior: {cooldown: '-5s', tolerance: 1}"),
-        [("targets[0].behavior.cooldown: invalid duration '-5s': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number "
-         "of seconds"),
+        ["targets[0].behavior.cooldown: must be >= 0 (got '-5s')",
          "targets[0].behavior.tolerance: must be >= 0 and < 1 (got 1)"],
         id="cooldown-and-tolerance",
+    ),
+    pytest.param(
+        valid_target("behavior: {scaleUp: {stabilizationWindow: -1}, scaleDown: {stabilizationWindow: 3601}}"),
+        ["targets[0].behavior.scaleUp.stabilizationWindow: must be between 0s and 1h (got -1)",
+         "targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got 3601)"],
+        id="stabilization-window-bare-seconds",
     ),
     pytest.param(
         valid_target("behavior: {tolerance: -0.1, scaleup: {}}"),
