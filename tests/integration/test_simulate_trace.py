@@ -83,3 +83,89 @@ def test_the_plot_is_a_png(replayed):
 
     assert plot[:8] == PNG_SIGNATURE
     assert len(plot) > 20_000, "a blank canvas compresses to a few kB; the curves make it larger"
+
+
+def period_start(events: list[tuple[float, int]], *, now: float, replicas: int, period: float) -> int:
+    """The count at the start of the period: the current one minus what was added, plus what was removed."""
+    recent = [delta for time, delta in events if time > now - period]
+    return replicas - sum(delta for delta in recent if delta > 0) - sum(delta for delta in recent if delta < 0)
+
+
+def hpa_reference(loads: list[tuple[float, float]], *, target, interval: float) -> list[tuple[int, int]]:
+    """(raw proposal, replicas) per step, from an independent transcription of the HPA's AverageValue rules.
+
+    Covers this file's shape only: one targetPerReplica metric, selectPolicy Max, no schedule. Follows
+    replica_calculator.go (tolerance band), stabilizeRecommendationWithBehaviors (windows, first cycle seeded
+    with the current count), convertDesiredReplicasWithBehaviorRate (periods, Pods/Percent), plus the cooldown.
+    """
+    behavior = target.behavior
+    assert behavior.scale_up.select_policy.value == behavior.scale_down.select_policy.value == "Max"
+    per_replica = target.metrics[0].target_per_replica
+    low, high = target.min_replicas, target.max_replicas
+    longest_window = max(behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
+    replicas, recommendations, events, last_change = low, [], [], None
+    results, row, step = [], 0, 0
+    while True:
+        now = loads[0][0] + step * interval
+        while row + 1 < len(loads) and loads[row + 1][0] <= now:
+            row += 1
+        if row == len(loads) - 1 and now > loads[-1][0]:
+            return results
+        load = loads[row][1]
+        raw = math.ceil(load / per_replica)
+        ratio = load / (per_replica * replicas)
+        proposal = replicas if 1 - behavior.tolerance <= ratio <= 1 + behavior.tolerance else raw
+
+        history = recommendations or [(now, replicas)]
+        up_floor = min([proposal] + [r for t, r in history if t > now - behavior.scale_up.stabilization_window])
+        down_ceiling = max([proposal] + [r for t, r in history if t > now - behavior.scale_down.stabilization_window])
+        stabilized = min(max(replicas, up_floor), down_ceiling)
+        recommendations = [(t, r) for t, r in history if t > now - longest_window] + [(now, proposal)]
+
+        desired = stabilized
+        if stabilized != replicas:
+            starts = [(policy, period_start(events, now=now, replicas=replicas, period=policy.period))
+                      for policy in (behavior.scale_up if stabilized > replicas else behavior.scale_down).policies]
+        if stabilized > replicas:
+            limits = [start + policy.value if policy.type.value == "Pods"
+                      else math.ceil(start * (1 + policy.value / 100)) for policy, start in starts]
+            desired = min(stabilized, max(max(limits), replicas), high)
+        elif stabilized < replicas:
+            limits = [start - policy.value if policy.type.value == "Pods"
+                      else int(start * (1 - policy.value / 100)) for policy, start in starts]
+            desired = max(stabilized, min(min(limits), replicas), low)
+        if desired != replicas and (last_change is None or now - last_change >= behavior.cooldown):
+            events.append((now, desired - replicas))
+            last_change, replicas = now, desired
+        results.append((raw, replicas))
+        step += 1
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        pytest.param({}, id="the-shipped-config-30s-steps"),
+        pytest.param({"interval: 30s": "interval: 10s", "cooldown: 2m": "cooldown: 45s",
+                      "stabilizationWindow: 5m": "stabilizationWindow: 1m"},
+                     id="10s-steps-between-rows-inside-the-15s-policy-periods"),
+    ],
+)
+def test_every_step_matches_an_independent_hpa_replay(tmp_path, edits):
+    config_text = CONFIG.read_text()
+    for old, new in edits.items():
+        assert old in config_text
+        config_text = config_text.replace(old, new)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(config_text)
+    config = load_config_file(str(config_path))
+    with open(TRACE, newline="") as trace_file:
+        loads = [(float(row["timestamp"]), float(row["cpu_util_percent"])) for row in csv.DictReader(trace_file)]
+
+    assert main(["simulate", "--config", str(config_path), "--trace", str(TRACE), "--out", str(tmp_path)]) == 0
+
+    with open(tmp_path / "decisions.csv", newline="") as decisions_file:
+        simulated = [(int(row["metric_proposal"]), int(row["replicas"])) for row in csv.DictReader(decisions_file)]
+    expected = hpa_reference(loads, target=config.targets[0], interval=config.defaults.interval)
+    assert len(simulated) == len(expected) == math.floor(loads[-1][0] / config.defaults.interval) + 1
+    mismatches = [index for index, (got, want) in enumerate(zip(simulated, expected)) if got != want]
+    assert mismatches == [], f"first mismatch at step {mismatches[0]}: {simulated[mismatches[0]]} != {expected[mismatches[0]]}"
