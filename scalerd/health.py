@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LIVENESS_INTERVALS = 3
 """/healthz fails once no cycle has completed for this many intervals."""
@@ -113,7 +120,7 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 def _handler_class(*, metrics: DaemonMetrics, health: HealthState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:  # the name http.server dispatches to
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
@@ -137,7 +144,7 @@ def _handler_class(*, metrics: DaemonMetrics, health: HealthState) -> type[BaseH
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the stdlib's signature)
+        def log_message(self, format: str, *args: object) -> None:
             """Probes every few seconds would drown the decision log; requests are not logged."""
 
     return Handler

@@ -11,8 +11,9 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 import structlog
 

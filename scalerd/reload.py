@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import structlog
 from kubernetes import client as kube_client
@@ -163,7 +164,7 @@ class ConfigMapSource:
         while not self._stop.is_set():
             try:
                 self._list_then_watch()
-            except Exception as error:  # noqa: BLE001 (any failure: re-list after a pause, never die)
+            except Exception as error:  # noqa: BLE001 - any failure: re-list after a pause, never die
                 log.warning("configmap_watch_failed", source=self.description, error=str(error))
                 self._stop.wait(WATCH_RETRY_SECONDS)
 

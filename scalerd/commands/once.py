@@ -19,7 +19,11 @@ import time
 from scalerd.config import ConfigError, load_config_file
 from scalerd.daemon.loop import TargetResult
 from scalerd.daemon.wiring import (
-    add_kube_arguments, build_daemon, register_secrets, report_config_error, target_namespaces,
+    add_kube_arguments,
+    build_daemon,
+    register_secrets,
+    report_config_error,
+    target_namespaces,
 )
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache

@@ -18,9 +18,18 @@ import structlog
 from scalerd.config import ConfigError
 from scalerd.config.durations import parse_duration
 from scalerd.daemon.wiring import (
-    add_kube_arguments, build_daemon, register_secrets, report_config_error, target_namespaces,
+    add_kube_arguments,
+    build_daemon,
+    register_secrets,
+    report_config_error,
+    target_namespaces,
 )
-from scalerd.health import DaemonMetrics, HealthServer, HealthState, parse_listen_address
+from scalerd.health import (
+    DaemonMetrics,
+    HealthServer,
+    HealthState,
+    parse_listen_address,
+)
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import KubeConfigError, load_api_client, pod_namespace
 from scalerd.kube.leader import LeaderElector, default_identity
@@ -137,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _LeadershipListener:
-    """The elector's `on_change`: the leader gauge, and a new leader decides at once instead of at its next tick."""
+    """The elector's `on_change`: the leader gauge, and the daemon (built after the elector) told."""
 
     def __init__(self, metrics: DaemonMetrics) -> None:
         self._metrics = metrics
@@ -145,8 +154,8 @@ class _LeadershipListener:
 
     def __call__(self, leading: bool) -> None:
         self._metrics.leader.set(1 if leading else 0)
-        if leading and self.daemon is not None:
-            self.daemon.wake()
+        if self.daemon is not None:
+            self.daemon.leadership_changed(leading)
 
 
 def _config_provider(args: argparse.Namespace, *, api_client, writer, metrics: DaemonMetrics):

@@ -18,15 +18,18 @@ import concurrent.futures
 import json
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Mapping, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
 from scalerd.config.model import Config, Target
 from scalerd.engine import Decision, EngineState, decide
 from scalerd.health import DaemonMetrics, HealthState
+from scalerd.kube.cache import DeploymentView
+from scalerd.kube.writer import WriteOutcome
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
 
@@ -49,6 +52,37 @@ class ConfigProvider(Protocol):
 
 class Elector(Protocol):
     def is_leader(self) -> bool: ...
+
+
+class DeploymentReader(Protocol):
+    """The watch cache (`scalerd.kube.cache.DeploymentCache`)."""
+
+    def synced(self) -> bool: ...
+
+    def get(self, namespace: str, name: str) -> DeploymentView | None: ...
+
+    def refresh(self, namespace: str, name: str) -> DeploymentView | None: ...
+
+    def set_namespaces(self, namespaces: Iterable[str]) -> None: ...
+
+
+class Writer(Protocol):
+    """`scalerd.kube.writer.KubeWriter`: dry run, fencing and retries live behind it."""
+
+    def scale(self, *, view: DeploymentView, replicas: int) -> WriteOutcome: ...
+
+    def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome: ...
+
+    def event(self, *, namespace: str, involved: DeploymentView | dict, reason: str, message: str,
+              event_type: str = "Normal") -> WriteOutcome: ...
+
+
+class MetricSources(Protocol):
+    """`scalerd.sources.Sources`."""
+
+    def read_all(self, targets: Sequence[Target], *, at: float | None = None) -> dict[tuple[str, str], Reading]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,9 +134,9 @@ class Daemon:
         *,
         config: Config,
         config_provider: ConfigProvider | None,
-        cache,
-        writer,
-        sources_factory: Callable[[Config], object],
+        cache: DeploymentReader,
+        writer: Writer,
+        sources_factory: Callable[[Config], MetricSources],
         elector: Elector | None,
         metrics: DaemonMetrics,
         health: HealthState,
@@ -126,7 +160,7 @@ class Daemon:
         self._states: dict[str, EngineState] = {}
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
-        self._was_leader = False
+        self._leadership_changed = threading.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix="target"
         )
@@ -164,6 +198,12 @@ class Daemon:
     def wake(self) -> None:
         self._wake.set()
 
+    def leadership_changed(self, leading: bool) -> None:
+        """The elector's news: forget the in-memory state, and a new leader decides at once, not at its next tick."""
+        self._leadership_changed.set()
+        if leading:
+            self.wake()
+
     def run_cycle(self, *, stop: threading.Event | None = None) -> list[TargetResult]:
         """One cycle: reload, read the clock once, read every metric once, decide each target concurrently."""
         if not self._cycle_lock.acquire(blocking=False):
@@ -194,16 +234,15 @@ class Daemon:
             return None
         leader = self._elector is None or self._elector.is_leader()
         self._metrics.leader.set(1 if leader else 0)
+        if not leader or self._leadership_changed.is_set():
+            # Another instance may have written meanwhile: memory is stale, the annotations are not.
+            self._leadership_changed.clear()
+            self._states.clear()
         if not leader:
-            if self._was_leader:
-                # Another instance may write from now on: its changes make our memory stale.
-                self._states.clear()
-            self._was_leader = False
             return []
-        self._was_leader = True
         now = self._monotonic()
         wall_seconds = self._wall()
-        wall_time = datetime.fromtimestamp(wall_seconds, tz=timezone.utc)
+        wall_time = datetime.fromtimestamp(wall_seconds, tz=UTC)
         config = self._config
         readings = self._sources.read_all(config.targets, at=wall_seconds)
         self._count_metric_errors(config.targets, readings)
@@ -260,10 +299,11 @@ class Daemon:
             self._in_flight.add(name)
             return True
 
-    def _run_target_released(self, target: Target, **kwargs) -> TargetResult:
+    def _run_target_released(self, target: Target, *, readings: list[Reading], now: float,
+                             wall_time: datetime) -> TargetResult:
         try:
-            return self._run_target(target, **kwargs)
-        except Exception as error:  # noqa: BLE001 (one target's bug must not stop the others or the loop)
+            return self._run_target(target, readings=readings, now=now, wall_time=wall_time)
+        except Exception as error:  # one target's bug must not stop the others or the loop
             log.exception("target_failed", target=target.name)
             return _failed_result(target, reason="error", error=f"{type(error).__name__}: {error}")
         finally:
@@ -303,7 +343,7 @@ class Daemon:
         self._report(target, decision, result, view=view, state=new_state, now=now)
         return result
 
-    def _state_of(self, target: Target, view, *, now: float) -> EngineState:
+    def _state_of(self, target: Target, view: DeploymentView, *, now: float) -> EngineState:
         remembered = self._states.get(target.name)
         if remembered is not None:
             return remembered
@@ -312,11 +352,12 @@ class Daemon:
             return EngineState()
         try:
             return EngineState.from_json(json.loads(persisted)).shifted(now - self._wall())
-        except Exception as error:  # noqa: BLE001 (a hand-edited annotation: start afresh, say so)
+        except ValueError as error:  # a hand-edited annotation: start afresh, say so
             log.warning("state_annotation_invalid", target=target.name, error=str(error))
             return EngineState()
 
-    def _report(self, target: Target, decision: Decision, result: TargetResult, *, view, state: EngineState,
+    def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
+                state: EngineState,
                 now: float) -> None:
         direction = _direction(decision)
         self._metrics.decisions.labels(target=target.name, direction=direction).inc()
@@ -343,14 +384,14 @@ class Daemon:
     def _annotate(self, target: Target, annotations: dict[str, str]) -> None:
         try:
             self._writer.annotate(namespace=target.namespace, name=target.deployment, annotations=annotations)
-        except Exception:  # noqa: BLE001 (the scale is done; a lost annotation costs history, not correctness)
+        except Exception:  # the scale is done; a lost annotation costs history, not correctness
             log.exception("annotate_failed", target=target.name)
 
-    def _emit(self, target: Target, view, *, reason: str, event_type: str, message: str) -> None:
+    def _emit(self, target: Target, view: DeploymentView, *, reason: str, event_type: str, message: str) -> None:
         try:
             self._writer.event(namespace=target.namespace, involved=view, reason=reason, message=message,
                                event_type=event_type)
-        except Exception:  # noqa: BLE001 (an Event is an explanation; its loss must not fail the target)
+        except Exception:  # an Event is an explanation; its loss must not fail the target
             log.exception("event_failed", target=target.name, reason=reason)
 
 
@@ -369,7 +410,7 @@ def _metric_results(decision: Decision) -> tuple[MetricResult, ...]:
     )
 
 
-def _result_of(target: Target, decision: Decision, *, applied: bool, outcome) -> TargetResult:
+def _result_of(target: Target, decision: Decision, *, applied: bool, outcome: WriteOutcome | None) -> TargetResult:
     status = None if outcome is None else outcome.status
     error = None
     if status in WRITE_FAILURES:

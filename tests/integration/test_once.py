@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.integration.daemon_support import (
-    annotations_of, create_deployment, events_about, replicas_of, rps_config, run_scalerd, scale_writes,
+    annotations_of,
+    create_deployment,
+    events_about,
+    replicas_of,
+    rps_config,
+    run_scalerd,
+    scale_writes,
     set_rps,
 )
 from tests.testbed.kafka_tools import unique_name
@@ -197,7 +203,7 @@ targets:
 def test_once_follows_the_active_daily_schedule_entry(testbed, admin, tmp_path):
     deployment = unique_name("batch")
     create_deployment(admin, deployment, replicas=1)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     started = (now - timedelta(minutes=1)).strftime("%H:%M")
     later = (now + timedelta(hours=2)).strftime("%H:%M")
     config = tmp_path / "scalerd.yaml"

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from tests.integration.daemon_support import (
-    NAMESPACE, audit_lines, create_deployment, replicas_of, rps_config, run_scalerd, set_rps,
+    NAMESPACE,
+    audit_lines,
+    create_deployment,
+    replicas_of,
+    rps_config,
+    run_scalerd,
+    set_rps,
 )
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER

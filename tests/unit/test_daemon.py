@@ -11,7 +11,11 @@ from structlog.testing import capture_logs
 
 from scalerd.config.model import Behavior, Config, Defaults, PrometheusMetric, Target
 from scalerd.daemon.loop import (
-    LAST_DECISION_ANNOTATION, MAX_DECIDE_ATTEMPTS, PAUSED_ANNOTATION, STATE_ANNOTATION, Daemon,
+    LAST_DECISION_ANNOTATION,
+    MAX_DECIDE_ATTEMPTS,
+    PAUSED_ANNOTATION,
+    STATE_ANNOTATION,
+    Daemon,
 )
 from scalerd.engine import EngineState
 from scalerd.health import DaemonMetrics, HealthState
@@ -512,3 +516,22 @@ def test_no_cycle_runs_before_the_cache_has_synced_and_none_counts_as_completed(
     assert (harness.sources.reads, harness.writer.writes()) == (0, 0)
     assert harness.health.last_cycle_completed is None
     assert harness.sample("scalerd_cycle_duration_seconds_count") == 0.0
+
+
+def test_news_of_a_leadership_change_makes_the_next_cycle_reload_state_from_the_annotation():
+    bed = Harness(make_config(rps_target(cooldown=60.0)), leading=True)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(20.0)
+    [steady] = bed.daemon.run_cycle()
+    assert steady.applied is False
+    # Lost and regained between two cycles; meanwhile the other leader changed the count and persisted it.
+    bed.daemon.leadership_changed(False)
+    bed.daemon.leadership_changed(True)
+    other = EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=3)
+    bed.cluster.update("apps", "api", replicas=3,
+                       annotations=MappingProxyType({STATE_ANNOTATION: json.dumps(other.to_json())}))
+    bed.set_rps(95.0)
+
+    [result] = bed.daemon.run_cycle()
+
+    assert (result.current, result.desired, result.reason) == (3, 3, "cooldown")

@@ -41,11 +41,14 @@ def test_table_output_has_a_header_and_one_aligned_row_per_target():
 
     print_results([SCALED, MISSING], output="table", stream=stream)
 
-    assert stream.getvalue().splitlines() == [
-        "TARGET  NAMESPACE  DEPLOYMENT       CURRENT  DESIRED  APPLIED  "
-        "REASON                                                METRICS",
-        "orders  apps       orders-consumer  2        5        yes      "
-        "scale_up                                              lag=4500->5, rps=error",
+    header, scaled, missing = stream.getvalue().splitlines()
+    reason_width = len("deployment_not_found: deployment apps/gone not found")
+    assert header == "TARGET  NAMESPACE  DEPLOYMENT       CURRENT  DESIRED  APPLIED  " + "REASON".ljust(reason_width) + "  METRICS"
+    assert scaled == (
+        "orders  apps       orders-consumer  2        5        yes      " + "scale_up".ljust(reason_width)
+        + "  lag=4500->5, rps=error"
+    )
+    assert missing == (
         "gone    apps       gone             -        -        no       "
-        "deployment_not_found: deployment apps/gone not found  -",
-    ]
+        "deployment_not_found: deployment apps/gone not found  -"
+    )

@@ -6,7 +6,12 @@ import urllib.request
 
 import pytest
 
-from scalerd.health import DaemonMetrics, HealthServer, HealthState, parse_listen_address
+from scalerd.health import (
+    DaemonMetrics,
+    HealthServer,
+    HealthState,
+    parse_listen_address,
+)
 
 
 class FakeClock:

@@ -9,7 +9,13 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalerd.config.model import Config, Defaults, KafkaSettings, PrometheusSettings, Target
+from scalerd.config.model import (
+    Config,
+    Defaults,
+    KafkaSettings,
+    PrometheusSettings,
+    Target,
+)
 from scalerd.logs import REDACTED, SecretRedactor, config_secrets, configure_logging
 
 PLANTED = "s3cr3t-Pl4nted-V4lue"
