@@ -4,16 +4,24 @@ Query semantics against a real Prometheus are in tests/integration/test_source_p
 """
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from scalerd.config.model import OnMissing, PrometheusMetric, PrometheusSettings, Target
 from scalerd.readings import Reading
@@ -53,9 +61,7 @@ class RecordingPrometheus:
         return self.answers.get(params.get("query", ""), vector("1"))
 
 
-@pytest.fixture
-def prometheus() -> Iterator[RecordingPrometheus]:
-    recorder = RecordingPrometheus()
+def serve(recorder: RecordingPrometheus, *, tls: ssl.SSLContext | None = None) -> Iterator[RecordingPrometheus]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -71,12 +77,49 @@ def prometheus() -> Iterator[RecordingPrometheus]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    recorder.url = f"http://127.0.0.1:{server.server_port}"
+    recorder.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
     yield recorder
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def prometheus() -> Iterator[RecordingPrometheus]:
+    yield from serve(RecordingPrometheus())
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) files for 127.0.0.1, signed by themselves."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus-under-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = directory / "tls.crt", directory / "tls.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return certificate_file, key_file
+
+
+@pytest.fixture
+def tls_prometheus(tmp_path) -> Iterator[tuple[RecordingPrometheus, Path]]:
+    certificate_file, key_file = self_signed_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate_file, key_file)
+    for recorder in serve(RecordingPrometheus(), tls=context):
+        yield recorder, certificate_file
 
 
 def target(name: str, *metrics: PrometheusMetric) -> Target:
@@ -229,3 +272,35 @@ def test_credentials_written_into_the_url_never_reach_an_error(make_source):
     reading = read_one(make_source(), "q", url="http://user:hunter2@127.0.0.1:1")
 
     assert reading.error == "http://127.0.0.1:1/api/v1/query: cannot connect: Connection refused"
+
+
+def test_a_certificate_signed_by_the_ca_file_is_trusted(tls_prometheus):
+    server, certificate_file = tls_prometheus
+    source = PrometheusSource(PrometheusSettings(url=server.url, ca_file=str(certificate_file)))
+    try:
+        assert read_one(source, "q") == Reading(name="rps", value=1.0)
+    finally:
+        source.close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_insecure_skip_verify_accepts_any_certificate(tls_prometheus):
+    server, _certificate_file = tls_prometheus
+    source = PrometheusSource(PrometheusSettings(url=server.url, insecure_skip_verify=True))
+    try:
+        assert read_one(source, "q") == Reading(name="rps", value=1.0)
+    finally:
+        source.close()
+
+
+def test_an_untrusted_certificate_is_refused_by_default(tls_prometheus):
+    server, _certificate_file = tls_prometheus
+    source = PrometheusSource(PrometheusSettings(url=server.url))
+    try:
+        reading = read_one(source, "q")
+    finally:
+        source.close()
+
+    assert reading.error.startswith(f"{server.url}/api/v1/query: cannot connect: [SSL: CERTIFICATE_VERIFY_FAILED] "
+                                    "certificate verify failed: self-signed certificate")
+    assert server.requests == []
