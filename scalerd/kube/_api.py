@@ -50,6 +50,16 @@ def open_stream(on_request: RequestHook, verb: str, method: Callable[..., Any], 
     return response
 
 
+def keep_out_of_pool(response) -> None:
+    """Make closing `response` close its connection instead of returning it to the shared pool.
+
+    A server ends a watch by closing the connection right after the last chunk; urllib3 returns the connection to
+    the pool as soon as that chunk is read, before the close arrives, and the next request on it (with urllib3's
+    retries off) fails with "Remote end closed connection". Only the private `_pool` reference allows this.
+    """
+    response._pool = None
+
+
 def api_message(error: ApiException) -> str:
     """The API server's own explanation (Status.message), else the HTTP reason."""
     try:

@@ -20,7 +20,7 @@ import structlog
 from kubernetes.client import ApiException
 
 from scalerd.kube._api import (
-    NO_ANSWER, TRANSPORT_ERRORS, RequestHook, api_message, call_json, ignore_request, open_stream,
+    NO_ANSWER, TRANSPORT_ERRORS, RequestHook, api_message, call_json, ignore_request, keep_out_of_pool, open_stream,
 )
 
 log = structlog.get_logger(__name__)
@@ -272,6 +272,7 @@ class _NamespaceWatcher:
     def _follow(self, resource_version: str) -> str:
         """Apply the events of one watch until the server ends it; returns the last version seen."""
         stream = self._cache._watch(self.namespace, resource_version)
+        keep_out_of_pool(stream)
         with self._stream_lock:
             self._stream = stream
         try:
@@ -286,7 +287,7 @@ class _NamespaceWatcher:
         finally:
             with self._stream_lock:
                 self._stream = None
-            stream.release_conn()
+            stream.close()
         return resource_version
 
     def _apply(self, event: Mapping[str, Any], resource_version: str) -> str:

@@ -172,8 +172,9 @@ class KubeWriter:
     def _final_answer(self, error: ApiException, progress: _Progress) -> WriteOutcome:
         status = STATUS_OF_FINAL_ANSWER.get(error.status or NO_ANSWER, FAILED)
         detail = api_message(error)
-        if error.status == HTTP_TOO_MANY_REQUESTS and progress.refused_wait is not None:
-            detail = (f"{detail} (HTTP 429: the server asked to wait {progress.refused_wait:g}s, "
+        asked = parse_retry_after(retry_after_header(error), now=self._wall_clock())
+        if asked is not None and asked == progress.refused_wait:
+            detail = (f"{detail} (HTTP {error.status}: the server asked to wait {asked:g}s, "
                       f"beyond the {self._retry_budget:g}s retry budget)")
         elif is_retryable(error):
             detail = (f"{detail} (gave up after {progress.attempts} attempts within the "
@@ -182,11 +183,10 @@ class KubeWriter:
                             resource_version=None)
 
     def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception()
-        if isinstance(error, ApiException) and error.status == HTTP_TOO_MANY_REQUESTS:
-            asked = parse_retry_after(retry_after_header(error), now=self._wall_clock())
-            if asked is not None:
-                return asked
+        """The server's Retry-After when it sent one (429, and a 503 may too), else exponential backoff."""
+        asked = parse_retry_after(retry_after_header(state.outcome.exception()), now=self._wall_clock())
+        if asked is not None:
+            return asked
         return backoff_delay(state.attempt_number, random_fraction=self._random_fraction)
 
     def _over_budget(self, state: RetryCallState, progress: _Progress) -> bool:

@@ -159,6 +159,12 @@ def test_too_many_requests_waits_as_long_as_retry_after_says(server, fake_time):
     assert fake_time.sleeps == [1.0]
 
 
+def test_unavailable_with_retry_after_waits_as_asked_instead_of_backing_off(server, fake_time):
+    server.answer(503, status_body(503, "unavailable"), headers={"Retry-After": "2"})
+    outcome = make_writer(server.url, fake_time).scale(view=VIEW, replicas=5)
+    assert (outcome.status, outcome.attempts, fake_time.sleeps) == ("applied", 2, [2.0])
+
+
 def test_too_many_requests_with_a_wait_beyond_the_budget_gives_up_at_once(server, fake_time):
     server.answer(429, status_body(429, "slow down"), headers={"Retry-After": "30"})
     outcome = make_writer(server.url, fake_time, retry_budget_seconds=10.0).scale(view=VIEW, replicas=5)

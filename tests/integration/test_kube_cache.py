@@ -1,0 +1,162 @@
+"""DeploymentCache on the API emulator with the scalerd ServiceAccount: list once, then follow the watch."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from scalerd.kube.cache import DeploymentCache
+from tests.integration.kube_emulator import deployment, running_emulator, wait_until
+
+MERGE_PATCH = "application/merge-patch+json"
+SHORT_HISTORY = 5
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    with running_emulator(tmp_path_factory.mktemp("kube-cache")) as running:
+        running.create_namespaces("shop", "elsewhere", "resume", "fresh", "first", "second", "stopping")
+        yield running
+
+
+@pytest.fixture
+def admin(emulator):
+    return emulator.admin_apps()
+
+
+@pytest.fixture
+def cache(emulator):
+    caches: list[DeploymentCache] = []
+
+    def make(namespaces) -> tuple[DeploymentCache, list[tuple[str, int]]]:
+        """A started, synced cache and the (verb, status) of every request it sent, as it counts them."""
+        sent: list[tuple[str, int]] = []
+        made = DeploymentCache(emulator.scalerd_client(), namespaces=namespaces,
+                               on_request=lambda verb, code: sent.append((verb, code)))
+        caches.append(made)
+        made.start()
+        assert made.wait_synced(5.0)
+        return made, sent
+
+    yield make
+    for made in caches:
+        made.stop()
+
+
+def scale(admin, namespace: str, name: str, replicas: int) -> None:
+    admin.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}},
+                                            _content_type=MERGE_PATCH)
+
+
+def replicas_in(cache: DeploymentCache, namespace: str, name: str) -> int | None:
+    view = cache.get(namespace, name)
+    return None if view is None else view.replicas
+
+
+def deployment_requests(emulator, namespace: str) -> list[tuple[str, str]]:
+    """What the emulator logged (a watch only once it has ended)."""
+    prefix = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    return [(line["verb"], line["path"]) for line in emulator.audit() if line["path"].startswith(prefix)]
+
+
+def test_one_list_then_the_watch_carries_every_change_and_no_get(emulator, admin, cache):
+    admin.create_namespaced_deployment("shop", deployment("web", replicas=2))
+    admin.create_namespaced_deployment("shop", deployment("api", replicas=1))
+    admin.create_namespaced_deployment("elsewhere", deployment("web", replicas=9))
+    shop, sent = cache(["shop"])
+    web = shop.get("shop", "web")
+    assert (web.replicas, dict(web.selector), web.generation) == (2, {"app": "web"}, 1)
+    assert shop.get("elsewhere", "web") is None
+
+    scale(admin, "shop", "web", 4)
+    wait_until(lambda: replicas_in(shop, "shop", "web") == 4, timeout=3.0)
+    admin.patch_namespaced_deployment("web", "shop", {"metadata": {"annotations": {"scalerd.io/paused": "true"}}},
+                                      _content_type=MERGE_PATCH)
+    wait_until(lambda: shop.get("shop", "web").annotations.get("scalerd.io/paused") == "true", timeout=3.0)
+    admin.delete_namespaced_deployment("api", "shop")
+    wait_until(lambda: shop.get("shop", "api") is None, timeout=3.0)
+    admin.create_namespaced_deployment("shop", deployment("batch", replicas=3))
+    wait_until(lambda: replicas_in(shop, "shop", "batch") == 3, timeout=3.0)
+    for _ in range(50):
+        assert shop.get("shop", "web").replicas == 4
+
+    assert sent == [("list", 200), ("watch", 200)]
+    assert deployment_requests(emulator, "shop") == [("list", "/apis/apps/v1/namespaces/shop/deployments")]
+    assert deployment_requests(emulator, "elsewhere") == []
+
+
+def test_a_dropped_watch_resumes_from_the_last_version_without_a_new_list(emulator, admin, cache):
+    admin.create_namespaced_deployment("resume", deployment("web", replicas=1))
+    resume, sent = cache(["resume"])
+    scale(admin, "resume", "web", 2)
+    wait_until(lambda: replicas_in(resume, "resume", "web") == 2, timeout=3.0)  # the watch is open
+    emulator.server.drop_watches()
+    scale(admin, "resume", "web", 6)
+    wait_until(lambda: replicas_in(resume, "resume", "web") == 6, timeout=3.0)
+    assert sent == [("list", 200), ("watch", 200), ("watch", 200)]
+    assert [verb for verb, _ in deployment_requests(emulator, "resume")] == ["list", "watch"]
+
+
+def test_a_version_gone_from_the_history_makes_it_list_again(tmp_path):
+    with running_emulator(tmp_path, history_limit=SHORT_HISTORY) as short:
+        short.create_namespaces("gone", "filler")
+        admin = short.admin_apps()
+        admin.create_namespaced_deployment("gone", deployment("web", replicas=0))
+        sent: list[tuple[str, int]] = []
+        gone = DeploymentCache(short.scalerd_client(), namespaces=["gone"],
+                               on_request=lambda verb, code: sent.append((verb, code)))
+        gone.start()
+        try:
+            assert gone.wait_synced(5.0)
+            admin.patch_namespaced_deployment("web", "gone", {"metadata": {"annotations": {"seen": "yes"}}},
+                                              _content_type=MERGE_PATCH)
+            wait_until(lambda: "seen" in gone.get("gone", "web").annotations, timeout=3.0)  # the watch is open
+            # The reconnecting watch is held back while more writes than the history keeps go by.
+            short.server.inject_fault(verb="watch", path_pattern="/namespaces/gone/deployments$", stall_seconds=1.0)
+            short.server.drop_watches()
+            scale(admin, "gone", "web", 7)
+            for index in range(SHORT_HISTORY + 1):
+                admin.create_namespaced_deployment("filler", deployment(f"filler-{index}", replicas=0))
+            wait_until(lambda: replicas_in(gone, "gone", "web") == 7, timeout=5.0)
+        finally:
+            gone.stop()
+    # The second watch is answered 200 with an ERROR event (410 Gone) in its stream, as a real API server does.
+    assert sent == [("list", 200), ("watch", 200), ("watch", 200), ("list", 200), ("watch", 200)]
+
+
+def test_refresh_is_one_get_that_updates_the_cache(emulator, admin, cache):
+    admin.create_namespaced_deployment("fresh", deployment("web", replicas=1))
+    fresh, _ = cache(["fresh"])
+    scale(admin, "fresh", "web", 3)
+    view = fresh.refresh("fresh", "web")
+    assert (view.name, view.replicas) == ("web", 3)
+    assert replicas_in(fresh, "fresh", "web") == 3
+    assert fresh.refresh("fresh", "missing") is None
+
+    def gets() -> list[tuple[str, int]]:
+        return [(line["path"], line["status"]) for line in emulator.audit() if line["verb"] == "get"]
+
+    wait_until(lambda: len(gets()) == 2, timeout=2.0)  # a request is logged once answered
+    assert gets() == [("/apis/apps/v1/namespaces/fresh/deployments/web", 200),
+                      ("/apis/apps/v1/namespaces/fresh/deployments/missing", 404)]
+
+
+def test_namespaces_follow_the_configuration(emulator, admin, cache):
+    admin.create_namespaced_deployment("first", deployment("web", replicas=1))
+    admin.create_namespaced_deployment("second", deployment("web", replicas=2))
+    moving, _ = cache(["first"])
+    moving.set_namespaces(["second"])
+    assert moving.wait_synced(5.0)
+    assert (moving.get("first", "web"), replicas_in(moving, "second", "web")) == (None, 2)
+    watchers = [thread.name for thread in threading.enumerate() if thread.name.startswith("deployment-watch-")]
+    assert "deployment-watch-first" not in watchers and "deployment-watch-second" in watchers
+
+
+def test_stop_ends_every_watch_thread(emulator, admin):
+    admin.create_namespaced_deployment("stopping", deployment("web", replicas=1))
+    stopping = DeploymentCache(emulator.scalerd_client(), namespaces=["stopping"])
+    stopping.start()
+    assert stopping.wait_synced(5.0)
+    stopping.stop()
+    assert "deployment-watch-stopping" not in [thread.name for thread in threading.enumerate()]
+    assert not stopping.synced() or stopping.get("stopping", "web") is None
