@@ -115,12 +115,15 @@ def _read_documents(documents: list[object], *, source: str, problems: Problems)
         problems.add(source, f"empty configuration: expected a document with apiVersion: {API_VERSION}")
         return Config(defaults=Defaults(), targets=())
 
+    # Seed documents need the scalerd/v1 document's defaults whichever comes first, so documents are read out of
+    # order; each gets its own list of problems to report them in file order all the same.
+    problems_of = {index: Problems() for index, _ in present}
     main_index = None
     seed_indexes = []
     for index, document in present:
         document_path = f"documents[{index}]"
         if not isinstance(document, dict):
-            problems.add(
+            problems_of[index].add(
                 document_path, f"must be a mapping with apiVersion: {API_VERSION} (got {describe(document)})"
             )
         elif document.get("kind") == SEED_KIND or document.get("apiVersion") == SEED_API_VERSION:
@@ -128,29 +131,30 @@ def _read_documents(documents: list[object], *, source: str, problems: Problems)
         elif main_index is None:
             main_index = index
         elif document.get("apiVersion") == API_VERSION:
-            problems.add(
+            problems_of[index].add(
                 document_path,
                 f"a second {API_VERSION} document; a file holds at most one "
                 f"(the first is documents[{main_index}]): put all targets in it",
             )
         else:
-            problems.add(
+            problems_of[index].add(
                 child_path(document_path, "apiVersion"),
                 f"must be {API_VERSION} (or {SEED_API_VERSION} with kind: {SEED_KIND}) "
                 f"(got {describe(document.get('apiVersion'))})",
             )
 
-    main = _main_document(documents[main_index], problems) if main_index is not None else None
+    main = _main_document(documents[main_index], problems_of[main_index]) if main_index is not None else None
     defaults = _defaults(main.section("defaults", known=_DEFAULTS_FIELDS)) if main else Defaults()
 
     placed: list[_Placed] = []
-    for index, _ in present:
+    for index, document in present:
         if index == main_index:
             placed.extend(_main_targets(main, defaults=defaults, seeds_present=bool(seed_indexes)))
         elif index in seed_indexes:
-            seed = _seed_target(documents[index], f"documents[{index}]", problems, defaults=defaults)
+            seed = _seed_target(document, f"documents[{index}]", problems_of[index], defaults=defaults)
             if seed is not None:
                 placed.append(seed)
+        problems.lines.extend(problems_of[index].lines)
     _check_between_targets(placed, problems)
     return Config(defaults=defaults, targets=tuple(entry.target for entry in placed))
 

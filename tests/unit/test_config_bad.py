@@ -487,6 +487,21 @@ BAD_CONFIGS = [
         id="seed-max-below-min",
     ),
     pytest.param(
+        seed("{deploymentName: orders, metrics: [{type: CPU, threshold: -1}]}")
+        + "---\n- not a document\n---\n"
+        + valid_target("minReplicas: -2")
+        + "---\napiVersion: scalerd/v1\n",
+        ["documents[0].spec.metrics[0].threshold: must be > 0 (got -1)",
+         "documents[1]: must be a mapping with apiVersion: scalerd/v1 (got a list)",
+         "targets[0].minReplicas: must be >= 0 (got -2)",
+         ("documents[3]: a second scalerd/v1 document; a file holds at most one (the first is documents[2]): put "
+          "all targets in it"),
+         "targets[0].name: duplicate target name 'orders' (also documents[0])",
+         ("targets[0].deployment: default/orders is already scaled by documents[0]; two targets would fight over "
+          "its replicas")],
+        id="documents-reported-in-file-order",
+    ),
+    pytest.param(
         valid_target("minReplicas: 1") + "---\n"
         + seed("{deploymentName: payments, metrics: [{type: CPU, threshold: 70}]}"),
         ["documents[1].metadata.name: duplicate target name 'orders' (also targets[0])"],
