@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kubernetes import client as kube
 
 from scalerd.readings import PodCpu
@@ -150,6 +152,18 @@ def test_pod_metrics_sum_containers_and_skip_pods_with_a_container_lacking_cpu()
 )
 def test_cpu_quantities_in_millicores_rounded_up(quantity, expected):
     assert millicores(quantity) == expected
+
+
+@given(nanocores=st.integers(min_value=0, max_value=10**15))
+def test_nanocores_round_up_to_the_next_whole_millicore(nanocores):
+    # metrics-server writes usage in nanocores; MilliValue() rounds any remainder up
+    assert millicores(f"{nanocores}n") == -(-nanocores // 1_000_000)
+
+
+@given(millis=st.integers(min_value=0, max_value=10**9))
+def test_millicores_and_their_decimal_cores_agree(millis):
+    assert millicores(f"{millis}m") == millis
+    assert millicores(f"{millis / 1000:.3f}") == millis
 
 
 @pytest.mark.parametrize(
