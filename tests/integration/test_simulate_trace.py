@@ -92,15 +92,16 @@ def period_start(events: list[tuple[float, int]], *, now: float, replicas: int, 
 
 
 def hpa_reference(loads: list[tuple[float, float]], *, target, interval: float) -> list[tuple[int, int]]:
-    """(raw proposal, replicas) per step, from an independent transcription of the HPA's AverageValue rules.
+    """(raw proposal, replicas) per step, from an independent transcription of the HPA's rules.
 
-    Covers this file's shape only: one targetPerReplica metric, selectPolicy Max, no schedule. Follows
-    replica_calculator.go (tolerance band), stabilizeRecommendationWithBehaviors (windows, first cycle seeded
+    Covers this file's shape only: one metric (prometheus targetPerReplica, or cpu with the trace as demand),
+    selectPolicy Max, no schedule. Follows replica_calculator.go (AverageValue; resource utilization as an
+    integer percent; the tolerance band), stabilizeRecommendationWithBehaviors (windows, first cycle seeded
     with the current count), convertDesiredReplicasWithBehaviorRate (periods, Pods/Percent), plus the cooldown.
     """
     behavior = target.behavior
     assert behavior.scale_up.select_policy.value == behavior.scale_down.select_policy.value == "Max"
-    per_replica = target.metrics[0].target_per_replica
+    metric = target.metrics[0]
     low, high = target.min_replicas, target.max_replicas
     longest_window = max(behavior.scale_up.stabilization_window, behavior.scale_down.stabilization_window)
     replicas, recommendations, events, last_change = low, [], [], None
@@ -112,8 +113,13 @@ def hpa_reference(loads: list[tuple[float, float]], *, target, interval: float) 
         if row == len(loads) - 1 and now > loads[-1][0]:
             return results
         load = loads[row][1]
-        raw = math.ceil(load / per_replica)
-        ratio = load / (per_replica * replicas)
+        if metric.type == "cpu":
+            # Demand spread over the pods: sum(usage) * 100 // sum(requests) = floor(demand / replicas) percent.
+            ratio = math.floor(load / replicas) / metric.target_utilization
+            raw = math.ceil(ratio * replicas)
+        else:
+            ratio = load / (metric.target_per_replica * replicas)
+            raw = math.ceil(load / metric.target_per_replica)
         proposal = replicas if 1 - behavior.tolerance <= ratio <= 1 + behavior.tolerance else raw
 
         history = recommendations or [(now, replicas)]
@@ -148,6 +154,9 @@ def hpa_reference(loads: list[tuple[float, float]], *, target, interval: float) 
         pytest.param({"interval: 30s": "interval: 10s", "cooldown: 2m": "cooldown: 45s",
                       "stabilizationWindow: 5m": "stabilizationWindow: 1m"},
                      id="10s-steps-between-rows-inside-the-15s-policy-periods"),
+        pytest.param({"type: prometheus": "type: cpu", "\n        query: avg(node_cpu_utilisation_percent)": "",
+                      "targetPerReplica: 5": "targetUtilization: 5", "interval: 30s": "interval: 20s"},
+                     id="cpu-demand-spread-over-the-replicas-20s-steps"),
     ],
 )
 def test_every_step_matches_an_independent_hpa_replay(tmp_path, edits):
