@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from scalerd.config.model import CpuMetric, Defaults, KafkaMetric, Metric, PrometheusMetric, Target
 from scalerd.readings import Reading
 from scalerd.sources.base import Source
+from scalerd.sources.cpu import CpuSource
 from scalerd.sources.kafka import KafkaSource
 from scalerd.sources.prometheus import PrometheusSource
 
@@ -25,8 +26,6 @@ class Sources:
         self._kafka = KafkaSource(defaults.kafka)
         self._cpu: Source | None = None
         if kube_api_client is not None:
-            from scalerd.sources.cpu import CpuSource  # the kubernetes client loads only where cpu is read
-
             self._cpu = CpuSource(kube_api_client, clock=clock)
         # One thread per source type: a slow broker must not delay the Prometheus readings.
         self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sources")

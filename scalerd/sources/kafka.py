@@ -5,8 +5,9 @@ One cycle costs, per cluster: one metadata request (partition counts, missing to
 `list_consumer_group_offsets` per consumer group. Every wait is bounded by `KafkaSettings.timeout` for the
 whole cluster, so a broker that is down turns into an error per metric, never a hang and never a zero lag.
 
-Clients are created once per bootstrap-servers string and reused across cycles; librdkafka settings from
-`defaults.kafka.config` (SASL/TLS) are passed through and never logged.
+Clients are created once per bootstrap-servers string and reused across cycles (a client whose read failed is
+replaced in the next cycle); librdkafka settings from `defaults.kafka.config` (SASL/TLS) are passed through
+and never logged.
 """
 from __future__ import annotations
 
