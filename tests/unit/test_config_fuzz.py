@@ -64,6 +64,27 @@ def mutated(document: dict, data: st.DataObject) -> dict:
     return result
 
 
+plausible_leaves = st.one_of(
+    st.integers(-2, 40),
+    st.sampled_from([0.0, 0.05, 0.5, 0.99, 1.0, 70.5, "0s", "1s", "15s", "59m", "30m", "31m", "1h", "2h", True, False]),
+)
+
+
+def edited_leaves(document: dict, data: st.DataObject) -> dict:
+    """`document` with a few scalar fields set to plausible values: numbers and durations near the bounds."""
+    result = copy.deepcopy(document)
+    leaves = [path for path in paths_of(result)[1:] if not isinstance(_at(result, path), (dict, list))]
+    for path in data.draw(st.lists(st.sampled_from(leaves), min_size=1, max_size=4)):
+        _at(result, path[:-1])[path[-1]] = data.draw(plausible_leaves)
+    return result
+
+
+def _at(node: object, path: tuple) -> object:
+    for step in path:
+        node = node[step]
+    return node
+
+
 def assert_loads_or_reports(text: str) -> Config | None:
     try:
         config = load_config_text(text, source="f.yaml")
@@ -100,6 +121,12 @@ def test_arbitrary_text(text: str) -> None:
 @given(st.data())
 def test_mutated_example_configuration(data: st.DataObject) -> None:
     assert_loads_or_reports(yaml.safe_dump(mutated(EXAMPLE, data), sort_keys=False))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_plausible_edits_load_within_bounds_or_report(data: st.DataObject) -> None:
+    assert_loads_or_reports(yaml.safe_dump(edited_leaves(EXAMPLE, data), sort_keys=False))
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
