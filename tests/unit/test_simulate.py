@@ -17,6 +17,7 @@ from scalerd.config.model import (
     Behavior,
     CpuMetric,
     DailyEntry,
+    KafkaMetric,
     PolicyType,
     PrometheusMetric,
     ScalingPolicy,
@@ -216,6 +217,27 @@ def test_cpu_demand_is_spread_over_the_current_replicas():
     # t=15: 300 / 5 = 60 % -> ceil(5 * 60 / 50) = 6. t=30: 300 / 6 = 50 %: ratio 1, stay.
     assert columns(steps, "metric_proposal", "replicas") == [(6, 5), (6, 6), (6, 6)]
     assert [step.loads for step in steps] == [(300,), (300,), (300,)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "load", "initial_replicas", "expected"),
+    [
+        # Total lag 1500 at 100 per replica: 15, with no partition cap (a trace has no partition count);
+        # from 1: max(1+4, 2) = 5, then max(5+4, 10) = 10, then 15.
+        pytest.param(KafkaMetric(name="m", group="g", topics=("t",), lag_per_replica=100.0), 1500, 1,
+                     [(15, 5), (15, 10), (15, 15)], id="kafka-average-value-of-the-total-lag"),
+        # Value 100 against 50 on 2 replicas: ceil(2 * 2) = 4. The trace does not answer the new count, so
+        # a Value metric keeps doubling: ceil(4 * 2) = 8, then 16.
+        pytest.param(PrometheusMetric(name="m", query="q", target_value=50.0), 100, 2,
+                     [(4, 4), (8, 8), (16, 16)], id="prometheus-value-scales-with-the-current-count"),
+    ],
+)
+def test_non_cpu_columns_are_the_metric_value(metric, load, initial_replicas, expected):
+    rows = trace_rows((0, load), (15, load), (30, load))
+
+    steps = list(replay(make_target(metrics=(metric,)), interval=15.0, rows=rows, initial_replicas=initial_replicas))
+
+    assert columns(steps, "metric_proposal", "replicas") == expected
 
 
 def test_cpu_utilization_is_the_hpa_integer_percent():
