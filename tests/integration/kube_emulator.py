@@ -40,8 +40,11 @@ class Emulator:
     def admin_apps(self) -> kubernetes.client.AppsV1Api:
         return kubernetes.client.AppsV1Api(self._admin_client())
 
+    def admin_core(self) -> kubernetes.client.CoreV1Api:
+        return kubernetes.client.CoreV1Api(self._admin_client())
+
     def create_namespaces(self, *names: str) -> None:
-        core = kubernetes.client.CoreV1Api(self._admin_client())
+        core = self.admin_core()
         for name in names:
             core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 

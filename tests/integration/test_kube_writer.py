@@ -1,0 +1,151 @@
+"""KubeWriter on the API emulator with the scalerd ServiceAccount: requests counted in the emulator's audit log."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import yaml
+
+from scalerd.kube.cache import DeploymentView
+from scalerd.kube.writer import KubeWriter
+from tests.integration.kube_emulator import REPO_ROOT, deployment, running_emulator, wait_until
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    with running_emulator(tmp_path_factory.mktemp("kube-writer")) as running:
+        running.create_namespaces("shop")
+        yield running
+
+
+@pytest.fixture
+def web(emulator, request) -> str:
+    """A Deployment of 2 replicas with a name of its own per test."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_"))[:50].strip("-")
+    emulator.admin_apps().create_namespaced_deployment("shop", deployment(name, replicas=2))
+    return name
+
+
+def view_of(emulator, name: str) -> DeploymentView:
+    response = emulator.admin_apps().read_namespaced_deployment(name, "shop", _preload_content=False)
+    return DeploymentView.from_object(json.loads(response.data))
+
+
+def make_writer(emulator, *, api_client=None, **options) -> KubeWriter:
+    return KubeWriter(api_client or emulator.scalerd_client(), **{"dry_run": False, "may_write": lambda: True,
+                                                                   **options})
+
+
+def requests_to(emulator, path: str, *, count: int) -> list[tuple[str, int]]:
+    """The (verb, status) of the scalerd requests to `path`, once `count` of them are logged."""
+    def logged() -> list[tuple[str, int]]:
+        return [(line["verb"], line["status"]) for line in emulator.audit() if line["path"] == path]
+
+    wait_until(lambda: len(logged()) >= count, timeout=2.0)
+    time.sleep(0.05)  # one more would show up by now
+    return logged()
+
+
+def scale_path(name: str) -> str:
+    return f"/apis/apps/v1/namespaces/shop/deployments/{name}/scale"
+
+
+def test_two_server_errors_then_success_is_three_patches(emulator, web):
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", status=500, count=2)
+    outcome = make_writer(emulator).scale(view=view_of(emulator, web), replicas=5)
+    assert (outcome.status, outcome.applied, outcome.attempts) == ("applied", True, 3)
+    assert requests_to(emulator, scale_path(web), count=3) == [("patch", 500), ("patch", 500), ("patch", 200)]
+    after = view_of(emulator, web)
+    assert after.replicas == 5
+    assert int(outcome.resource_version) <= int(after.resource_version), "the version the write produced"
+
+
+def test_too_many_requests_waits_for_retry_after(emulator, web):
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", status=429, retry_after=1)
+    started = time.monotonic()
+    outcome = make_writer(emulator).scale(view=view_of(emulator, web), replicas=4)
+    elapsed = time.monotonic() - started
+    assert (outcome.status, outcome.attempts) == ("applied", 2)
+    assert 1.0 <= elapsed < 1.5
+    assert requests_to(emulator, scale_path(web), count=2) == [("patch", 429), ("patch", 200)]
+
+
+def test_unavailable_until_the_budget_is_spent_fails_in_bounded_time(emulator, web):
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", status=503, count=100)
+    started = time.monotonic()
+    outcome = make_writer(emulator, retry_budget_seconds=1.0).scale(view=view_of(emulator, web), replicas=4)
+    assert time.monotonic() - started < 1.3
+    assert outcome.status == "failed" and outcome.attempts >= 3
+    assert outcome.detail.startswith("the server is currently unable to handle the request (gave up after ")
+    assert requests_to(emulator, scale_path(web), count=outcome.attempts) == [("patch", 503)] * outcome.attempts
+    emulator.server.clear_faults()
+
+
+def test_conflict_is_returned_after_one_request(emulator, web):
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", status=409)
+    outcome = make_writer(emulator).scale(view=view_of(emulator, web), replicas=4)
+    assert (outcome.status, outcome.attempts) == ("conflict", 1)
+    assert requests_to(emulator, scale_path(web), count=1) == [("patch", 409)]
+
+
+def test_a_decision_on_a_stale_version_is_refused_and_changes_nothing(emulator, web):
+    stale = view_of(emulator, web)
+    emulator.admin_apps().patch_namespaced_deployment_scale(web, "shop", {"spec": {"replicas": 3}},
+                                                            _content_type=MERGE_PATCH)
+    outcome = make_writer(emulator).scale(view=stale, replicas=8)
+    assert (outcome.status, outcome.attempts) == ("conflict", 1)
+    assert "the object has been modified" in outcome.detail
+    assert view_of(emulator, web).replicas == 3
+
+
+def test_forbidden_is_final(tmp_path):
+    rules = list(yaml.safe_load_all((REPO_ROOT / "manifests" / "rbac.yaml").read_text()))
+    cluster_role = next(document for document in rules if document["kind"] == "ClusterRole")
+    cluster_role["rules"] = [rule for rule in cluster_role["rules"] if rule["resources"] != ["deployments/scale"]]
+    (tmp_path / "rbac").mkdir()
+    (tmp_path / "rbac" / "rbac.yaml").write_text(yaml.safe_dump_all(rules))
+    with running_emulator(tmp_path, rbac_dir=tmp_path / "rbac") as restricted:
+        restricted.create_namespaces("shop")
+        restricted.admin_apps().create_namespaced_deployment("shop", deployment("web", replicas=2))
+        outcome = make_writer(restricted).scale(view=view_of(restricted, "web"), replicas=4)
+        assert (outcome.status, outcome.attempts, outcome.applied) == ("forbidden", 1, False)
+        assert outcome.detail == ('deployments.apps "web" is forbidden: User "system:serviceaccount:scalerd:scalerd" '
+                                  'cannot patch resource "deployments/scale" in API group "apps" in the namespace '
+                                  '"shop"')
+        assert requests_to(restricted, scale_path("web"), count=1) == [("patch", 403)]
+
+
+@pytest.mark.parametrize("options", [
+    pytest.param({"dry_run": True}, id="dry-run"),
+    pytest.param({"may_write": lambda: False}, id="fenced"),
+])
+def test_no_write_request_at_all(emulator, web, options):
+    writer = make_writer(emulator, **options)
+    started = time.time()
+    outcomes = [writer.scale(view=view_of(emulator, web), replicas=9),
+                writer.annotate(namespace="shop", name=web, annotations={"scalerd.io/state": "{}"}),
+                writer.event(namespace="shop", involved=view_of(emulator, web), reason="ScaledUp", message="2 -> 9")]
+    assert {outcome.attempts for outcome in outcomes} == {0}
+    assert not any(outcome.applied for outcome in outcomes)
+    time.sleep(0.1)
+    assert [line for line in emulator.audit(after=started) if line["verb"] in ("patch", "create", "update")] == []
+    assert view_of(emulator, web).replicas == 2
+
+
+def test_annotation_and_event_land_on_the_deployment(emulator, web):
+    writer = make_writer(emulator)
+    annotated = writer.annotate(namespace="shop", name=web, annotations={"scalerd.io/last-decision": '{"desired":4}'})
+    view = view_of(emulator, web)
+    assert annotated.status == "applied"
+    assert view.annotations["scalerd.io/last-decision"] == '{"desired":4}'
+    recorded = writer.event(namespace="shop", involved=view, reason="ScaledUp", message="2 -> 4: lag 4000")
+    assert recorded.status == "applied"
+    events = [event for event in emulator.admin_core().list_namespaced_event("shop").items
+              if event.involved_object.name == web]
+    assert [(event.reason, event.message, event.type, event.count, event.source.component,
+             event.involved_object.kind, event.involved_object.uid) for event in events] == [
+        ("ScaledUp", "2 -> 4: lag 4000", "Normal", 1, "scalerd", "Deployment", view.uid)]
