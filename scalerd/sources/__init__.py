@@ -10,7 +10,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from scalerd.config.model import CpuMetric, Defaults, KafkaMetric, Metric, PrometheusMetric, Target
+from scalerd.config.model import (
+    CpuMetric,
+    Defaults,
+    KafkaMetric,
+    Metric,
+    PrometheusMetric,
+    Target,
+)
 from scalerd.readings import Reading
 from scalerd.sources.base import Source
 from scalerd.sources.cpu import CpuSource
@@ -53,7 +60,7 @@ class Sources:
             else:
                 try:
                     outcome = futures[name].result()
-                except Exception as error:  # a defect in a source must cost its metrics, not the whole cycle
+                except Exception as error:  # noqa: BLE001 - a defect in a source costs its metrics, not the cycle
                     message = f"{name} source failed: {type(error).__name__}: {error}"
                     outcome = [Reading(name=metric.name, error=message) for _target, metric in wanted]
             for (target, metric), reading in zip(wanted, outcome):

@@ -7,8 +7,18 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import ClusterMetadata, ListOffsetsResultInfo, PartitionMetadata, TopicMetadata
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    ClusterMetadata,
+    ListOffsetsResultInfo,
+    PartitionMetadata,
+    TopicMetadata,
+)
 
 from scalerd.config.model import KafkaMetric, KafkaSettings, OffsetResetPolicy, Target
 from scalerd.readings import PartitionLag, Reading

@@ -10,7 +10,13 @@ import pytest
 
 from scalerd.cli import main
 from scalerd.commands.metrics import print_json, print_table, target_report
-from scalerd.config.model import CpuMetric, KafkaMetric, OnMissing, PrometheusMetric, Target
+from scalerd.config.model import (
+    CpuMetric,
+    KafkaMetric,
+    OnMissing,
+    PrometheusMetric,
+    Target,
+)
 from scalerd.readings import PartitionLag, PodCpu, Reading
 
 KAFKA = KafkaMetric(name="lag", group="orders", topics=("orders",), lag_per_replica=10.0)
