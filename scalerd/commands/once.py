@@ -3,7 +3,8 @@
 No leader election: `once` is for a person or a script, who decides when it runs; with `--dry-run` it writes
 nothing at all, and without it it writes like a leader would (scale, annotations, Events), so it must not be
 run against Deployments a `scalerd run` leader is managing. The engine state is read from each Deployment's
-`scalerd.io/state` annotation, so repeated runs honour the cooldown and the behaviors' windows.
+`scalerd.io/state` annotation, so repeated runs honour the cooldown and the behaviors' windows (as recorded
+at the last change: `once` does not add the hold a new `run` leader adds, see `scalerd.daemon.loop`).
 
 Exit status: 0 when every target was decided (and written, when a write was due); 1 when any target errored
 (its Deployment missing, its write refused or failed); 2 for an invalid configuration.
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         daemon = build_daemon(
             config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
             metrics=metrics, health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval),
+            hold_current_on_takeover=False,
         )
         try:
             results = daemon.run_cycle(stop=threading.Event())

@@ -7,10 +7,11 @@ and no failure stops the loop.
 Engine state (recommendation history, scale events, last change) lives in memory while this instance leads,
 and is persisted in the Deployment annotation `scalerd.io/state` with every applied change, in wall-clock time
 (monotonic time means nothing to another process). Between changes nothing is written: a steady cycle makes
-no API request at all. A new leader therefore continues from the history as of the last change; the
-recommendations made since are lost, which can only delay a scale-down by up to one stabilization window
-(the window restarts from the persisted history), never cause a flap: the cooldown and the policies' scale
-events, the rules that prevent flapping, change only when a change is applied, and so are always complete.
+no API request at all. A new leader (or a restarted one) therefore knows the history as of the last change:
+the cooldown and the policies' scale events, which change only when a change is applied, are complete; the
+recommendations made since the last change are not, so it assumes they kept the current count (the HPA
+does the same at controller start). Its first scale-down can thus come up to one stabilization window later
+than the old leader's would have, never earlier: a failover never causes a flap.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -127,7 +128,12 @@ class TargetResult:
 
 
 class Daemon:
-    """One scalerd instance's loop. Collaborators are injected; the clocks too, so tests control time."""
+    """One scalerd instance's loop. Collaborators are injected; the clocks too, so tests control time.
+
+    `hold_current_on_takeover`: when a target's state is first read from its annotation, record the current
+    count as this cycle's recommendation (see the module docstring); `once` turns it off, so that it continues
+    exactly from the annotation's history.
+    """
 
     def __init__(
         self,
@@ -144,6 +150,7 @@ class Daemon:
         wall: Callable[[], float] = time.time,
         max_concurrency: int = 8,
         interval_override: float | None = None,
+        hold_current_on_takeover: bool = True,
     ) -> None:
         self._config = config
         self._config_provider = config_provider
@@ -157,6 +164,7 @@ class Daemon:
         self._monotonic = monotonic
         self._wall = wall
         self._interval_override = interval_override
+        self._hold_current_on_takeover = hold_current_on_takeover
         self._states: dict[str, EngineState] = {}
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
@@ -348,13 +356,17 @@ class Daemon:
         if remembered is not None:
             return remembered
         persisted = view.annotations.get(STATE_ANNOTATION)
-        if not persisted:
-            return EngineState()
-        try:
-            return EngineState.from_json(json.loads(persisted)).shifted(now - self._wall())
-        except ValueError as error:  # a hand-edited annotation: start afresh, say so
-            log.warning("state_annotation_invalid", target=target.name, error=str(error))
-            return EngineState()
+        state = EngineState()
+        if persisted:
+            try:
+                state = EngineState.from_json(json.loads(persisted)).shifted(now - self._wall())
+            except ValueError as error:  # a hand-edited annotation: start afresh, say so
+                log.warning("state_annotation_invalid", target=target.name, error=str(error))
+        if self._hold_current_on_takeover:
+            # The recommendations made since the last persisted change are unknown: assume they kept the
+            # current count, as the HPA's recordInitialRecommendation does when its controller starts.
+            state = replace(state, recommendations=(*state.recommendations, (now, view.replicas)))
+        return state
 
     def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
                 state: EngineState,

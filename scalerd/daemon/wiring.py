@@ -54,6 +54,7 @@ def build_daemon(
     metrics: DaemonMetrics,
     health: HealthState,
     interval_override: float | None = None,
+    hold_current_on_takeover: bool = True,
 ) -> Daemon:
     return Daemon(
         config=config,
@@ -65,4 +66,5 @@ def build_daemon(
         metrics=metrics,
         health=health,
         interval_override=interval_override,
+        hold_current_on_takeover=hold_current_on_takeover,
     )

@@ -535,3 +535,48 @@ def test_news_of_a_leadership_change_makes_the_next_cycle_reload_state_from_the_
     [result] = bed.daemon.run_cycle()
 
     assert (result.current, result.desired, result.reason) == (3, 3, "cooldown")
+
+
+def _scaled_up_100_seconds_ago(bed: Harness) -> None:
+    """The previous leader's last change: 2 -> 8 at WALL_START - 100 s, persisted with its recommendation."""
+    change_time = WALL_START - 100.0
+    persisted = EngineState(recommendations=((change_time, 8),)).with_change(
+        now=change_time, from_replicas=2, to_replicas=8,
+    )
+    bed.cluster.add("api", replicas=8, annotations={STATE_ANNOTATION: json.dumps(persisted.to_json())})
+
+
+def test_a_new_leader_holds_the_current_count_for_one_scale_down_window_from_takeover():
+    bed = Harness(make_config(rps_target()))  # default scaleDown window: 300 s
+    _scaled_up_100_seconds_ago(bed)
+    bed.set_rps(15.0)
+
+    [held] = bed.daemon.run_cycle()
+    bed.clocks.advance(299.0)
+    [still_held] = bed.daemon.run_cycle()
+    bed.clocks.advance(2.0)
+    [scaled] = bed.daemon.run_cycle()
+
+    assert (held.desired, held.reason) == (8, "stabilized")
+    assert (still_held.desired, still_held.reason) == (8, "stabilized")
+    assert (scaled.desired, scaled.applied) == (2, True)
+
+
+def test_without_the_takeover_hold_the_persisted_history_alone_bounds_the_scale_down():
+    bed = Harness(make_config(rps_target()))
+    _scaled_up_100_seconds_ago(bed)
+    bed.set_rps(15.0)
+
+    def once_process() -> Daemon:
+        return Daemon(
+            config=make_config(rps_target()), config_provider=None, cache=bed.cluster, writer=bed.writer,
+            sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
+            monotonic=bed.clocks.monotonic, wall=bed.clocks.wall, hold_current_on_takeover=False,
+        )
+
+    [held] = once_process().run_cycle()
+    bed.clocks.advance(201.0)  # the persisted recommendation (8, 100 s before) leaves the 300 s window
+    [scaled] = once_process().run_cycle()
+
+    assert (held.desired, held.reason) == (8, "stabilized")
+    assert (scaled.desired, scaled.applied) == (2, True)
