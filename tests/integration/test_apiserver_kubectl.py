@@ -124,12 +124,22 @@ def test_get_watch_shows_a_change(kubectl, admin, tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+    seen: list[str] = []
+
+    def next_line() -> str:
+        try:
+            seen.append(lines.get(timeout=30))
+        except queue.Empty:
+            watcher.kill()
+            raise AssertionError(f"kubectl printed {seen}, stderr {watcher.stderr.read()!r}") from None
+        return seen[-1]
+
     try:
-        header, first = lines.get(timeout=20), lines.get(timeout=20)
+        header, first = next_line(), next_line()
         client.AppsV1Api(admin).patch_namespaced_deployment_scale("kc-watch", "default", {"spec": {"replicas": 5}})
-        rows = []
-        while not rows or rows[-1][1] != "5/5":
-            rows.append(lines.get(timeout=10).split())
+        rows = [next_line().split()]
+        while rows[-1][1] != "5/5":
+            rows.append(next_line().split())
     finally:
         watcher.kill()
         watcher.wait(timeout=10)
