@@ -130,3 +130,24 @@ def test_an_unknown_target_exits_2_naming_the_known_ones(tmp_path, capsys):
     code = main(["metrics", "--config", str(config), "--target", "nope"])
 
     assert (code, capsys.readouterr().err) == (2, "--target: no target named 'nope' (known: api)\n")
+
+
+def test_cpu_without_kubernetes_access_fails_those_metrics_naming_why(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "apiVersion: scalerd/v1\n"
+        "targets:\n"
+        "  - {name: api, namespace: default, deployment: api, minReplicas: 1, maxReplicas: 3,\n"
+        "     metrics: [{type: cpu, targetUtilization: 60}]}\n"
+    )
+    missing = tmp_path / "no-kubeconfig"
+
+    code = main(["metrics", "--config", str(config), "--output", "json", "--kubeconfig", str(missing)])
+
+    (line,) = capsys.readouterr().out.splitlines()
+    (metric,) = json.loads(line)["metrics"]
+    assert code == 1
+    assert (metric["name"], metric["value"], metric["proposal"]) == ("cpu", None, None)
+    # the rest of the message is the kube client loader's own; it names the file it tried
+    assert metric["error"].startswith("no Kubernetes access for cpu metrics: ")
+    assert f"no kubeconfig file at {missing}" in metric["error"]
