@@ -488,3 +488,41 @@ def test_decide_prunes_history_older_than_the_longest_window_and_period():
     _, state = run(target(), current=4, rps=400, state=old)
     assert state.recommendations == ((NOW - 299, 4), (NOW, 4))
     assert state.scale_events == ((NOW - 14, 2),)
+
+
+# --- decide(): several metrics, hold, scale from zero --------------------------------------------------------------
+
+def test_the_largest_metric_proposal_wins():
+    spec = target(metrics=(RPS, CpuMetric(name="cpu", target_utilization=50)))
+    readings = [Reading("rps", value=300), Reading("cpu", value=125.0)]
+    decision, _ = run(spec, current=2, readings=readings, state=history((600, 2)))
+    assert [metric.proposal for metric in decision.metrics] == [3, 5]
+    assert (decision.metric_proposal, decision.desired, decision.reason) == (5, 5, "scale_up")
+
+
+def test_a_held_prometheus_reading_proposes_the_current_count():
+    spec = target(metrics=(RPS, QPS))
+    readings = [Reading("rps", value=100), Reading("qps", hold=True)]
+    decision, _ = run(spec, current=4, readings=readings, state=history((600, 4)))
+    assert decision.metrics[1] == MetricProposal("qps", "prometheus", None, 4, None)
+    assert (decision.desired, decision.reason) == (4, "no_change")
+    assert "prometheus qps held → 4 replicas" in decision.message
+
+
+def test_kafka_lag_wakes_a_target_at_zero():
+    lag = KafkaMetric(name="lag", group="g", topics=("t",), lag_per_replica=1000)
+    spec = target(min_replicas=0, metrics=(lag,), behavior=Behavior(cooldown=0.0, scale_up=rules(percent=(100, 15))))
+    decision, _ = run(spec, current=0, readings=[Reading("lag", value=1, partition_count=3)])
+    assert (decision.desired, decision.reason, decision.bound_by) == (1, "scale_up", "scale from zero")
+
+
+def test_value_target_at_zero_uses_the_bare_ratio():
+    spec = target(min_replicas=0, metrics=(PrometheusMetric(name="queue", query="q", target_value=10.0),))
+    decision, _ = run(spec, current=0, readings=[Reading("queue", value=25.0)])
+    assert (decision.metric_proposal, decision.desired) == (3, 3)
+
+
+def test_raw_proposal_is_part_of_the_engine_api():
+    from scalerd.engine import raw_proposal
+
+    assert raw_proposal(RPS, Reading("rps", value=250.0), current=2, tolerance=0.1) == 3
