@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.config}: {error.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        with open(args.trace, newline="", encoding="utf-8") as trace:
+        # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would hide the `timestamp` header.
+        with open(args.trace, newline="", encoding="utf-8-sig") as trace:
             result = simulate_to_directory(
                 target, interval=config.defaults.interval, trace=trace, out_dir=args.out,
                 initial_replicas=args.initial_replicas, trace_name=args.trace,

@@ -78,6 +78,13 @@ def test_initial_replicas_flag(files):
         assert [line.split(",")[3] for line in decisions.read().splitlines()[1:]] == ["7", "7"]
 
 
+def test_a_trace_saved_with_a_byte_order_mark_is_read(files, tmp_path):
+    config, trace, out = files(ONE_TARGET)
+    (tmp_path / "trace.csv").write_bytes(b"\xef\xbb\xbf" + STEP_TRACE.encode())
+
+    assert main(["simulate", "--config", config, "--trace", trace, "--out", out]) == 0
+
+
 def test_the_named_target_is_chosen_among_several(files):
     config, trace, out = files(TWO_TARGETS, trace="timestamp,cpu\n0,120\n")
 
