@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +69,7 @@ class CpuSource:
             key = (target.namespace, target.deployment)
             if key not in by_deployment:
                 by_deployment[key] = self._read_deployment(namespace=target.namespace, name=target.deployment)
-            readings.append(_renamed(by_deployment[key], metric.name))
+            readings.append(replace(by_deployment[key], name=metric.name))
         return readings
 
     def close(self) -> None:
@@ -218,15 +218,6 @@ def _epoch(timestamp: str | None) -> float | None:
     if not timestamp:
         return None
     return datetime.fromisoformat(timestamp).timestamp()
-
-
-def _renamed(reading: Reading, name: str) -> Reading:
-    return Reading(
-        name=name,
-        error=reading.error,
-        pods=reading.pods,
-        current_replicas=reading.current_replicas,
-    )
 
 
 def _call(what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
