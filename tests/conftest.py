@@ -1,0 +1,38 @@
+"""Shared fixtures. The test bed starts only when a test asks for it, once per session: unit tests start nothing."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.testbed.bed import TestBed
+from tests.testbed.kafka_tools import KafkaTools, unique_name
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
+    with TestBed(tmp_path_factory.mktemp("testbed")) as bed:
+        yield bed
+
+
+@pytest.fixture
+def kafka(testbed: TestBed) -> KafkaTools:
+    return testbed.kafka
+
+
+@pytest.fixture
+def make_topic(kafka: KafkaTools) -> Callable[[int], str]:
+    """Creates a topic with a name no other test uses and the given number of partitions; returns its name."""
+
+    def make(partitions: int) -> str:
+        topic = unique_name("topic")
+        kafka.create_topic(topic, partitions=partitions)
+        return topic
+
+    return make
+
+
+@pytest.fixture
+def group_name() -> str:
+    """A consumer group no other test uses."""
+    return unique_name("group")

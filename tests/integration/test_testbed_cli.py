@@ -1,0 +1,77 @@
+"""`python -m tests.testbed --dir D` as users and CI run it: ready, usable, and gone without a trace on SIGTERM."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.testbed.bed import REPO_ROOT
+
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+
+
+def _read_line(process: subprocess.Popen, *, timeout: float) -> str:
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    if not ready:
+        raise TimeoutError(f"no output from the test bed within {timeout}s")
+    return process.stdout.readline().strip()
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture
+def bed_process(tmp_path: Path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.testbed", "--dir", str(tmp_path)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield process
+    if process.poll() is None:  # only when the test failed before it stopped the bed
+        process.send_signal(signal.SIGTERM)
+        process.wait(STOP_TIMEOUT_SECONDS)
+
+
+def test_runs_until_sigterm_and_leaves_no_process_behind(bed_process, tmp_path):
+    assert _read_line(bed_process, timeout=START_TIMEOUT_SECONDS) == "ready"
+
+    endpoints = json.loads((tmp_path / "endpoints.json").read_text())
+    assert set(endpoints) == {"kubernetes", "prometheus", "kafka", "exporter"}
+    assert {urlsplit(url if "://" in url else f"tcp://{url}").hostname for url in endpoints.values()} == {
+        "127.0.0.1"}
+    assert set(json.loads((tmp_path / "startup.json").read_text())) == set(endpoints)
+
+    namespaces = subprocess.run(
+        ["kubectl", "--kubeconfig", str(tmp_path / "kubeconfig"), "get", "ns", "-o", "name"],
+        check=False, capture_output=True, text=True, timeout=30)
+    assert namespaces.returncode == 0, namespaces.stderr
+    assert "namespace/default" in namespaces.stdout.split()
+
+    children = json.loads((tmp_path / "pids.json").read_text())
+    assert set(children) == set(endpoints)
+    bed_process.send_signal(signal.SIGTERM)
+
+    assert bed_process.wait(STOP_TIMEOUT_SECONDS) == 0
+    assert [name for name, pid in children.items() if _group_exists(pid)] == []
+
+
+def test_sigint_stops_it_the_same_way(bed_process, tmp_path):
+    assert _read_line(bed_process, timeout=START_TIMEOUT_SECONDS) == "ready"
+    children = json.loads((tmp_path / "pids.json").read_text())
+
+    bed_process.send_signal(signal.SIGINT)
+
+    assert bed_process.wait(STOP_TIMEOUT_SECONDS) == 0
+    assert [name for name, pid in children.items() if _group_exists(pid)] == []

@@ -1,0 +1,86 @@
+"""Child processes of the test bed: free ports, start in their own session, stop without leaving anything behind."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+LOCALHOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (the kernel picks it; a race with others is rare)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOCALHOST, 0))
+        return probe.getsockname()[1]
+
+
+def port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class ChildProcess:
+    """One long-running program whose whole process group is ours to stop; output goes to a log file."""
+
+    def __init__(self, *, name: str, argv: Sequence[str], log_path: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None):
+        self.name = name
+        self._argv = list(argv)
+        self._log_path = log_path
+        self._cwd = cwd
+        self._env = env
+        self._popen: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def start(self) -> None:
+        with open(self._log_path, "ab") as log:
+            # A session of its own: a Ctrl-C in the terminal reaches only the bed, which then stops the children
+            # in order, and stop() can signal everything the child itself spawned.
+            self._popen = subprocess.Popen(
+                self._argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self._cwd, env=self._env, start_new_session=True,
+            )
+
+    def raise_if_exited(self) -> None:
+        """For start-up: a program that exits will never answer, and its log says why."""
+        code = self._popen.poll() if self._popen else None
+        if code is not None:
+            raise RuntimeError(f"{self.name} exited with code {code} during start-up:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """SIGTERM to the process group, SIGKILL after `timeout`; returns once the group is gone."""
+        if self._popen is None:
+            return
+        group = self._popen.pid  # start_new_session makes the child its group's leader
+        _signal_group(group, signal.SIGTERM)
+        try:
+            self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(group, signal.SIGKILL)
+            self._popen.wait()
+        # Grandchildren may outlive a leader that exited on SIGTERM.
+        _signal_group(group, signal.SIGKILL)
+        self._popen = None
+
+
+def _signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        pass
