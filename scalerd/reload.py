@@ -83,10 +83,13 @@ class ConfigFile:
         self._stat_key: tuple[int, int] | None = None
 
     def load(self) -> Config:
-        self._stat_key = self._current_stat_key()
-        text = self._path.read_text(encoding="utf-8")
-        config = load_config_file(self._path)
-        self._tracker.accept_initial(text)
+        config = load_config_file(self._path)  # a missing or unreadable file is a ConfigError naming it
+        try:
+            self._stat_key = self._current_stat_key()
+            self._tracker.accept_initial(self._path.read_text(encoding="utf-8"))
+        except OSError:
+            # Replaced between the two reads: the next poll reads it again and applies it if it changed.
+            self._stat_key = None
         return config
 
     def poll(self) -> Config | None:

@@ -71,29 +71,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format)
+    config_map = _config_map_argument(args)
+    metrics = DaemonMetrics()
     try:
         parse_listen_address(args.listen)
+        # A file is checked before any cluster access: a bad one must exit 2 wherever it runs.
+        file_provider = _config_file_provider(args.config, metrics=metrics) if args.config else None
+        file_config = file_provider.load() if file_provider else None
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
+    except ConfigError as error:
+        return report_config_error(error)
     except (ValueError, KubeConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    metrics = DaemonMetrics()
     leadership = _LeadershipListener(metrics)
-    elector = None
-    if not args.no_leader_elect:
-        elector = LeaderElector(
-            api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
-            identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
-            retry_period=args.retry_period, on_change=leadership,
-            on_request=metrics.count_api_request,
-        )
-    writer = KubeWriter(
-        api_client, dry_run=args.dry_run, may_write=elector.may_write if elector else lambda: True,
-        on_request=metrics.count_api_request,
-    )
-    provider = _config_provider(args, api_client=api_client, writer=writer, metrics=metrics)
+    elector = None if args.no_leader_elect else _elector(args, api_client=api_client, on_change=leadership,
+                                                         metrics=metrics)
+    writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=elector.may_write if elector else lambda: True,
+                        on_request=metrics.count_api_request)
+    provider = file_provider or _config_map_provider(config_map, api_client=api_client, writer=writer,
+                                                     metrics=metrics)
     try:
-        config = provider.load()
+        config = file_config or provider.load()
     except ConfigError as error:
         return report_config_error(error)
     register_secrets(config=config, api_client=api_client)
@@ -113,23 +112,11 @@ def run(args: argparse.Namespace) -> int:
         config=config, config_provider=provider, api_client=api_client, cache=cache, writer=writer,
         elector=elector, metrics=metrics, health=health, interval_override=args.interval,
     )
+    leadership.daemon = daemon
     log.info("started", listen=f"{args.listen.rpartition(':')[0]}:{server.port}", config=provider.description,
              leader_election=elector is not None, dry_run=args.dry_run, interval=daemon.interval)
-    leadership.daemon = daemon
-    stop = threading.Event()
-
-    def on_signal(_signum, _frame) -> None:
-        stop.set()
-        daemon.wake()
-
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signal_number, on_signal)
-    loop = threading.Thread(target=daemon.run_forever, args=(stop,), name="loop", daemon=True)
-    loop.start()
-    while not stop.wait(0.2):
-        pass
+    _run_until_signalled(daemon)
     log.info("stopping")
-    loop.join(LOOP_JOIN_TIMEOUT)
     if elector is not None:
         elector.release()
         elector.stop()
@@ -145,6 +132,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_until_signalled(daemon) -> None:
+    """The loop in its own thread until SIGTERM or SIGINT; then up to LOOP_JOIN_TIMEOUT for a write in flight."""
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame) -> None:
+        stop.set()
+        daemon.wake()
+
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, on_signal)
+    loop = threading.Thread(target=daemon.run_forever, args=(stop,), name="loop", daemon=True)
+    loop.start()
+    while not stop.wait(0.2):
+        pass
+    loop.join(LOOP_JOIN_TIMEOUT)
+
+
+def _elector(args: argparse.Namespace, *, api_client, on_change, metrics: DaemonMetrics) -> LeaderElector:
+    return LeaderElector(
+        api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
+        identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period, on_change=on_change, on_request=metrics.count_api_request,
+    )
+
+
 class _LeadershipListener:
     """The elector's `on_change`: the leader gauge, and the daemon (built after the elector) told."""
 
@@ -158,12 +170,22 @@ class _LeadershipListener:
             self.daemon.leadership_changed(leading)
 
 
-def _config_provider(args: argparse.Namespace, *, api_client, writer, metrics: DaemonMetrics):
-    if args.config:
-        return ConfigFile(args.config, on_rejected=lambda _error: metrics.config_reload_failures.inc())
+def _config_map_argument(args: argparse.Namespace) -> tuple[str, str] | None:
+    if args.config_map is None:
+        return None
     namespace, _, name = args.config_map.partition("/")
-    if not namespace or not name:
+    if not namespace or not name or "/" in name:
         raise SystemExit(f"error: --config-map: expected NS/NAME (got {args.config_map!r})")
+    return namespace, name
+
+
+def _config_file_provider(path: str, *, metrics: DaemonMetrics) -> ConfigFile:
+    return ConfigFile(path, on_rejected=lambda _error: metrics.config_reload_failures.inc())
+
+
+def _config_map_provider(config_map: tuple[str, str], *, api_client, writer: KubeWriter,
+                         metrics: DaemonMetrics) -> ConfigMapSource:
+    namespace, name = config_map
 
     def on_rejected(error: ConfigError) -> None:
         metrics.config_reload_failures.inc()

@@ -236,6 +236,8 @@ class Daemon:
     def _cycle(self, stop: threading.Event | None) -> list[TargetResult] | None:
         """The results, or None when the cycle could not run (the cache has not listed the Deployments yet)."""
         self._apply_reload()
+        # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
+        REDACTOR.register(config_secrets(self._config))
         if not self._cache.synced():
             # Deciding now would report every target's Deployment as missing.
             log.info("cycle_waiting", why="the Deployment cache has not synced yet")
@@ -288,7 +290,6 @@ class Daemon:
         for name in removed:
             self._states.pop(name, None)
         self._cache.set_namespaces({target.namespace for target in new_config.targets})
-        REDACTOR.register(config_secrets(new_config))
         self._config = new_config
         self._health.interval = self.interval
         log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))

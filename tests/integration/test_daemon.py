@@ -15,11 +15,12 @@ from tests.integration.daemon_support import (
     FAST_LEASE,
     NAMESPACE,
     ScalerdDaemon,
-        create_deployment,
+    create_deployment,
     events_about,
     lease_holder,
     replicas_of,
     rps_config,
+    run_scalerd,
     scale_writes,
     serve_rps,
     set_rps,
@@ -251,3 +252,16 @@ def test_run_holds_a_change_for_the_cooldown_on_the_real_clock(testbed, admin, t
     assert 3.0 - 0.2 <= second - first < 3.0 + 1.0 + 0.5, second - first
     held = [line for line in daemon.decisions() if line["reason"] == "cooldown"]
     assert held and all(line["desired"] == 5 and not line["applied"] for line in held)
+
+
+def test_run_with_an_invalid_config_at_start_exits_2_with_every_problem(testbed, tmp_path):
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url, targets=[
+        {"name": "api", "deployment": "api", "per_replica": -3},
+    ]))
+
+    finished = run_scalerd("run", "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
+                           "--context", "scalerd", "--listen", "127.0.0.1:0")
+
+    assert finished.returncode == 2
+    assert finished.stderr.splitlines() == ["targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"]

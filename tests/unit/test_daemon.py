@@ -9,7 +9,14 @@ from types import MappingProxyType
 import pytest
 from structlog.testing import capture_logs
 
-from scalerd.config.model import Behavior, Config, Defaults, PrometheusMetric, Target
+from scalerd.config.model import (
+    Behavior,
+    Config,
+    Defaults,
+    PrometheusMetric,
+    PrometheusSettings,
+    Target,
+)
 from scalerd.daemon.loop import (
     LAST_DECISION_ANNOTATION,
     MAX_DECIDE_ATTEMPTS,
@@ -21,6 +28,7 @@ from scalerd.engine import EngineState
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import WriteOutcome
+from scalerd.logs import REDACTED, REDACTOR
 from scalerd.readings import Reading
 
 WALL_START = 1_700_000_000.0
@@ -580,3 +588,17 @@ def test_without_the_takeover_hold_the_persisted_history_alone_bounds_the_scale_
 
     assert (held.desired, held.reason) == (8, "stabilized")
     assert (scaled.desired, scaled.applied) == (2, True)
+
+
+def test_a_rotated_bearer_token_is_masked_from_the_next_cycle_on(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("first-token-0a1b")
+    bed = Harness(make_config(rps_target(), prometheus=PrometheusSettings(bearer_token_file=str(token_file))))
+    bed.cluster.add("api", replicas=2)
+    bed.daemon.run_cycle()
+    token_file.write_text("rotated-token-9z8y")
+
+    bed.daemon.run_cycle()
+
+    masked = REDACTOR(None, "info", {"event": "x", "error": "401 for rotated-token-9z8y and first-token-0a1b"})
+    assert masked["error"] == f"401 for {REDACTED} and {REDACTED}"
