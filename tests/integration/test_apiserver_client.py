@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,8 +16,8 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.testbed.control import TestbedControl
-from tests.testbed.k8s_testing import (ADMIN_TOKEN, SCALERD_TOKEN, api_client, deployment_manifest,
-                                       running_emulator)
+from tests.testbed.k8s_testing import (ADMIN_TOKEN, REPO_MANIFESTS, SCALERD_TOKEN, api_client,
+                                       deployment_manifest, running_emulator)
 
 SCALERD = "system:serviceaccount:scalerd:scalerd"
 
@@ -48,7 +51,8 @@ def _status(error: ApiException) -> dict:
 
 
 def _create(admin: client.ApiClient, name: str, **manifest_options) -> client.V1Deployment:
-    return client.AppsV1Api(admin).create_namespaced_deployment("default", deployment_manifest(name, **manifest_options))
+    manifest = deployment_manifest(name, **manifest_options)
+    return client.AppsV1Api(admin).create_namespaced_deployment("default", manifest)
 
 
 def _pods(admin: client.ApiClient, app: str) -> list[client.V1Pod]:
@@ -425,3 +429,47 @@ def test_audit_lines_are_exact(tmp_path: Path):
     ]
     timestamps = [line["ts"] for line in lines]
     assert timestamps == sorted(timestamps) and started <= timestamps[0] <= time.time()
+
+
+def test_python_client_over_tls_with_the_certificate(server, tmp_path):
+    certificate = tmp_path / "ca.crt"
+    certificate.write_bytes(server.certificate_pem)
+    configuration = client.Configuration()
+    configuration.host = server.https_url
+    configuration.ssl_ca_cert = str(certificate)
+    configuration.api_key = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    namespace = client.CoreV1Api(client.ApiClient(configuration)).read_namespace("kube-system")
+    assert namespace.metadata.labels == {"kubernetes.io/metadata.name": "kube-system"}
+
+
+def test_streaming_list_ends_its_initial_events_with_a_bookmark(server):
+    url = f"{server.url}/api/v1/namespaces/kube-system/configmaps"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    requests.post(url, json={"metadata": {"name": "streamed"}}, headers=headers, timeout=5)
+    response = requests.get(url, params={"watch": "true", "sendInitialEvents": "true", "allowWatchBookmarks": "true",
+                                         "resourceVersionMatch": "NotOlderThan", "timeoutSeconds": "1"},
+                            headers=headers, timeout=5)
+    events = [json.loads(line) for line in response.text.splitlines()]
+    latest = client.CoreV1Api(api_client(server.url, ADMIN_TOKEN)).list_namespaced_config_map("kube-system")
+    assert [(event["type"], event["object"]["metadata"].get("name")) for event in events[:2]] == [
+        ("ADDED", "streamed"), ("BOOKMARK", None)]
+    assert events[1]["object"]["metadata"] == {"resourceVersion": latest.metadata.resource_version,
+                                               "annotations": {"k8s.io/initial-events-end": "true"}}
+    assert {event["type"] for event in events[2:]} <= {"BOOKMARK"}  # the periodic ones
+
+
+def test_standalone_process_serves_until_sigterm(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.testbed.apiserver", "--port", "0", "--rbac-dir", str(REPO_MANIFESTS),
+         "--audit", str(tmp_path / "audit.jsonl"), "--token", f"{ADMIN_TOKEN}=admin",
+         "--certificate", str(tmp_path / "ca.crt")],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().split()[-1]
+        version = requests.get(f"{url}/version", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+    assert (version.status_code, version.json()["minor"]) == (200, "37")
+    assert (tmp_path / "ca.crt").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert code == 0

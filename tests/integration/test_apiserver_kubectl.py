@@ -160,3 +160,11 @@ def test_scalerd_context_rights(kubectl, tmp_path):
         f'Error from server (Forbidden): secrets is forbidden: User "{SCALERD}" cannot list resource "secrets" '
         'in API group "" in the namespace "default"\n'))
     assert (scaled.returncode, scaled.stdout) == (0, "deployment.apps/kc-guarded scaled\n")
+
+
+def test_rollout_status_and_wait_use_the_streaming_list(kubectl, tmp_path):
+    kubectl("create", "-f", str(_manifest_file(tmp_path, "kc-rollout")))
+    rollout = kubectl("rollout", "status", "deploy/kc-rollout", "--timeout=10s")
+    waited = kubectl("wait", "--for=condition=Available", "deploy/kc-rollout", "--timeout=10s")
+    assert (rollout.returncode, rollout.stdout) == (0, 'deployment "kc-rollout" successfully rolled out\n')
+    assert (waited.returncode, waited.stdout) == (0, "deployment.apps/kc-rollout condition met\n")

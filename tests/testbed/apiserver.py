@@ -333,7 +333,8 @@ def _decode_continue(token: str) -> tuple[str, str]:
         namespace, name = decoded["start"]
         return str(namespace), str(name)
     except (ValueError, KeyError, TypeError):
-        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                          "(version meta.k8s.io/v1)") from None
 
 
 def _table(resource: res.ResourceType, objects: list[Mapping[str, Any]], *, include: str,
@@ -393,9 +394,12 @@ class _WatchEncoder:
             self._columns_sent = True
         return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
-    def bookmark(self, resource_version: int) -> bytes:
+    def bookmark(self, resource_version: int, *, initial_events_end: bool = False) -> bytes:
+        metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}
+        if initial_events_end:
+            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
         return self.encode("BOOKMARK", {"kind": self._resource.kind, "apiVersion": self._resource.api_version,
-                                        "metadata": {"resourceVersion": str(resource_version)}})
+                                        "metadata": metadata})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -666,7 +670,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise method_not_allowed()
         selection = _WatchSelection(request=request, query=query)
         since_text = query.get("resourceVersion", "")
-        since = None if since_text in ("", "0") else parse_resource_version(since_text)
+        # A streaming list (client-go's WatchList, kubectl's default) asks for the current objects first.
+        initial_events = query.get("sendInitialEvents") in ("1", "true", "True")
+        since = None if initial_events or since_text in ("", "0") else parse_resource_version(since_text)
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true", "True")
         encoder = _WatchEncoder(resource=request.resource, table=self._wants_table(),
@@ -678,7 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         try:
-            watcher, backlog = store.open_watch(request.resource.key, request.namespace, since)
+            watcher, backlog, snapshot = store.open_watch(request.resource.key, request.namespace, since)
         except ApiError as error:  # 410 Gone travels inside the stream, as an ERROR event
             self._write_chunk(encoder.encode("ERROR", error.status()))
             self._write_chunk(b"")
@@ -686,6 +692,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for event in backlog:
                 self._forward(selection.translate(event), encoder)
+            if initial_events:
+                self._write_chunk(encoder.bookmark(snapshot, initial_events_end=True))
             self._stream(watcher, selection, encoder, timeout=timeout, bookmarks=bookmarks)
             self._write_chunk(b"")
         except OSError:  # the client went away

@@ -497,8 +497,37 @@ class Cluster:
                 status[field] = value
             else:
                 status.pop(field, None)
+        status["conditions"] = self._conditions(deployment, status)
         if status != deployment.get("status"):
             self.store.write(res.DEPLOYMENTS.key, {**_copy(deployment), "status": status})
+
+    @staticmethod
+    def _conditions(deployment: Mapping[str, Any], status: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Available and Progressing as the real controller words them; times move only on a change of status."""
+        desired = deployment["spec"].get("replicas", 0)
+        # maxUnavailable 25 % (the default), rounded down as the controller does
+        available = status.get("availableReplicas", 0) >= desired - desired // 4
+        template_hash = _template_hash(deployment["spec"].get("template") or {})
+        wanted = [
+            ("Available", available, "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+             "Deployment has minimum availability." if available
+             else "Deployment does not have minimum availability."),
+            ("Progressing", True, "NewReplicaSetAvailable",
+             f'ReplicaSet "{deployment["metadata"]["name"]}-{template_hash}" has successfully progressed.'),
+        ]
+        old_conditions = (deployment.get("status") or {}).get("conditions") or []
+        previous = {condition["type"]: condition for condition in old_conditions}
+        now = kinds.now_rfc3339()
+        conditions = []
+        for kind, flag, reason, message in wanted:
+            value = "True" if flag else "False"
+            old = previous.get(kind)
+            if old is not None and (old["status"], old["reason"], old["message"]) == (value, reason, message):
+                conditions.append(old)
+            else:
+                conditions.append({"type": kind, "status": value, "lastUpdateTime": now, "lastTransitionTime": now,
+                                   "reason": reason, "message": message})
+        return conditions
 
     def _empty_namespace(self, namespace: str) -> None:
         for resource in res.RESOURCES:
@@ -513,6 +542,7 @@ def validation_mode(value: str | None) -> str:
     if value in (None, ""):
         return WARN
     if value not in (STRICT, WARN, IGNORE):
-        raise bad_request(f'fieldValidation: Unsupported value: "{value}": supported values: "Ignore", "Strict", "Warn"')
+        raise bad_request(f'fieldValidation: Unsupported value: "{value}": '
+                          'supported values: "Ignore", "Strict", "Warn"')
     return value
 

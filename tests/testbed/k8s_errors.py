@@ -132,11 +132,13 @@ def injected(*, status: int, retry_after: int | None) -> ApiError:
                         details={"retryAfterSeconds": seconds}, headers={"Retry-After": str(seconds)})
     if status == 503:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return ApiError(code=503, reason="ServiceUnavailable", message="the server is currently unable to handle the request",
+        return ApiError(code=503, reason="ServiceUnavailable",
+                        message="the server is currently unable to handle the request",
                         headers=headers)
     if status == 500:
         return ApiError(code=500, reason="InternalError",
-                        message="Internal error occurred: injected fault", details={"causes": [{"message": "injected fault"}]})
+                        message="Internal error occurred: injected fault",
+                        details={"causes": [{"message": "injected fault"}]})
     if status == 409:
         return ApiError(code=409, reason="Conflict", message=(
             "Operation cannot be fulfilled: the object has been modified; "

@@ -134,7 +134,8 @@ def _parent(document: Any, parts: list[str], path: str) -> Any:
 
 
 def _patch_failed(message: str) -> ApiError:
-    return ApiError(code=422, reason="Invalid", message=f"the server rejected our request due to an error in our request: {message}")
+    return ApiError(code=422, reason="Invalid",
+                    message=f"the server rejected our request due to an error in our request: {message}")
 
 
 def _get(document: Any, path: str) -> Any:

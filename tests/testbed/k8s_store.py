@@ -101,8 +101,11 @@ class Store:
                 watcher.events.put(event)
 
     def open_watch(self, resource_key: str, namespace: str | None,
-                   since: int | None) -> tuple[Watcher, list[WatchEvent]]:
-        """`since` None: the current objects as ADDED first. Raises 410 Gone once `since` left the history."""
+                   since: int | None) -> tuple[Watcher, list[WatchEvent], int]:
+        """The watcher, the events it must send first, and the resourceVersion they bring it to.
+
+        `since` None: the current objects as ADDED. Raises 410 Gone once `since` left the history.
+        """
         with self.lock:
             watcher = Watcher(resource_key, namespace)
             if since is None:
@@ -114,7 +117,7 @@ class Store:
                 backlog = [event for event in self._events_after(since)
                            if event.resource_key == resource_key and watcher.wants(event)]
             self._watchers.setdefault(resource_key, set()).add(watcher)
-            return watcher, backlog
+            return watcher, backlog, self._resource_version
 
     def _events_after(self, since: int) -> list[WatchEvent]:
         newer: list[WatchEvent] = []

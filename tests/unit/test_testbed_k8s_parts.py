@@ -191,10 +191,11 @@ def test_watch_replays_after_a_resource_version_and_refuses_an_evicted_one():
     store = Store(history_limit=3)
     for index in range(5):
         store.write("/configmaps", _configmap(f"cm-{index}"))
-    _, replay = store.open_watch("/configmaps", "default", since=3)
+    _, replay, _ = store.open_watch("/configmaps", "default", since=3)
     assert [(event.resource_version, event.type) for event in replay] == [(4, "ADDED"), (5, "ADDED")]
-    _, from_oldest_kept = store.open_watch("/configmaps", None, since=2)
+    _, from_oldest_kept, latest = store.open_watch("/configmaps", None, since=2)
     assert [event.resource_version for event in from_oldest_kept] == [3, 4, 5]
+    assert latest == 5
     with pytest.raises(ApiError) as raised:
         store.open_watch("/configmaps", "default", since=1)
     assert (raised.value.code, raised.value.reason, raised.value.message) == (
@@ -203,7 +204,7 @@ def test_watch_replays_after_a_resource_version_and_refuses_an_evicted_one():
 
 def test_watchers_receive_only_their_namespace_and_a_drop_ends_them():
     store = Store(history_limit=10)
-    watcher, backlog = store.open_watch("/configmaps", "default", since=None)
+    watcher, backlog, _ = store.open_watch("/configmaps", "default", since=None)
     store.write("/configmaps", {"metadata": {"name": "elsewhere", "namespace": "other"}})
     store.write("/configmaps", _configmap("here"))
     store.delete("/configmaps", "default", "here")
