@@ -1,0 +1,196 @@
+"""`make demo`: scalerd scaling a Kafka consumer on the local test bed, shown live, then replayed by `simulate`.
+
+The consumer is simulated by committing offsets for the group at a rate proportional to the Deployment's
+replicas, so the loop closes: a backlog raises replicas, more replicas drain it faster, scalerd scales back.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.testbed.bed import TestBed
+from tests.testbed.processes import LOCALHOST, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
+NAMESPACE, DEPLOYMENT, TOPIC, GROUP = "default", "orders-consumer", "orders", "orders-demo"
+PARTITIONS = 8
+RECORDS_PER_REPLICA_PER_SECOND = 40
+# (seconds after the start, records spread over the partitions)
+BURSTS = ((4, 2400), (34, 3600), (64, 1200))
+
+
+@dataclass
+class Backlog:
+    """Produced and consumed offsets per partition, shared by the producer and the consumer threads."""
+
+    produced: list[int] = field(default_factory=lambda: [0] * PARTITIONS)
+    consumed: list[int] = field(default_factory=lambda: [0] * PARTITIONS)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def lag(self) -> int:
+        with self.lock:
+            return sum(self.produced) - sum(self.consumed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.testbed.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=90, help="how long scalerd runs (default: 90)")
+    parser.add_argument("--dir", type=Path, default=REPO / "demo-out", help="where everything is written")
+    args = parser.parse_args(argv)
+    out = args.dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(f"starting the test bed in {out / 'testbed'} (Prometheus, tansu, Kubernetes API emulator) ...", flush=True)
+    with TestBed(out / "testbed") as bed:
+        parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bed.startup_seconds.items())
+        print(f"test bed ready ({parts}); kubeconfig: {bed.kubeconfig_path}", flush=True)
+        _create_deployment(bed)
+        bed.kafka.create_topic(TOPIC, partitions=PARTITIONS)
+        config_path = _write_config(out, bootstrap=bed.kafka_bootstrap)
+        samples = _run_scalerd(bed, config_path=config_path, seconds=args.seconds, log_path=out / "scalerd.log")
+    print("test bed stopped; no process left behind.", flush=True)
+
+    trace_path = _write_trace(out / "demo-trace.csv", samples)
+    simulate_dir = out / "simulate"
+    subprocess.run([sys.executable, "-m", "scalerd", "simulate", "--config", str(config_path),
+                    "--trace", str(trace_path), "--out", str(simulate_dir)], check=True)
+    print(f"\nthe demo's lag replayed through the rule engine: {simulate_dir / 'plot.png'}")
+    print(f"scalerd's own log (JSON, one line per decision): {out / 'scalerd.log'}")
+    return 0
+
+
+def _create_deployment(bed: TestBed) -> None:
+    from kubernetes import client
+
+    labels = {"app": DEPLOYMENT}
+    body = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                "name": "consumer", "image": "example/orders-consumer:1",
+                "resources": {"requests": {"cpu": "250m"}}}]}},
+        },
+    }
+    client.AppsV1Api(bed.admin_api_client()).create_namespaced_deployment(NAMESPACE, body)
+
+
+def _write_config(out: Path, *, bootstrap: str) -> Path:
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["defaults"]["kafka"]["bootstrapServers"] = bootstrap
+    path = out / "demo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Path) -> list[tuple[int, int]]:
+    """Runs `scalerd run` for `seconds` while the backlog comes and goes; returns (timestamp, lag) samples."""
+    backlog = Backlog()
+    stop = threading.Event()
+    command = [sys.executable, "-m", "scalerd", "run", "--config", str(config_path),
+               "--kubeconfig", str(bed.kubeconfig_path), "--context", "scalerd", "--no-leader-elect",
+               "--listen", f"{LOCALHOST}:{free_port()}", "--log-format", "json"]
+    print(f"\n$ scalerd run --config {config_path.name} --context scalerd --no-leader-elect   "
+          f"(bursts of {', '.join(str(n) for _, n in BURSTS)} records; each replica drains "
+          f"{RECORDS_PER_REPLICA_PER_SECOND}/s)\n", flush=True)
+    print(f"{'time':>10}  {'lag':>6}  {'replicas':>12}  {'reason':<18} why", flush=True)
+    daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=_produce_bursts, args=(bed, backlog, stop, started), daemon=True),
+        threading.Thread(target=_drain, args=(bed, backlog, stop), daemon=True),
+        threading.Thread(target=_show_decisions, args=(daemon, log_path, seconds, started), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    samples = []
+    try:
+        while time.monotonic() - started < seconds and daemon.poll() is None:
+            samples.append((int(time.time()), backlog.lag))
+            time.sleep(2)
+    finally:
+        stop.set()
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=10)
+        threads[2].join(timeout=5)
+    print(f"\nscalerd stopped after {time.monotonic() - started:.0f}s (exit {code}).", flush=True)
+    return samples
+
+
+def _produce_bursts(bed: TestBed, backlog: Backlog, stop: threading.Event, started: float) -> None:
+    for at, records in BURSTS:
+        if stop.wait(max(0.0, started + at - time.monotonic())):
+            return
+        per_partition = records // PARTITIONS
+        for partition in range(PARTITIONS):
+            if stop.is_set():
+                return
+            bed.kafka.produce(TOPIC, {partition: per_partition})
+            with backlog.lock:
+                backlog.produced[partition] += per_partition
+
+
+def _drain(bed: TestBed, backlog: Backlog, stop: threading.Event) -> None:
+    """The consumer: each ready replica commits RECORDS_PER_REPLICA_PER_SECOND records a second."""
+    from kubernetes import client
+
+    apps = client.AppsV1Api(bed.admin_api_client())
+    committer = Consumer({"bootstrap.servers": bed.kafka_bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        while not stop.wait(0.5):
+            replicas = apps.read_namespaced_deployment(DEPLOYMENT, NAMESPACE).status.ready_replicas or 0
+            budget = replicas * RECORDS_PER_REPLICA_PER_SECOND // 2
+            with backlog.lock:
+                for partition in range(PARTITIONS):
+                    share = min(budget // PARTITIONS, backlog.produced[partition] - backlog.consumed[partition])
+                    backlog.consumed[partition] += share
+                offsets = [TopicPartition(TOPIC, p, backlog.consumed[p]) for p in range(PARTITIONS)]
+            committer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        committer.close()
+
+
+def _show_decisions(daemon: subprocess.Popen, log_path: Path, seconds: int, started: float) -> None:
+    with log_path.open("w") as log:
+        for line in daemon.stderr:
+            log.write(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") != "decision":
+                continue
+            lag = next((metric["value"] for metric in entry.get("metrics", []) if metric["name"] == "kafka"), None)
+            change = (f"{entry['current']} -> {entry['desired']}" if entry["desired"] != entry["current"]
+                      else str(entry["current"]))
+            elapsed = f"[{time.monotonic() - started:3.0f}s/{seconds}s]"
+            lag_text = "?" if lag is None else f"{lag:.0f}"
+            print(f"{elapsed:>10}  {lag_text:>6}  {change:>12}  {entry['reason']:<18} {entry.get('message', '')}",
+                  flush=True)
+
+
+def _write_trace(path: Path, samples: list[tuple[int, int]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "kafka"])
+        writer.writerows(samples)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
