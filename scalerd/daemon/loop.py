@@ -328,7 +328,7 @@ class Daemon:
                                   error=f"deployment {target.namespace}/{target.deployment} not found")
         state = self._state_of(target, view, now=now)
         outcome = None
-        for _attempt in range(MAX_DECIDE_ATTEMPTS):
+        for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
             paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
             decision, new_state = decide(
                 target, current=view.replicas, readings=readings, now=now, wall_time=wall_time,
@@ -337,7 +337,7 @@ class Daemon:
             if not decision.changed:
                 break
             outcome = self._writer.scale(view=view, replicas=decision.desired)
-            if outcome.status != "conflict":
+            if outcome.status != "conflict" or attempt == MAX_DECIDE_ATTEMPTS:
                 break
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
             view = self._cache.refresh(target.namespace, target.deployment)

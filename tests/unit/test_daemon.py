@@ -318,6 +318,7 @@ def test_conflicts_stop_after_three_decisions_and_report_an_error(harness):
     [result] = harness.daemon.run_cycle()
 
     assert len(harness.writer.scales) == MAX_DECIDE_ATTEMPTS
+    assert harness.cluster.refreshes == MAX_DECIDE_ATTEMPTS - 1
     assert (result.applied, result.write_status) == (False, "conflict")
     assert result.error == "write conflict: scripted conflict"
     assert harness.writer.annotations == []
