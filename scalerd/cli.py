@@ -1,6 +1,6 @@
-"""Command-line entry point: `scalerd <command>`; each command lives in `scalerd.commands.<name>`.
+"""scalerd: an autoscaler for Kubernetes Deployments on Kafka lag, Prometheus, CPU and schedules.
 
-A command module exposes `add_arguments(parser)` and `run(args) -> int` (the exit code).
+Each command lives in `scalerd.commands.<name>`; a command module exposes `add_arguments(parser)` and `run(args) -> int` (the exit code).
 """
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI, or with `only` the one command about to run: `validate` then never imports the
+    kubernetes client that `run` needs, which keeps short commands fast."""
     parser = argparse.ArgumentParser(prog="scalerd", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
         command_parser.add_argument(
             "--log-format", choices=("json", "console"), default="console",
             help="log line format (default: console)",
@@ -35,7 +39,9 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(only=chosen).parse_args(argv)
     try:
         return _command_module(args.command).run(args)
     except KeyboardInterrupt:
