@@ -3,6 +3,9 @@
 Shutdown on SIGTERM or SIGINT: the loop stops before its next write (a write already in flight finishes), the
 Lease is released (holder cleared, so a standby takes it at its next retry), sources are closed, exit 0; all
 within 2 s, whatever a slow metric source is doing.
+
+`--dry-run` implies no leader election: the instance decides every cycle and writes nothing, not even the Lease,
+so it can run beside the real leader without ever taking the Lease from it.
 """
 from __future__ import annotations
 
@@ -56,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Lease namespace (default: the pod's namespace in-cluster, else default)")
     parser.add_argument("--no-leader-elect", action="store_true",
                         help="write without holding the Lease (one instance only: for local runs)")
-    parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="decide and explain; write nothing at all (no Lease either: no leader election)")
     parser.add_argument("--interval", type=_positive_duration("--interval"), metavar="DURATION",
                         help="loop period, overriding defaults.interval")
     # client-go's defaults; shorter values are for tests of failover.
@@ -85,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     leadership = _LeadershipListener(metrics)
-    elector = None if args.no_leader_elect else _elector(args, api_client=api_client, on_change=leadership,
-                                                         metrics=metrics)
+    # A dry run writes nothing, not even the Lease: it must never take the Lease from the real leader.
+    elector = None
+    if not (args.no_leader_elect or args.dry_run):
+        elector = _elector(args, api_client=api_client, on_change=leadership, metrics=metrics)
     writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=elector.may_write if elector else lambda: True,
                         on_request=metrics.count_api_request)
     provider = file_provider or _config_map_provider(config_map, api_client=api_client, writer=writer,

@@ -15,6 +15,7 @@ from tests.integration.daemon_support import (
     FAST_LEASE,
     NAMESPACE,
     ScalerdDaemon,
+    audit_lines,
     create_deployment,
     events_about,
     lease_holder,
@@ -27,6 +28,7 @@ from tests.integration.daemon_support import (
     wait_until,
 )
 from tests.testbed.kafka_tools import unique_name
+from tests.testbed.kubeconfig import SCALERD_USER
 
 LEASE_SECONDS, RETRY_SECONDS = 3.0, 0.5
 
@@ -265,3 +267,27 @@ def test_run_with_an_invalid_config_at_start_exits_2_with_every_problem(testbed,
 
     assert finished.returncode == 2
     assert finished.stderr.splitlines() == ["targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"]
+
+
+def test_run_dry_run_decides_every_cycle_and_writes_nothing_not_even_the_lease(testbed, admin, tmp_path,
+                                                                                daemons):
+    deployment = unique_name("api")
+    lease = unique_name("lease")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=_config_file(tmp_path, testbed, deployment),
+                           extra=("--lease-name", lease, "--dry-run", *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+
+    decisions = wait_until(lambda: daemon.decisions()[2:], timeout=10, what="three decisions")
+
+    assert {(line["current"], line["desired"], line["applied"], line["write_status"]) for line in decisions} == {
+        (2, 5, False, "dry_run"),
+    }
+    assert replicas_of(admin, deployment) == 2
+    assert events_about(admin, deployment) == []
+    audit = audit_lines(testbed.audit_path)
+    assert [line for line in audit if line["path"].endswith(f"/leases/{lease}")] == []
+    assert [line for line in audit if line["user"] == SCALERD_USER and f"/deployments/{deployment}" in line["path"]
+            and line["verb"] not in ("get", "list", "watch")] == []
