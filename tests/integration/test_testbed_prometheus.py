@@ -59,3 +59,10 @@ def test_a_restarted_prometheus_keeps_its_data_and_scrapes_again(testbed):
 
     testbed.wait_for_prometheus_value(metric, 4.0, timeout=READABLE_WITHIN_SECONDS)
     assert query_values(testbed.prometheus_url, f"min_over_time({metric}[10m])") == [3.0]
+
+
+def test_query_values_reads_scalars_and_refuses_range_vectors(testbed):
+    assert query_values(testbed.prometheus_url, "scalar(vector(2.5))") == [2.5]
+
+    with pytest.raises(ValueError, match=r"query 'up\[1m\]' returned a matrix, expected a vector or a scalar"):
+        query_values(testbed.prometheus_url, "up[1m]")

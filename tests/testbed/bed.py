@@ -27,7 +27,7 @@ import requests
 from tests.testbed import prometheus
 from tests.testbed.kafka_tools import KafkaTools
 from tests.testbed.kubeconfig import Tokens, write_kubeconfig
-from tests.testbed.processes import LOCALHOST, ChildProcess, free_port, port_accepts
+from tests.testbed.processes import LOCALHOST, ChildProcess, free_ports, port_accepts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPORTER, PROMETHEUS, KAFKA, KUBERNETES = "exporter", "prometheus", "kafka", "kubernetes"
@@ -210,7 +210,8 @@ class TestBed:
     # -- internals -------------------------------------------------------------------------------------------
 
     def _define_parts(self) -> dict[str, _Part]:
-        ports = {name: free_port() for name in (EXPORTER, PROMETHEUS, KAFKA, KUBERNETES)}
+        names = (EXPORTER, PROMETHEUS, KAFKA, KUBERNETES)
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         kafka_address = f"tcp://{LOCALHOST}:{ports[KAFKA]}"
         kafka_bootstrap = f"{LOCALHOST}:{ports[KAFKA]}"
         prometheus_url = f"http://{LOCALHOST}:{ports[PROMETHEUS]}"

@@ -12,10 +12,21 @@ LOCALHOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now (the kernel picks it; a race with others is rare)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOCALHOST, 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports on 127.0.0.1 that nothing listens on right now (the kernel picks them; a race with other
+    programs between this call and the child's bind is possible but rare)."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        # All bound at once, so the kernel cannot hand out one port twice.
+        for probe in probes:
+            probe.bind((LOCALHOST, 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def port_accepts(port: int) -> bool:
