@@ -54,7 +54,7 @@ def _config_file(tmp_path, testbed, deployment: str, **target) -> list[str]:
 
 
 def test_run_scales_up_and_down_serves_health_and_metrics_and_stops_on_sigterm(testbed, admin, tmp_path,
-                                                                               daemons):
+                                                                               daemons, record_property):
     deployment = unique_name("api")
     create_deployment(admin, deployment, replicas=2)
     set_rps(testbed, {deployment: 45})
@@ -81,7 +81,9 @@ def test_run_scales_up_and_down_serves_health_and_metrics_and_stops_on_sigterm(t
     assert [event.reason for event in events_about(admin, deployment)] == ["ScaledUp", "ScaledDown"]
     assert len(scale_writes(testbed.audit_path, deployment)) == 2
 
-    assert daemon.terminate() < 2.0
+    exit_seconds = daemon.terminate()
+    record_property("sigterm_exit_seconds", round(exit_seconds, 3))
+    assert exit_seconds < 2.0
     assert daemon.process.returncode == 0
 
 
@@ -127,7 +129,7 @@ def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies
 
 
 def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
-                                                                                daemons):
+                                                                                daemons, record_property):
     deployment = unique_name("api")
     lease = unique_name("lease")
     create_deployment(admin, deployment, replicas=2)
@@ -145,7 +147,14 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
     set_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
-    time.sleep(2.0)  # both instances run more cycles: the standby must stay silent through them
+    steady_from = time.time() + 0.5  # the change's annotation and Event are done by then
+    time.sleep(2.5)  # both instances run more cycles: the standby must stay silent through them
+    steady_requests = [
+        (line["verb"], line["path"]) for line in audit_lines(testbed.audit_path)
+        if line["user"] == SCALERD_USER and line["ts"] >= steady_from and line["verb"] != "watch"
+        and "/leases/" not in line["path"]
+    ]
+    assert steady_requests == [], "a steady cycle makes no request: no write, no per-target GET"
 
     assert lease_holder(admin, lease) == first.identity
     assert [line["desired"] for line in first.decisions() if line["applied"]] == [5]
@@ -158,6 +167,7 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
     wait_until(lambda: lease_holder(admin, lease) == second.identity, timeout=5, interval=0.05,
                what="second takes the Lease")
     takeover_seconds = time.monotonic() - signalled
+    record_property("sigterm_takeover_seconds", round(takeover_seconds, 3))
     assert first.process.wait(timeout=5) == 0
     assert takeover_seconds < 3.0, takeover_seconds
 
@@ -167,7 +177,8 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
 
 def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_plus_retry(testbed, admin,
-                                                                                        tmp_path, daemons):
+                                                                                        tmp_path, daemons,
+                                                                                        record_property):
     deployment = unique_name("api")
     lease = unique_name("lease")
     create_deployment(admin, deployment, replicas=2)
@@ -190,6 +201,7 @@ def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_pl
     [write] = wait_until(lambda: scale_writes(testbed.audit_path, deployment, since=killed_at), timeout=10,
                          interval=0.05, what="the standby's first write")
     write_seconds = write["ts"] - killed_at
+    record_property("sigkill_first_write_seconds", round(write_seconds, 3))
     # The standby must first see the Lease expire; the first cycle after that writes at once (it is woken).
     assert write_seconds <= LEASE_SECONDS + RETRY_SECONDS + 0.5, write_seconds
     assert lease_holder(admin, lease) == second.identity
