@@ -192,7 +192,10 @@ class Daemon:
         """
         next_due = self._monotonic()
         while not stop.is_set():
-            self.run_cycle(stop=stop)
+            try:
+                self.run_cycle(stop=stop)
+            except Exception:  # a defect in a collaborator costs this cycle, never the loop
+                log.exception("cycle_failed")
             next_due += self.interval
             now = self._monotonic()
             if now > next_due:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -489,7 +490,11 @@ def test_a_target_past_the_cycle_deadline_is_logged_and_not_started_again_while_
     with capture_logs() as logs:
         first = bed.daemon.run_cycle()
         second = bed.daemon.run_cycle()
-    release.set()
+        release.set()
+        deadline = time.monotonic() + 5
+        while not [entry for entry in logs if entry["event"] == "decision" and entry["target"] == "slow"]:
+            assert time.monotonic() < deadline, "the overrunning target never finished"
+            time.sleep(0.01)
 
     assert [result.target for result in first] == ["api"]
     assert [result.target for result in second] == ["api"]
@@ -603,3 +608,23 @@ def test_a_rotated_bearer_token_is_masked_from_the_next_cycle_on(tmp_path):
 
     masked = REDACTOR(None, "info", {"event": "x", "error": "401 for rotated-token-9z8y and first-token-0a1b"})
     assert masked["error"] == f"401 for {REDACTED} and {REDACTED}"
+
+
+def test_a_cycle_that_raises_is_logged_and_the_loop_goes_on():
+    bed = Harness(make_config(rps_target(), interval=0.01))
+    bed.cluster.add("api", replicas=2)
+    stop = threading.Event()
+
+    def failing_then_stopping_read():
+        if bed.sources.reads == 1:
+            raise RuntimeError("source defect")
+        stop.set()
+
+    bed.sources.on_read = failing_then_stopping_read
+
+    with capture_logs() as logs:
+        bed.daemon.run_forever(stop)
+
+    assert bed.sources.reads == 2
+    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["cycle_failed"]
+    assert bed.health.last_cycle_completed == MONOTONIC_START
