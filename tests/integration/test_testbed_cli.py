@@ -7,6 +7,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,4 +75,20 @@ def test_sigint_stops_it_the_same_way(bed_process, tmp_path):
     bed_process.send_signal(signal.SIGINT)
 
     assert bed_process.wait(STOP_TIMEOUT_SECONDS) == 0
+    assert [name for name, pid in children.items() if _group_exists(pid)] == []
+
+
+def test_sigterm_while_starting_stops_the_parts_already_spawned(bed_process, tmp_path):
+    pids_file = tmp_path / "pids.json"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = json.loads(pids_file.read_text())
+    assert not (tmp_path / "endpoints.json").exists()  # Prometheus' first scrape takes seconds: still starting
+
+    bed_process.send_signal(signal.SIGTERM)
+
+    assert bed_process.wait(STOP_TIMEOUT_SECONDS) == 0
+    assert bed_process.stdout.read() == ""
+    assert set(children) == {"kubernetes", "prometheus", "kafka", "exporter"}
     assert [name for name, pid in children.items() if _group_exists(pid)] == []
