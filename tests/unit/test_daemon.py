@@ -8,6 +8,8 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from scalerd.config.model import (
@@ -628,3 +630,29 @@ def test_a_cycle_that_raises_is_logged_and_the_loop_goes_on():
     assert bed.sources.reads == 2
     assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["cycle_failed"]
     assert bed.health.last_cycle_completed == MONOTONIC_START
+
+
+WRITE_STATUSES = ("applied", "conflict", "failed", "fenced", "forbidden", "not_found", "dry_run")
+
+
+@settings(max_examples=60, deadline=None)
+@given(statuses=st.lists(st.sampled_from(WRITE_STATUSES), min_size=1, max_size=5))
+def test_whatever_the_api_answers_a_target_writes_at_most_three_times_and_persists_only_what_was_applied(
+    statuses,
+):
+    bed = Harness(make_config(rps_target()))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    bed.writer.scale_statuses = list(statuses)
+
+    [result] = bed.daemon.run_cycle()
+
+    # The fake server answers "applied" once the script runs out.
+    answers = [*statuses, *["applied"] * MAX_DECIDE_ATTEMPTS][:MAX_DECIDE_ATTEMPTS]
+    final = next((status for status in answers if status != "conflict"), "conflict")
+    expected_attempts = MAX_DECIDE_ATTEMPTS if final == "conflict" else answers.index(final) + 1
+    assert len(bed.writer.scales) == expected_attempts
+    assert result.applied == (final == "applied")
+    assert result.write_status == final
+    assert (len(bed.writer.annotations) == 1) == (final == "applied")
+    assert bed.cluster.views[("apps", "api")].replicas == (5 if final == "applied" else 2)
