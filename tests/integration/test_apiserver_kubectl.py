@@ -7,14 +7,15 @@ import queue
 import subprocess
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
-from tests.testbed.k8s_testing import ADMIN_TOKEN, api_client, deployment_manifest, running_emulator, write_kubeconfig
+from tests.testbed.k8s_testing import (ADMIN_TOKEN, api_client, deployment_manifest, running_emulator,
+                                       write_kubeconfig)
 
 SCALERD = "system:serviceaccount:scalerd:scalerd"
 

@@ -1,5 +1,5 @@
-"""A strict Kubernetes API emulator over plain HTTP for the test bed: the real `kubernetes` client and `kubectl`
-work against it with default flags. Deviations from a real kube-apiserver are listed in tests/testbed/README.md.
+"""A strict Kubernetes API emulator for the test bed, plain HTTP and TLS on one port: the real `kubernetes` client
+and `kubectl` work against it with default flags. Deviations from a real kube-apiserver are in tests/testbed/README.md.
 
 Run standalone: `python -m tests.testbed.apiserver --port P --rbac-dir manifests --audit audit.jsonl
 --token TOKEN=USER ...` (until SIGTERM). Tests in other processes drive it through `/_testbed/` (control.py).
@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import ipaddress
 import json
 import queue
 import re
-import ipaddress
 import signal
 import socket
 import ssl
@@ -20,12 +20,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import yaml

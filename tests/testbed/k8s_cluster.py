@@ -14,8 +14,8 @@ import random
 import threading
 import time
 import uuid
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds

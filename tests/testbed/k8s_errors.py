@@ -1,8 +1,8 @@
 """Kubernetes `Status` failures, worded as the real kube-apiserver words them (clients match on reason and code)."""
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 
 class ApiError(Exception):

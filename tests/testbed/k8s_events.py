@@ -1,8 +1,8 @@
 """One Event, two APIs: stored as core/v1 and shown as events.k8s.io/v1, as the real server converts them."""
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 # events.k8s.io/v1 field -> core/v1 field; the other fields have the same name in both.
 _RENAMED = {

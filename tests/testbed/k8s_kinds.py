@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_errors import bad_request, invalid

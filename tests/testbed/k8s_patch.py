@@ -85,7 +85,7 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
 
 def _merge_key(path: tuple[str, ...]) -> str | None:
     for pattern, key in _MERGE_KEYS.items():
-        if len(pattern) == len(path) and all(p in ("*", part) for p, part in zip(pattern, path)):
+        if len(pattern) == len(path) and all(p in ("*", part) for p, part in zip(pattern, path, strict=True)):
             return key
     return None
 

@@ -1,10 +1,10 @@
 """RBAC from the Role/ClusterRole and (Cluster)RoleBinding objects of a manifests directory (read once)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
 
 import yaml
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import yaml
 from kubernetes import client
