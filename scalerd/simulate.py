@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
-from scalerd.config.model import Behavior, CpuMetric, Metric, Target
+from scalerd.config.model import Behavior, CpuMetric, Target
 from scalerd.engine import EngineState, decide
 from scalerd.readings import Reading
 
@@ -133,12 +133,12 @@ def baseline_of(target: Target) -> Target:
     return replace(target, behavior=Behavior(cooldown=0.0), schedule=())
 
 
-def _row_readings(metrics: Sequence[Metric], values: tuple[float, ...]) -> tuple[Reading | None, ...]:
-    """The readings that depend on the row alone (None for cpu, which depends on the replicas too)."""
-    return tuple(
-        None if isinstance(metric, CpuMetric) else Reading(metric.name, value=value)
-        for metric, value in zip(metrics, values)
-    )
+def _row_readings(metrics: Sequence[tuple[str, bool]], values: tuple[float, ...]) -> tuple[Reading | None, ...]:
+    """The readings that depend on the row alone (None for cpu, which depends on the replicas too).
+
+    `metrics`: (name, is cpu) per metric of the target.
+    """
+    return tuple([None if is_cpu else Reading(name, value=value) for (name, is_cpu), value in zip(metrics, values)])
 
 
 def _cpu_reading(name: str, demand: float, replicas: int) -> Reading:
@@ -202,7 +202,8 @@ def replay(
     if row is None:
         return
     upcoming = next(row_iterator, None)
-    row_readings = _row_readings(target.metrics, row.values)
+    metric_kinds = tuple((metric.name, isinstance(metric, CpuMetric)) for metric in target.metrics)
+    row_readings = _row_readings(metric_kinds, row.values)
     first_timestamp = row.timestamp
     index = 0
     while True:
@@ -210,7 +211,7 @@ def replay(
         if upcoming is not None and upcoming.timestamp <= now + SLACK_SECONDS:
             while upcoming is not None and upcoming.timestamp <= now + SLACK_SECONDS:
                 row, upcoming = upcoming, next(row_iterator, None)
-            row_readings = _row_readings(target.metrics, row.values)
+            row_readings = _row_readings(metric_kinds, row.values)
         if upcoming is None and now > row.timestamp + SLACK_SECONDS:
             return
         wall_time = datetime.fromtimestamp(now, UTC)
@@ -280,19 +281,21 @@ class Series:
 
     metric_names: tuple[str, ...]
     timestamps: array = field(default_factory=lambda: array("d"))
-    loads: tuple[array, ...] = ()
+    interleaved_loads: array = field(default_factory=lambda: array("d"))
+    """Each step's loads one after the other (one C call a step): see `loads`."""
     replicas: array = field(default_factory=lambda: array("l"))
     baseline: array = field(default_factory=lambda: array("l"))
     oracle: array = field(default_factory=lambda: array("l"))
 
-    def __post_init__(self) -> None:
-        if not self.loads:
-            self.loads = tuple(array("d") for _ in self.metric_names)
+    @property
+    def loads(self) -> tuple[array, ...]:
+        """One column of loads per metric, in the order of `metric_names`."""
+        width = len(self.metric_names)
+        return tuple(self.interleaved_loads[index::width] for index in range(width))
 
     def add(self, step: Step) -> None:
         self.timestamps.append(step.timestamp)
-        for column, value in zip(self.loads, step.loads):
-            column.append(value)
+        self.interleaved_loads.extend(step.loads)
         self.replicas.append(step.replicas)
         self.baseline.append(step.baseline_replicas)
         self.oracle.append(step.oracle)

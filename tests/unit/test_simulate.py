@@ -26,6 +26,7 @@ from scalerd.config.model import (
 )
 from scalerd.simulate import (
     SUMMARY_KEYS,
+    Series,
     Step,
     Summary,
     TraceError,
@@ -389,3 +390,12 @@ def test_replay_invariants(loads, row_spacing, interval, min_replicas, span, ini
             assert target.min_replicas <= step.baseline_replicas <= target.max_replicas
     assert summary.replica_seconds == pytest.approx(sum(step.replicas for step in steps) * interval)
     assert summary.underprovisioned_seconds <= summary.steps * interval
+
+
+def test_series_keeps_one_load_column_per_metric():
+    series = Series(metric_names=("rps", "lag"))
+    for timestamp, loads in ((0.0, (10.0, 500.0)), (15.0, (20.0, 700.0))):
+        series.add(Step(timestamp, loads, 1, 1, 1, False, "no_change", 1, 1, 1))
+
+    assert [list(column) for column in series.loads] == [[10.0, 20.0], [500.0, 700.0]]
+    assert list(series.timestamps) == [0.0, 15.0]
