@@ -485,3 +485,31 @@ def test_a_watch_is_audited_when_it_starts(tmp_path):
         stream.close()
     # read while the watch is still open: it is logged first, the create it saw after it
     assert [(line["verb"], line["status"]) for line in lines] == [("watch", 200), ("create", 201)]
+
+
+def test_concurrent_read_modify_write_loses_no_update(admin):
+    """Four writers add 1 to the replicas ten times each through read + replace, retrying on 409."""
+    _create(admin, "contended", replicas=0)
+    apps = client.AppsV1Api(admin)
+
+    def add_ten() -> None:
+        for _ in range(10):
+            while True:
+                scale = apps.read_namespaced_deployment_scale("contended", "default")
+                scale.spec.replicas = (scale.spec.replicas or 0) + 1
+                try:
+                    apps.replace_namespaced_deployment_scale("contended", "default", scale)
+                    break
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+
+    writers = [threading.Thread(target=add_ten) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    deployment = apps.read_namespaced_deployment("contended", "default")
+    assert (deployment.spec.replicas, deployment.status.ready_replicas) == (40, 40)
+    assert len(_pods(admin, "contended")) == 40
+    assert deployment.metadata.generation == 41
