@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import kubernetes.client
 import pytest
 
 from tests.testbed.bed import REPO_ROOT
@@ -92,3 +93,17 @@ def test_sigterm_while_starting_stops_the_parts_already_spawned(bed_process, tmp
     assert bed_process.stdout.read() == ""
     assert set(children) == {"kubernetes", "prometheus", "kafka", "exporter"}
     assert [name for name, pid in children.items() if _group_exists(pid)] == []
+
+
+def test_the_kubeconfig_contexts_are_admin_and_the_scalerd_service_account(testbed):
+    admin = kubernetes.client.CoreV1Api(testbed.admin_api_client())
+    scalerd = kubernetes.client.CoreV1Api(testbed.scalerd_api_client())
+
+    assert "scalerd" in {namespace.metadata.name for namespace in admin.list_namespace().items}
+    assert admin.list_namespaced_secret("scalerd").items == []
+    with pytest.raises(kubernetes.client.ApiException) as forbidden:
+        scalerd.list_namespaced_secret("scalerd")
+    assert forbidden.value.status == 403
+    assert json.loads(forbidden.value.body)["message"] == (
+        'secrets is forbidden: User "system:serviceaccount:scalerd:scalerd" cannot list resource "secrets" '
+        'in API group "" in the namespace "scalerd"')

@@ -116,7 +116,7 @@ class TestBed:
         return f"http://{LOCALHOST}:{self._parts[EXPORTER].port}/metrics"
 
     def running_pids(self) -> dict[str, int]:
-        return {part.name: part.process.pid for part in self._parts.values() if part.process and part.process.pid}
+        return {part.name: part.process.pid for part in self._parts.values() if part.process is not None}
 
     # -- whole bed -------------------------------------------------------------------------------------------
 
@@ -255,11 +255,12 @@ class TestBed:
         """Spawns the parts together and polls them together, so each one's time is its own."""
         spawned_at, spawned_at_unix_time = {}, {}
         for part in parts:
-            part.process = ChildProcess(name=part.name, argv=part.argv, cwd=REPO_ROOT,
-                                        log_path=self.directory / f"{part.name}.log")
+            process = ChildProcess(name=part.name, argv=part.argv, cwd=REPO_ROOT,
+                                   log_path=self.directory / f"{part.name}.log")
             spawned_at_unix_time[part.name] = time.time()
             spawned_at[part.name] = time.monotonic()
-            part.process.start()
+            process.start()
+            part.process = process
         self._write_json("pids.json", self.running_pids())
         seconds: dict[str, float] = {}
         deadline = time.monotonic() + self._startup_timeout
