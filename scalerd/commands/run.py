@@ -15,11 +15,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import NoReturn
 
 import structlog
 
 from scalerd.config import ConfigError
 from scalerd.config.durations import parse_duration
+from scalerd.daemon.loop import Daemon
 from scalerd.daemon.wiring import (
     add_kube_arguments,
     build_daemon,
@@ -135,10 +138,9 @@ def run(args: argparse.Namespace) -> int:
     closing.join(CLOSE_TIMEOUT)
     log.info("stopped")
     _exit_now()
-    return 0
 
 
-def _run_until_signalled(daemon) -> None:
+def _run_until_signalled(daemon: Daemon) -> None:
     """The loop in its own thread until SIGTERM or SIGINT; then up to LOOP_JOIN_TIMEOUT for a write in flight."""
     stop = threading.Event()
 
@@ -150,12 +152,13 @@ def _run_until_signalled(daemon) -> None:
         signal.signal(signal_number, on_signal)
     loop = threading.Thread(target=daemon.run_forever, args=(stop,), name="loop", daemon=True)
     loop.start()
-    while not stop.wait(0.2):
+    while not stop.wait(0.2):  # short waits: the main thread must wake for the signal handler to run
         pass
     loop.join(LOOP_JOIN_TIMEOUT)
 
 
-def _elector(args: argparse.Namespace, *, api_client, on_change, metrics: DaemonMetrics) -> LeaderElector:
+def _elector(args: argparse.Namespace, *, api_client, on_change: Callable[[bool], None],
+             metrics: DaemonMetrics) -> LeaderElector:
     return LeaderElector(
         api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
         identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
@@ -168,7 +171,7 @@ class _LeadershipListener:
 
     def __init__(self, metrics: DaemonMetrics) -> None:
         self._metrics = metrics
-        self.daemon = None
+        self.daemon: Daemon | None = None
 
     def __call__(self, leading: bool) -> None:
         self._metrics.leader.set(1 if leading else 0)
@@ -220,7 +223,7 @@ def _positive_duration(flag: str):
     return parse
 
 
-def _exit_now() -> None:
+def _exit_now() -> NoReturn:
     """Leave at once: a metric read stuck in a socket must not hold the process past its 2 s budget."""
     sys.stdout.flush()
     sys.stderr.flush()
