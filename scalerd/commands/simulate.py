@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, TraceError) as error:
         print(str(error), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UnicodeDecodeError as error:
+        print(f"{args.trace}: not a UTF-8 text file ({error.reason})", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     from scalerd.plot import write_plot
 

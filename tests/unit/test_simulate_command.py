@@ -85,6 +85,14 @@ def test_a_trace_saved_with_a_byte_order_mark_is_read(files, tmp_path):
     assert main(["simulate", "--config", config, "--trace", trace, "--out", out]) == 0
 
 
+def test_a_binary_trace_exits_2(files, capsys, tmp_path):
+    config, trace, out = files(ONE_TARGET)
+    (tmp_path / "trace.csv").write_bytes(b"timestamp,rps\n0,\xff\xfe\n")
+
+    assert main(["simulate", "--config", config, "--trace", trace, "--out", out]) == 2
+    assert capsys.readouterr().err == f"{trace}: not a UTF-8 text file (invalid start byte)\n"
+
+
 def test_the_named_target_is_chosen_among_several(files):
     config, trace, out = files(TWO_TARGETS, trace="timestamp,cpu\n0,120\n")
 
