@@ -5,6 +5,7 @@ Expected replica sequences are worked out by hand from the HPA's arithmetic (see
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 from dataclasses import replace
@@ -367,9 +368,10 @@ def test_the_trace_is_read_lazily():
     min_replicas=st.integers(min_value=0, max_value=3),
     span=st.integers(min_value=1, max_value=12),
     initial_replicas=st.integers(min_value=0, max_value=30),
+    cooldown=st.sampled_from([0.0, 20.0, 45.0]),
 )
-def test_replay_invariants(loads, row_spacing, interval, min_replicas, span, initial_replicas):
-    target = rps_target(min_replicas=min_replicas, max_replicas=min_replicas + span, cooldown=0.0)
+def test_replay_invariants(loads, row_spacing, interval, min_replicas, span, initial_replicas, cooldown):
+    target = rps_target(min_replicas=min_replicas, max_replicas=min_replicas + span, cooldown=cooldown)
     rows = trace_rows(*[(index * row_spacing, load) for index, load in enumerate(loads)])
 
     summary = Summary(interval=interval)
@@ -382,14 +384,24 @@ def test_replay_invariants(loads, row_spacing, interval, min_replicas, span, ini
     assert len(steps) == math.floor(last_timestamp / interval) + 1
     # A deployment someone scaled to zero by hand stays there (HPA rule); otherwise bounds always hold.
     scaled_to_zero = initial_replicas == 0 and min_replicas > 0
-    for step in steps:
+    for index, step in enumerate(steps):
+        assert step.timestamp == index * interval
+        assert step.loads == (loads[int(step.timestamp // row_spacing)],), "the latest row at or before the step"
         assert step.metric_proposal == math.ceil(step.loads[0] / 10.0)
         assert target.min_replicas <= step.oracle <= target.max_replicas
         if not scaled_to_zero:
             assert target.min_replicas <= step.replicas <= target.max_replicas
             assert target.min_replicas <= step.baseline_replicas <= target.max_replicas
+    change_times = [step.timestamp for step in steps if step.scaled]
+    assert all(later - earlier >= cooldown for earlier, later in itertools.pairwise(change_times))
+    assert [step.scaled for step in steps] == [
+        step.replicas != before for step, before in zip(steps, [initial_replicas] + [s.replicas for s in steps])
+    ]
+    assert summary.scale_events == len(change_times)
     assert summary.replica_seconds == pytest.approx(sum(step.replicas for step in steps) * interval)
-    assert summary.underprovisioned_seconds <= summary.steps * interval
+    assert summary.underprovisioned_seconds == interval * sum(
+        step.metric_proposal > step.replicas for step in steps
+    )
 
 
 def test_series_keeps_one_load_column_per_metric():
