@@ -376,6 +376,8 @@ def test_pod_ready_and_pod_metrics_controls(admin, control):
         (first, [{"name": "main", "usage": {"cpu": "250000000n", "memory": "0"}}])]
     assert missing.value.status == 404
     assert (deployment.status.ready_replicas, deployment.status.replicas) == (1, 2)
+    with pytest.raises(RuntimeError, match='HTTP 404: pods "no-such-pod" not found$'):
+        control.set_pod_metrics(namespace="default", pod="no-such-pod", cpu_millicores=100)
 
 
 def test_one_event_two_apis(admin):

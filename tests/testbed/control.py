@@ -17,7 +17,11 @@ class TestbedControl:
     def _call(self, method: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self._session.request(method, self._base + action, json=body, timeout=10)
         if response.status_code != 200:
-            raise RuntimeError(f"{method} {self._base}{action}: HTTP {response.status_code}: {response.text}")
+            try:
+                message = response.json()["message"]
+            except (ValueError, KeyError):
+                message = response.text
+            raise RuntimeError(f"{method} {self._base}{action}: HTTP {response.status_code}: {message}")
         return response.json()
 
     def inject_fault(self, *, verb: str, path_pattern: str, status: int | None = None, count: int = 1,

@@ -102,9 +102,12 @@ class Cluster:
             self._status_delay = seconds
 
     def set_pod_metrics(self, *, namespace: str, pod: str, cpu_millicores: int | None) -> None:
+        """A value for a pod that does not exist is refused: it would never be served."""
         with self.store.lock:
             if cpu_millicores is None:
                 self._pod_cpu.pop((namespace, pod), None)
+            elif self.store.get(res.PODS.key, namespace, pod) is None:
+                raise not_found(plural="pods", group="", name=pod)
             else:
                 self._pod_cpu[(namespace, pod)] = cpu_millicores
 
