@@ -40,13 +40,11 @@ def port_accepts(port: int) -> bool:
 class ChildProcess:
     """One long-running program whose whole process group is ours to stop; output goes to a log file."""
 
-    def __init__(self, *, name: str, argv: Sequence[str], log_path: Path, cwd: Path | None = None,
-                 env: dict[str, str] | None = None):
+    def __init__(self, *, name: str, argv: Sequence[str], log_path: Path, cwd: Path | None = None):
         self.name = name
         self._argv = list(argv)
         self._log_path = log_path
         self._cwd = cwd
-        self._env = env
         self._popen: subprocess.Popen | None = None
 
     @property
@@ -59,7 +57,7 @@ class ChildProcess:
             # in order, and stop() can signal everything the child itself spawned.
             self._popen = subprocess.Popen(
                 self._argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self._cwd, env=self._env, start_new_session=True,
+                cwd=self._cwd, start_new_session=True,
             )
 
     def raise_if_exited(self) -> None:
