@@ -127,6 +127,18 @@ def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies
     wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="scaled to the new maxReplicas 8")
     assert daemon.metric("scalerd_config_reload_failures_total") == 1.0
 
+    other = unique_name("other")
+    create_deployment(admin, other, replicas=1)
+    core.patch_namespaced_config_map(config_map, NAMESPACE, {"data": {"config.yaml": rps_config(
+        prometheus_url=testbed.prometheus_url, targets=[{"name": "other", "deployment": other}])}})
+    wait_until(lambda: any(line["target"] == "other" for line in daemon.decisions()), timeout=10,
+               what="the new target decided")
+    set_rps(testbed, {deployment: 15, other: 5})
+    wait_until(lambda: len([line for line in daemon.decisions() if line["target"] == "other"
+                            and line["metrics"][0]["value"] == 5]) >= 2, timeout=10,
+               what="two cycles after the rps change")
+    assert replicas_of(admin, deployment) == 8, "a target removed from the config is no longer touched"
+
 
 def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
                                                                                 daemons, record_property):
