@@ -515,3 +515,65 @@ def test_concurrent_read_modify_write_loses_no_update(admin):
     assert (deployment.spec.replicas, deployment.status.ready_replicas) == (40, 40)
     assert len(_pods(admin, "contended")) == 40
     assert deployment.metadata.generation == 41
+
+
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+@pytest.mark.parametrize(("method", "path", "body", "content_type", "token", "code", "message"), [
+    pytest.param("GET", "/_testbed/faults/fired", None, None, SCALERD_TOKEN, 403,
+                 f'forbidden: User "{SCALERD}" cannot get path "/_testbed/faults/fired"', id="control-not-admin"),
+    pytest.param("GET", "/_testbed/faults/fired", None, None, None, 401, "Unauthorized", id="control-no-token"),
+    pytest.param("GET", "/apis/apps/v1/namespaces/default/replicasets", None, None, ADMIN_TOKEN, 404,
+                 "the server could not find the requested resource", id="unknown-resource"),
+    pytest.param("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?watch=1", None, None, ADMIN_TOKEN,
+                 405, "the server does not allow this method on the requested resource", id="watch-metrics"),
+    pytest.param("DELETE", DEPLOYMENTS, None, None, ADMIN_TOKEN, 405,
+                 "the server does not allow this method on the requested resource", id="deletecollection"),
+    pytest.param("POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "x"}}, "application/json",
+                 ADMIN_TOKEN, 404, 'namespaces "nowhere" not found', id="missing-namespace"),
+    pytest.param("POST", DEPLOYMENTS, b"{not json", "application/json", ADMIN_TOKEN, 400, None, id="bad-json"),
+    pytest.param("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "Bad_Name"}},
+                 "application/json", ADMIN_TOKEN, 422, None, id="bad-name"),
+    pytest.param("PUT", "/api/v1/namespaces/kube-system/configmaps/one", {"metadata": {"name": "two"}},
+                 "application/json", ADMIN_TOKEN, 400,
+                 "the name of the object (two) does not match the name on the URL (one)", id="name-mismatch"),
+    pytest.param("PATCH", "/api/v1/namespaces/kube-system/configmaps/one",
+                 [{"op": "test", "path": "/data/k", "value": "other"}], "application/json-patch+json", ADMIN_TOKEN,
+                 422, "the server rejected our request due to an error in our request: testing value /data/k failed",
+                 id="json-patch-test"),
+    pytest.param("PATCH", "/api/v1/namespaces/kube-system/configmaps/one", {"data": {}},
+                 "application/apply-patch+yaml", ADMIN_TOKEN, 415, None, id="server-side-apply"),
+    pytest.param("GET", f"{DEPLOYMENTS}?labelSelector=app%3D(x", None, None, ADMIN_TOKEN, 400, None,
+                 id="bad-selector"),
+    pytest.param("GET", f"{DEPLOYMENTS}?fieldValidation=Loose", None, None, ADMIN_TOKEN, 400,
+                 'fieldValidation: Unsupported value: "Loose": supported values: "Ignore", "Strict", "Warn"',
+                 id="bad-field-validation"),
+])
+def test_refusals(server, method, path, body, content_type, token, code, message):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    requests.post(f"{server.url}/api/v1/namespaces/kube-system/configmaps", json={
+        "metadata": {"name": "one"}, "data": {"k": "v"}}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=5)
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    response = requests.request(method, server.url + path, data=data, headers=headers, timeout=5)
+    status = response.json()
+    assert (response.status_code, status["kind"], status["status"], status["code"]) == (code, "Status", "Failure",
+                                                                                        code)
+    if message is not None:
+        assert status["message"] == message
+
+
+def test_pages_with_limit_and_continue(admin):
+    core = client.CoreV1Api(admin)
+    core.create_namespace({"metadata": {"name": "paged"}})
+    for index in range(5):
+        core.create_namespaced_config_map("paged", {"metadata": {"name": f"page-{index}"}})
+    first = core.list_namespaced_config_map("paged", limit=2)
+    second = core.list_namespaced_config_map("paged", limit=2, _continue=first.metadata._continue)
+    third = core.list_namespaced_config_map("paged", limit=2, _continue=second.metadata._continue)
+    pages = [[item.metadata.name for item in page.items] for page in (first, second, third)]
+    assert pages == [["page-0", "page-1"], ["page-2", "page-3"], ["page-4"]]
+    assert (first.metadata.remaining_item_count, third.metadata._continue) == (3, None)

@@ -184,3 +184,15 @@ def test_rollout_status_and_wait_use_the_streaming_list(kubectl, tmp_path):
     waited = kubectl("wait", "--for=condition=Available", "deploy/kc-rollout", "--timeout=10s")
     assert (rollout.returncode, rollout.stdout) == (0, 'deployment "kc-rollout" successfully rolled out\n')
     assert (waited.returncode, waited.stdout) == (0, "deployment.apps/kc-rollout condition met\n")
+
+
+def test_client_side_apply_creates_then_configures(kubectl, tmp_path):
+    manifest = _manifest_file(tmp_path, "kc-applied")
+    created = kubectl("apply", "-f", str(manifest))
+    manifest.write_text(yaml.safe_dump(deployment_manifest("kc-applied", replicas=3)))
+    configured = kubectl("apply", "-f", str(manifest))
+    deployment = _deployment(kubectl, "kc-applied")
+    assert (created.returncode, created.stdout) == (0, "deployment.apps/kc-applied created\n")
+    assert (configured.returncode, configured.stdout) == (0, "deployment.apps/kc-applied configured\n")
+    assert (deployment["spec"]["replicas"], deployment["status"]["readyReplicas"]) == (3, 3)
+    assert "kubectl.kubernetes.io/last-applied-configuration" in deployment["metadata"]["annotations"]
