@@ -477,16 +477,20 @@ def test_standalone_process_serves_until_sigterm(tmp_path):
     assert code == 0
 
 
-def test_a_watch_is_audited_when_it_starts(tmp_path):
+def test_a_watch_is_audited_when_it_ends(tmp_path):
     with running_emulator(tmp_path) as fresh:
         core = client.CoreV1Api(api_client(fresh.url, ADMIN_TOKEN))
         stream = watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=5)
         threading.Timer(0.3, lambda: core.create_namespaced_config_map("default", {"metadata": {"name": "w"}})).start()
         next(stream)
-        lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-        stream.close()
-    # read while the watch is still open: it is logged first, the create it saw after it
-    assert [(line["verb"], line["status"]) for line in lines] == [("watch", 200), ("create", 201)]
+        while_open = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        fresh.drop_watches()
+        deadline = time.monotonic() + 5
+        while len(after := (tmp_path / "audit.jsonl").read_text().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    after = [json.loads(line) for line in after]
+    assert [(line["verb"], line["status"]) for line in while_open] == [("create", 201)]
+    assert [(line["verb"], line["status"]) for line in after] == [("create", 201), ("watch", 200)]
 
 
 def test_concurrent_read_modify_write_loses_no_update(admin):

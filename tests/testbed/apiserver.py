@@ -404,7 +404,6 @@ class _WatchEncoder:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    _pending_audit: dict[str, str] | None = None
     disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body 40 ms
     server: _HttpServer
 
@@ -487,7 +486,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             path_error = error
         verb, status = request.verb if request is not None else method.lower(), 500
-        self._pending_audit = {"user": user or ANONYMOUS_USER, "verb": verb, "path": path}
         try:
             raw = self._read_body()
             if user is None:
@@ -513,13 +511,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            self._audit(status)
-
-    def _audit(self, status: int) -> None:
-        """Once per request: when its answer is complete, or when a watch's stream starts."""
-        if self._pending_audit is not None:
-            self.api.audit(**self._pending_audit, status=status)
-            self._pending_audit = None
+            self.api.audit(user=user or ANONYMOUS_USER, verb=verb, path=path, status=status)
 
     def _serve_non_resource(self, method: str, path: str) -> int:
         if method != "GET":
@@ -697,7 +689,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(encoder.encode("ERROR", error.status()))
             self._write_chunk(b"")
             return 200
-        self._audit(200)  # now: a reader of the log knows that every later change reaches this watch
         try:
             for event in backlog:
                 self._forward(selection.translate(event), encoder)

@@ -132,6 +132,10 @@ class Store:
         with self.lock:
             self._watchers.get(watcher.resource_key, set()).discard(watcher)
 
+    def open_watches(self, resource_key: str) -> int:
+        with self.lock:
+            return len(self._watchers.get(resource_key, ()))
+
     def drop_watches(self) -> int:
         with self.lock:
             watchers = [watcher for group in self._watchers.values() for watcher in group]
