@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from bench.figures import Figure
 from scalerd.config.model import DailyEntry, PrometheusMetric, Target
 from scalerd.simulate import simulate_to_directory
 
@@ -97,6 +98,19 @@ def measure_simulate_week(*, repeats: int = 3) -> SimulateBenchResult:
     return SimulateBenchResult(
         steps=steps, best_seconds=min(runs), runs_seconds=tuple(runs), best_cpu_seconds=min(cpu_runs)
     )
+
+
+def simulate_figure(*, repeats: int = 3) -> Figure:
+    """`simulate_seconds` for `python -m bench`: the best of `repeats` week-long replays."""
+    result = measure_simulate_week(repeats=repeats)
+    return Figure("simulate_seconds", round(result.best_seconds, 4), "s", {
+        "steps": result.steps, "step_seconds": STEP_SECONDS, "statistic": "best run",
+        "runs": [round(seconds, 4) for seconds in result.runs_seconds],
+        "cpu_seconds": round(result.best_cpu_seconds, 4),
+        "microseconds_per_step": round(result.microseconds_per_step, 1), "goal": f"< {BUDGET_SECONDS:g} s",
+        "baseline_value": None, "ratio": None,
+        "baseline": "none: the seed had no simulator (each step also replays the HPA-default baseline target)",
+    })
 
 
 def profile_simulate_week(*, top: int = 20) -> str:
