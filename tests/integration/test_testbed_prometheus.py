@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from tests.testbed.kafka_tools import unique_name
-from tests.testbed.prometheus import query_values
+from tests.testbed.prometheus import SCRAPE_JOB, query_values
 
 READABLE_WITHIN_SECONDS = 3.0
 
@@ -66,3 +66,14 @@ def test_query_values_reads_scalars_and_refuses_range_vectors(testbed):
 
     with pytest.raises(ValueError, match=r"query 'up\[1m\]' returned a matrix, expected a vector or a scalar"):
         query_values(testbed.prometheus_url, "up[1m]")
+
+
+def test_waiting_after_writing_invalid_text_names_the_scrape_error(testbed):
+    testbed.write_metrics("this is { not prometheus text\n")
+    try:
+        with pytest.raises(TimeoutError, match=r'the last scrape of metrics.prom failed: strconv.ParseFloat: '
+                                                r'parsing "is": invalid syntax'):
+            testbed.wait_for_prometheus_value("vector(1)", 2.0, timeout=READABLE_WITHIN_SECONDS)
+    finally:
+        testbed.write_metrics("")
+        testbed.wait_for_prometheus_value(f'up{{job="{SCRAPE_JOB}"}}', 1.0, timeout=READABLE_WITHIN_SECONDS)

@@ -184,7 +184,10 @@ class TestBed:
             if seen == [expected]:
                 return time.monotonic() - started
             time.sleep(0.1)
-        raise TimeoutError(f"Prometheus query {query!r}: expected [{expected}] within {timeout}s, last saw {seen}")
+        message = f"Prometheus query {query!r}: expected [{expected}] within {timeout}s, last saw {seen}"
+        if error := prometheus.scrape_error(self.prometheus_url):
+            message += f"; the last scrape of {self.metrics_path.name} failed: {error}"
+        raise TimeoutError(message)
 
     def admin_api_client(self):
         from kubernetes import config

@@ -54,6 +54,15 @@ def query_values(base_url: str, query: str, *, timeout: float = 2.0) -> list[flo
     raise ValueError(f"query {query!r} returned a {data['resultType']}, expected a vector or a scalar")
 
 
+def scrape_error(base_url: str, *, timeout: float = 2.0) -> str | None:
+    """Why the last scrape of the exporter failed (e.g. metrics.prom is not valid Prometheus text), or None."""
+    response = requests.get(f"{base_url}/api/v1/targets", params={"state": "active"}, timeout=timeout)
+    response.raise_for_status()
+    errors = [target["lastError"] for target in response.json()["data"]["activeTargets"]
+              if target["labels"].get("job") == SCRAPE_JOB and target["health"] != "up"]
+    return errors[0] if errors else None
+
+
 def scraped_since(base_url: str, since: float) -> bool:
     """Whether a scrape of the exporter succeeded at or after the Unix time `since`.
 
