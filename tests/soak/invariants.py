@@ -1,0 +1,240 @@
+"""The soak's promises, checked from what the run left behind: pure functions over records, no I/O.
+
+Times are Unix seconds. The daemon decides a cycle at its clock reading `now` and writes a little later (metric
+reads, retries); the audit log shows the write, not `now`. So each write is dated by its *intent*: the first
+attempt of its retry chain (a 503 or 429 answered before the success is still the same decision), and the checks
+allow `tolerance` seconds for what happens between `now` and that first attempt (the metric reads, bounded by the
+Prometheus timeout). A check that uses the tolerance is never stricter than the daemon's own rule: whatever it
+reports is a real breach.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The part of one target's configuration that the invariants check; Pods policies, one per direction."""
+
+    min_replicas: int
+    max_replicas: int
+    cooldown: float
+    up_pods: int
+    up_period: float
+    down_pods: int
+    down_period: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One scale write request of the daemon's user, from the emulator's audit log."""
+
+    deployment: str
+    ts: float
+    status: int
+
+
+@dataclass(frozen=True)
+class AppliedDecision:
+    """A decision log line with `applied: true`, and the identity of the process that logged it."""
+
+    deployment: str
+    ts: float
+    current: int
+    desired: int
+    identity: str
+
+
+@dataclass(frozen=True)
+class Write:
+    """A successful scale write joined with the decision that made it."""
+
+    deployment: str
+    intent: float
+    """The first attempt of its retry chain."""
+    landed: float
+    current: int
+    desired: int
+    identity: str
+
+
+@dataclass(frozen=True)
+class Term:
+    """One identity's leadership, from its `lease_acquired` log line to `lease_lost`/`lease_released` or death."""
+
+    identity: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.detail}"
+
+
+SUCCESS_LIMIT = 300
+"""A status below this is a write that landed."""
+
+
+def retry_chains(attempts: Iterable[Attempt]) -> dict[str, list[tuple[float, float]]]:
+    """Per deployment, (intent, landed) of each successful write: failed attempts join the success after them.
+
+    A write that gave up merges into the next success and dates it earlier: that only makes gaps look longer,
+    so the cooldown and policy checks stay on the lenient side.
+    """
+    chains: dict[str, list[tuple[float, float]]] = {}
+    chain_start: dict[str, float] = {}
+    for attempt in sorted(attempts, key=lambda attempt: attempt.ts):
+        started = chain_start.setdefault(attempt.deployment, attempt.ts)
+        if attempt.status < SUCCESS_LIMIT:
+            chains.setdefault(attempt.deployment, []).append((started, attempt.ts))
+            del chain_start[attempt.deployment]
+    return chains
+
+
+def join_writes(attempts: Iterable[Attempt], decisions: Iterable[AppliedDecision]) -> tuple[list[Write],
+                                                                                            list[Violation]]:
+    """The k-th landed write of a deployment is the k-th applied decision about it, whoever logged it.
+
+    Different counts mean a write nobody owns (or a decision that claims a write the server never took).
+    """
+    chains = retry_chains(attempts)
+    by_deployment: dict[str, list[AppliedDecision]] = {}
+    for decision in sorted(decisions, key=lambda decision: decision.ts):
+        by_deployment.setdefault(decision.deployment, []).append(decision)
+    writes: list[Write] = []
+    violations: list[Violation] = []
+    for deployment in sorted(set(chains) | set(by_deployment)):
+        landed, claimed = chains.get(deployment, []), by_deployment.get(deployment, [])
+        if len(landed) != len(claimed):
+            violations.append(Violation("attributed writes", (
+                f"{deployment}: {len(landed)} scale writes in the audit log, {len(claimed)} applied decisions")))
+        writes.extend(
+            Write(deployment=deployment, intent=intent, landed=landed_at, current=decision.current,
+                  desired=decision.desired, identity=decision.identity)
+            for (intent, landed_at), decision in zip(landed, claimed)
+        )
+    return sorted(writes, key=lambda write: write.landed), violations
+
+
+def check_bounds(writes: Iterable[Write], rules: Mapping[str, Rules]) -> list[Violation]:
+    return [
+        Violation("replicas within bounds", (
+            f"{write.deployment} set to {write.desired} at {write.landed:.3f}, outside "
+            f"[{rules[write.deployment].min_replicas}, {rules[write.deployment].max_replicas}]"))
+        for write in writes
+        if not rules[write.deployment].min_replicas <= write.desired <= rules[write.deployment].max_replicas
+    ]
+
+
+def check_observed_bounds(samples: Iterable[tuple[float, Mapping[str, int]]],
+                          rules: Mapping[str, Rules]) -> list[Violation]:
+    """Replica counts read from the Deployments during the run."""
+    return [
+        Violation("replicas within bounds", f"{deployment} observed at {replicas} at {ts:.3f}")
+        for ts, replicas_by_deployment in samples
+        for deployment, replicas in sorted(replicas_by_deployment.items())
+        if deployment in rules
+        and not rules[deployment].min_replicas <= replicas <= rules[deployment].max_replicas
+    ]
+
+
+def check_cooldown(writes: Sequence[Write], rules: Mapping[str, Rules], *, tolerance: float) -> list[Violation]:
+    violations = []
+    for deployment, history in _by_deployment(writes).items():
+        cooldown = rules[deployment].cooldown
+        for earlier, later in itertools.pairwise(history):
+            gap = later.intent - earlier.intent
+            if gap < cooldown - tolerance:
+                violations.append(Violation("cooldown", (
+                    f"{deployment}: changes {earlier.current}->{earlier.desired} and "
+                    f"{later.current}->{later.desired} {gap:.3f}s apart (cooldown {cooldown:g}s)")))
+    return violations
+
+
+def check_policies(writes: Sequence[Write], rules: Mapping[str, Rules], *, tolerance: float) -> list[Violation]:
+    """The HPA's Pods policy: a change may move at most `value` away from the count one `period` before it.
+
+    `now - period` lies up to `tolerance` before this write's intent minus the period, and each earlier change
+    happened up to `tolerance` before its own intent: every count the Deployment may have had at that moment
+    is a candidate, and the limit is taken from the most favourable one.
+    """
+    violations = []
+    for deployment, history in _by_deployment(writes).items():
+        rule = rules[deployment]
+        intents = [write.intent for write in history]
+        for index, write in enumerate(history):
+            if write.desired == write.current:
+                continue
+            scaling_up = write.desired > write.current
+            period, pods = (rule.up_period, rule.up_pods) if scaling_up else (rule.down_period, rule.down_pods)
+            counts = _counts_between(history[:index], intents[:index], start=write.intent - period - tolerance,
+                                     end=write.intent - period + tolerance, initial=history[0].current)
+            if scaling_up and write.desired > max(counts) + pods:
+                violations.append(Violation("policy window", (
+                    f"{deployment}: {write.current}->{write.desired} at {write.intent:.3f}; {period:g}s earlier "
+                    f"it was at most {max(counts)}, and the policy allows {pods} Pods per {period:g}s")))
+            if not scaling_up and write.desired < min(counts) - pods:
+                violations.append(Violation("policy window", (
+                    f"{deployment}: {write.current}->{write.desired} at {write.intent:.3f}; {period:g}s earlier "
+                    f"it was at least {min(counts)}, and the policy allows {pods} Pods per {period:g}s")))
+    return violations
+
+
+def check_single_writer(writes: Iterable[Write], terms: Sequence[Term], *, slack: float = 0.0) -> list[Violation]:
+    """Leadership terms never overlap, and every write falls inside a term of the identity that made it.
+
+    `slack`: how much later than a term's recorded end a write may land (the end is a log line written after
+    the fact, or the moment a process was killed).
+    """
+    violations = []
+    ordered = sorted(terms, key=lambda term: term.start)
+    for earlier, later in itertools.pairwise(ordered):
+        if later.start < earlier.end and later.identity != earlier.identity:
+            violations.append(Violation("one writer", (
+                f"{later.identity} led from {later.start:.3f} while {earlier.identity} led until {earlier.end:.3f}")))
+    for write in writes:
+        if not any(term.identity == write.identity and term.start <= write.landed <= term.end + slack
+                   for term in terms):
+            violations.append(Violation("one writer", (
+                f"{write.identity} wrote {write.deployment} at {write.landed:.3f} outside its leadership")))
+    return violations
+
+
+def check_memory(samples: Sequence[tuple[float, int]], *, limit: float = 0.10) -> tuple[float, list[Violation]]:
+    """Growth of the mean RSS from the first third of the samples to the last; a violation above `limit`."""
+    if len(samples) < 3:
+        return 0.0, [Violation("memory", f"{len(samples)} RSS samples: too few to compare thirds")]
+    third = len(samples) // 3
+    first = sum(rss for _ts, rss in samples[:third]) / third
+    last = sum(rss for _ts, rss in samples[-third:]) / third
+    growth = last / first - 1.0
+    if growth >= limit:
+        return growth, [Violation("memory", (
+            f"mean RSS grew {growth:.1%} from the first third ({first / 2**20:.1f} MiB) "
+            f"to the last ({last / 2**20:.1f} MiB)"))]
+    return growth, []
+
+
+def _by_deployment(writes: Iterable[Write]) -> dict[str, list[Write]]:
+    grouped: dict[str, list[Write]] = {}
+    for write in sorted(writes, key=lambda write: write.intent):
+        grouped.setdefault(write.deployment, []).append(write)
+    return grouped
+
+
+def _counts_between(history: Sequence[Write], intents: Sequence[float], *, start: float, end: float,
+                    initial: int) -> list[int]:
+    """Every replica count the Deployment may have had between `start` and `end`, given earlier writes."""
+    before = bisect.bisect_right(intents, start)
+    counts = [history[before - 1].desired if before else initial]
+    counts += [write.desired for write in history[before:bisect.bisect_right(intents, end)]]
+    return counts
+

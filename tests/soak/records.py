@@ -1,0 +1,66 @@
+"""Reading what scalerd processes and the API emulator left behind into the records `invariants` checks."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from tests.soak.invariants import AppliedDecision, Attempt, Term
+from tests.testbed.apiserver import SCALERD_USER
+
+SCALE_PATH = re.compile(r"/apis/apps/v1/namespaces/[^/]+/deployments/(?P<name>[^/]+)/scale$")
+WRITE_VERBS = ("patch", "update")
+LEADERSHIP_ENDED = ("lease_lost", "lease_released")
+
+
+def log_time(event: Mapping) -> float:
+    """A structlog line's ISO timestamp as Unix seconds."""
+    return datetime.fromisoformat(event["timestamp"]).timestamp()
+
+
+def scale_attempts(audit: Iterable[Mapping], *, deployments: Iterable[str] | None = None) -> list[Attempt]:
+    """The scalerd user's write requests on Deployments' scale subresource, whatever their answer."""
+    wanted = None if deployments is None else set(deployments)
+    attempts = []
+    for line in audit:
+        match = SCALE_PATH.search(line["path"])
+        if (match and line["user"] == SCALERD_USER and line["verb"] in WRITE_VERBS
+                and (wanted is None or match["name"] in wanted)):
+            attempts.append(Attempt(deployment=match["name"], ts=line["ts"], status=line["status"]))
+    return attempts
+
+
+def applied_decisions(identity: str, events: Iterable[Mapping]) -> list[AppliedDecision]:
+    return [
+        AppliedDecision(deployment=event["deployment"], ts=log_time(event), current=event["current"],
+                        desired=event["desired"], identity=identity)
+        for event in events if event.get("event") == "decision" and event.get("applied")
+    ]
+
+
+def leadership_terms(identity: str, events: Iterable[Mapping], *, died_at: float | None = None,
+                     ended_at: float) -> list[Term]:
+    """From `lease_acquired` to `lease_lost`/`lease_released`; a term still open ends when the process died
+    (SIGKILL: `died_at`) or, for a process alive at the end, at `ended_at`."""
+    terms, started = [], None
+    for event in events:
+        if event.get("event") == "lease_acquired" and started is None:
+            started = log_time(event)
+        elif event.get("event") in LEADERSHIP_ENDED and started is not None:
+            terms.append(Term(identity=identity, start=started, end=log_time(event)))
+            started = None
+    if started is not None:
+        terms.append(Term(identity=identity, start=started, end=died_at if died_at is not None else ended_at))
+    return terms
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a live process (Linux /proc); None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None

@@ -1,0 +1,133 @@
+"""The soak's judge must catch each breach it claims to catch, and pass the daemon's legitimate behaviour."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.soak.invariants import (
+    AppliedDecision,
+    Attempt,
+    Rules,
+    Term,
+    Write,
+    check_bounds,
+    check_cooldown,
+    check_memory,
+    check_observed_bounds,
+    check_policies,
+    check_single_writer,
+    join_writes,
+    retry_chains,
+)
+
+RULES = Rules(min_replicas=1, max_replicas=12, cooldown=5.0, up_pods=3, up_period=10.0, down_pods=2,
+              down_period=10.0)
+BY_NAME = {"web": RULES}
+
+
+def write(intent: float, current: int, desired: int, *, identity: str = "a", landed: float | None = None) -> Write:
+    return Write(deployment="web", intent=intent, landed=intent if landed is None else landed, current=current,
+                 desired=desired, identity=identity)
+
+
+def test_failed_attempts_date_the_write_that_follows_them():
+    attempts = [Attempt("web", 10.0, 503), Attempt("web", 10.4, 429), Attempt("web", 11.5, 200),
+                Attempt("api", 12.0, 200), Attempt("web", 20.0, 200)]
+
+    assert retry_chains(attempts) == {"web": [(10.0, 11.5), (20.0, 20.0)], "api": [(12.0, 12.0)]}
+
+
+def test_writes_are_joined_to_decisions_in_order_and_unowned_writes_reported():
+    attempts = [Attempt("web", 10.0, 500), Attempt("web", 10.3, 200), Attempt("web", 20.0, 200)]
+    decisions = [AppliedDecision("web", 10.35, 2, 5, "a"), AppliedDecision("web", 20.1, 5, 3, "b"),
+                 AppliedDecision("api", 30.0, 1, 2, "b")]
+
+    writes, violations = join_writes(attempts, decisions)
+
+    assert writes == [Write("web", 10.0, 10.3, 2, 5, "a"), Write("web", 20.0, 20.0, 5, 3, "b")]
+    assert [str(v) for v in violations] == [
+        "attributed writes: api: 0 scale writes in the audit log, 1 applied decisions"]
+
+
+@pytest.mark.parametrize(("desired", "breaches"), [
+    pytest.param(1, 0, id="at-min"),
+    pytest.param(12, 0, id="at-max"),
+    pytest.param(0, 1, id="below-min"),
+    pytest.param(13, 1, id="above-max"),
+])
+def test_bounds(desired, breaches):
+    assert len(check_bounds([write(0.0, 5, desired)], BY_NAME)) == breaches
+    assert len(check_observed_bounds([(0.0, {"web": desired, "other": 99})], BY_NAME)) == breaches
+
+
+@pytest.mark.parametrize(("gap", "breaches"), [
+    pytest.param(5.0, 0, id="exactly-the-cooldown"),
+    pytest.param(3.0, 0, id="within-the-tolerance"),
+    pytest.param(2.9, 1, id="beyond-the-tolerance"),
+    pytest.param(1.0, 1, id="every-cycle"),
+])
+def test_cooldown(gap, breaches):
+    writes = [write(100.0, 2, 4), write(100.0 + gap, 4, 5)]
+
+    assert len(check_cooldown(writes, BY_NAME, tolerance=2.0)) == breaches
+
+
+@pytest.mark.parametrize(("history", "breaches"), [
+    pytest.param([(100.0, 2, 5)], 0, id="up-by-the-policy-value"),
+    pytest.param([(100.0, 2, 6)], 1, id="up-beyond-the-policy-value"),
+    pytest.param([(100.0, 2, 5), (105.0, 5, 6)], 1, id="second-step-inside-the-period"),
+    pytest.param([(100.0, 2, 5), (110.0, 5, 8)], 0, id="second-step-one-period-later"),
+    pytest.param([(100.0, 2, 5), (109.0, 5, 8)], 0, id="one-period-later-within-the-tolerance"),
+    pytest.param([(100.0, 2, 5), (107.0, 5, 8)], 1, id="beyond-the-tolerance"),
+    pytest.param([(100.0, 10, 8)], 0, id="down-by-the-policy-value"),
+    pytest.param([(100.0, 10, 7)], 1, id="down-beyond-the-policy-value"),
+    # The HPA counts a scale-down inside the period back into the start: 8 -> 6 then up to 11 is 8 + 3.
+    pytest.param([(100.0, 8, 6), (105.0, 6, 11)], 0, id="up-after-a-down-in-the-same-period"),
+    pytest.param([(100.0, 8, 6), (105.0, 6, 12)], 1, id="up-after-a-down-beyond-the-start-plus-value"),
+])
+def test_policy_windows(history, breaches):
+    writes = [write(intent, current, desired) for intent, current, desired in history]
+
+    assert len(check_policies(writes, BY_NAME, tolerance=1.0)) == breaches
+
+
+@given(steps=st.lists(st.tuples(st.floats(10.0, 30.0), st.integers(-2, 3)), max_size=20))
+def test_changes_that_keep_the_policies_and_the_cooldown_are_never_flagged(steps):
+    writes, replicas, at = [], 6, 0.0
+    for gap, change in steps:
+        at += gap
+        desired = min(12, max(1, replicas + change))
+        if desired != replicas:
+            writes.append(write(at, replicas, desired))
+            replicas = desired
+
+    assert check_policies(writes, BY_NAME, tolerance=1.0) == []
+    assert check_cooldown(writes, BY_NAME, tolerance=1.0) == []
+    assert check_bounds(writes, BY_NAME) == []
+
+
+@pytest.mark.parametrize(("terms", "writes", "breaches"), [
+    pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(5, 2, 3), write(15, 3, 4, identity="b")], 0,
+                 id="handover"),
+    pytest.param([Term("a", 0, 10), Term("b", 9, 20)], [], 1, id="overlapping-terms"),
+    pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(11, 2, 3)], 1, id="write-after-the-term"),
+    pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(10.4, 2, 3)], 0, id="write-within-the-slack"),
+    pytest.param([Term("a", 0, 10)], [write(5, 2, 3, identity="b")], 1, id="a-writer-that-never-led"),
+    pytest.param([Term("a", 0, 10), Term("a", 10, 20)], [write(15, 2, 3)], 0, id="same-identity-again"),
+])
+def test_single_writer(terms, writes, breaches):
+    assert len(check_single_writer(writes, terms, slack=0.5)) == breaches
+
+
+@pytest.mark.parametrize(("rss", "growth", "breaches"), [
+    pytest.param([100, 100, 100, 100, 100, 100], 0.0, 0, id="flat"),
+    pytest.param([100, 100, 105, 105, 109, 109], 0.09, 0, id="nine-percent"),
+    pytest.param([100, 100, 105, 105, 110, 110], 0.10, 1, id="ten-percent"),
+    pytest.param([100, 100], 0.0, 1, id="too-few-samples"),
+])
+def test_memory_growth_between_the_first_and_last_third(rss, growth, breaches):
+    measured, violations = check_memory([(float(index), value) for index, value in enumerate(rss)])
+
+    assert measured == pytest.approx(growth)
+    assert len(violations) == breaches
