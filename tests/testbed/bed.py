@@ -58,7 +58,7 @@ class TestBed:
     __test__ = False  # not a pytest test class despite its name
 
     def __init__(self, directory: Path, *, startup_timeout: float = 60.0):
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # the children run in the repository's root
         self.tokens = Tokens()
         self.startup_seconds: dict[str, float] = {}
         self._startup_timeout = startup_timeout
