@@ -37,9 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="NAME", help="only this target")
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table (default) or one JSON object per target and line")
-    parser.add_argument("--kubeconfig", metavar="PATH",
-                        help="kubeconfig for cpu metrics (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context for cpu metrics")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,6 @@ import time
 from scalerd.config import ConfigError, load_config_file
 from scalerd.daemon.loop import TargetResult
 from scalerd.daemon.wiring import (
-    add_kube_arguments,
     build_daemon,
     register_secrets,
     report_config_error,
@@ -41,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table (default) or one JSON object per target and line")
-    add_kube_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,6 @@ from scalerd.config import ConfigError
 from scalerd.config.durations import parse_duration
 from scalerd.daemon.loop import Daemon
 from scalerd.daemon.wiring import (
-    add_kube_arguments,
     build_daemon,
     register_secrets,
     report_config_error,
@@ -73,7 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=argparse.SUPPRESS)
     parser.add_argument("--retry-period", type=_positive_duration("--retry-period"), default=2.0,
                         help=argparse.SUPPRESS)
-    add_kube_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

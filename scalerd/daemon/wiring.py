@@ -1,7 +1,6 @@
 """Assembling the daemon from real collaborators: what `scalerd run` and `scalerd once` share."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 import structlog
@@ -17,12 +16,6 @@ from scalerd.sources import Sources
 log = structlog.get_logger()
 
 CONFIG_INVALID_EXIT = 2
-
-
-def add_kube_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", metavar="PATH",
-                        help="kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current context)")
 
 
 def report_config_error(error: ConfigError) -> int:

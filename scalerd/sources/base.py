@@ -1,7 +1,8 @@
 """The one small interface every metric source implements (one module per source, one factory)."""
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from scalerd.config.model import Metric, Target
 from scalerd.readings import Reading
