@@ -29,6 +29,7 @@ class Emulator:
     server: ApiServer
     kubeconfig: Path
     audit_path: Path
+    tokens: Tokens
 
     @property
     def url(self) -> str:
@@ -37,11 +38,21 @@ class Emulator:
     def scalerd_client(self) -> kubernetes.client.ApiClient:
         return load_api_client(kubeconfig=str(self.kubeconfig), context="scalerd")
 
+    def scalerd_client_through(self, url: str) -> kubernetes.client.ApiClient:
+        """A client reaching the emulator at another address (a proxy). Its own kubeconfig: the kubeconfig
+        loader's token refresh hook would reset a changed configuration.host from the file."""
+        kubeconfig = self.kubeconfig.with_name(f"kubeconfig-{url.rsplit(':', 1)[1]}")
+        write_kubeconfig(kubeconfig, server_url=url, tokens=self.tokens)
+        return load_api_client(kubeconfig=str(kubeconfig), context="scalerd")
+
     def admin_apps(self) -> kubernetes.client.AppsV1Api:
         return kubernetes.client.AppsV1Api(self._admin_client())
 
     def admin_core(self) -> kubernetes.client.CoreV1Api:
         return kubernetes.client.CoreV1Api(self._admin_client())
+
+    def admin_coordination(self) -> kubernetes.client.CoordinationV1Api:
+        return kubernetes.client.CoordinationV1Api(self._admin_client())
 
     def create_namespaces(self, *names: str) -> None:
         core = self.admin_core()
@@ -67,7 +78,7 @@ def running_emulator(directory: Path, *, rbac_dir: Path = REPO_ROOT / "manifests
     try:
         kubeconfig = directory / "kubeconfig"
         write_kubeconfig(kubeconfig, server_url=server.url, tokens=tokens)
-        yield Emulator(server=server, kubeconfig=kubeconfig, audit_path=directory / "audit.jsonl")
+        yield Emulator(server=server, kubeconfig=kubeconfig, audit_path=directory / "audit.jsonl", tokens=tokens)
     finally:
         server.stop()
 
