@@ -20,7 +20,14 @@ import structlog
 from kubernetes.client import ApiException
 
 from scalerd.kube._api import (
-    NO_ANSWER, TRANSPORT_ERRORS, RequestHook, api_message, call_json, ignore_request, keep_out_of_pool, open_stream,
+    NO_ANSWER,
+    TRANSPORT_ERRORS,
+    RequestHook,
+    api_message,
+    call_json,
+    ignore_request,
+    keep_out_of_pool,
+    open_stream,
 )
 
 log = structlog.get_logger(__name__)

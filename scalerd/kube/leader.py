@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import kubernetes.client
@@ -222,7 +222,7 @@ class LeaderElector:
                  lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
                  clock: Callable[[], float] = time.monotonic, on_change: Callable[[bool], None] | None = None,
                  on_request: RequestHook = ignore_request,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  store: LeaseStore | None = None):
         if not lease_duration > renew_deadline > retry_period > 0:
             raise ValueError(
@@ -285,7 +285,7 @@ class LeaderElector:
                 return
             try:
                 renewed = self._election.try_acquire_or_renew()
-            except Exception:  # noqa: BLE001 - counts as a failed attempt; the election thread must live on
+            except Exception:
                 log.exception("lease_attempt_failed", identity=self.identity)
                 renewed = False
         if renewed:
@@ -318,5 +318,5 @@ class LeaderElector:
         if self._on_change is not None:
             try:
                 self._on_change(leading)
-            except Exception:  # noqa: BLE001 - a failing listener must not stop the election
+            except Exception:
                 log.exception("leader_change_listener_failed", leading=leading)

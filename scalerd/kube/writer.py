@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes.client
@@ -20,7 +20,13 @@ from kubernetes.client import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from scalerd.kube._api import (
-    MERGE_PATCH, NO_ANSWER, RequestHook, api_message, call_json, ignore_request, parse_retry_after,
+    MERGE_PATCH,
+    NO_ANSWER,
+    RequestHook,
+    api_message,
+    call_json,
+    ignore_request,
+    parse_retry_after,
     retry_after_header,
 )
 from scalerd.kube.cache import DeploymentView
@@ -81,7 +87,7 @@ class KubeWriter:
     def __init__(self, api_client: kubernetes.client.ApiClient, *, dry_run: bool, may_write: Callable[[], bool],
                  component: str = "scalerd", retry_budget_seconds: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  on_request: RequestHook = ignore_request, request_timeout: float = 10.0,
                  random_fraction: Callable[[], float] = random.random):
         self._apps = kubernetes.client.AppsV1Api(api_client)

@@ -10,7 +10,12 @@ import yaml
 
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import KubeWriter
-from tests.integration.kube_emulator import REPO_ROOT, deployment, running_emulator, wait_until
+from tests.integration.kube_emulator import (
+    REPO_ROOT,
+    deployment,
+    running_emulator,
+    wait_until,
+)
 
 MERGE_PATCH = "application/merge-patch+json"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +14,7 @@ from kubernetes.client import ApiException
 from scalerd.kube.leader import LeaderElector, default_identity
 
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
-WALL_START = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+WALL_START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 class FakeClock:

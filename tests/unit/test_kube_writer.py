@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType
 
@@ -17,7 +17,7 @@ from scalerd.kube._api import ignore_request, parse_retry_after
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import BACKOFF_MAX, KubeWriter, backoff_delay
 
-NOW = datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=UTC)
 SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/web/scale"
 VIEW = DeploymentView(namespace="shop", name="web", uid="uid-1", resource_version="41", replicas=2,
                       ready_replicas=2, selector=MappingProxyType({"app": "web"}),
