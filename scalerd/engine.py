@@ -5,7 +5,7 @@
 
 1. Paused (config or annotation) → no change. Current 0 with minReplicas > 0 → someone scaled it to zero by
    hand: no change (as the HPA). Current above maxReplicas → max; below minReplicas → min; like the HPA these
-   corrections skip the behaviors (no recommendation is recorded), but not the cooldown.
+   corrections skip the behaviors (no recommendation of their own is recorded), but not the cooldown.
 2. Each metric's proposal (`scalerd.replica_math`), tolerance included.
 3. The proposal is the maximum of the metric proposals, the schedule's active proposal and, after
    `fallback.failureThreshold` failed cycles in a row, the fallback replicas. A cycle counts as failed when
@@ -17,7 +17,8 @@
    recommendations strictly newer than now - window count; the stabilized count is the current count raised
    to the scale-up window's minimum, then lowered to the scale-down window's maximum; then the rate limits
    from the scale events strictly newer than now - period, clamped to [minReplicas, maxReplicas].
-   A first cycle (empty history) first records the current count, as the HPA's `recordInitialRecommendation`.
+   A first cycle (empty history) first records the current count, as the HPA's `recordInitialRecommendation`
+   does before step 1 branches, so also in a cycle that ends in step 1 or 3 (a paused target records nothing).
    A scale-up from 0 that the rate limits keep at 0 goes to 1 (unless scale-up is Disabled).
 5. Cooldown: no change while less than `cooldown` has passed since the last applied change.
 
@@ -385,11 +386,18 @@ def decide(
         )
         return verdict(current, "cooldown", message, bound_by="cooldown")
 
-    # The state of a cycle that records no recommendation: only the failure count moves.
-    counted_state = replace(state, failed_cycles=failed_cycles) if failed_cycles != state.failed_cycles else state
+    # As the HPA's recordInitialRecommendation, before it branches: a first cycle records the current count,
+    # whichever way it then goes (a clamp, a manual zero, a failed metric), so the windows start from that cycle.
+    history = state.recommendations or ((now, current),)
+    if history is state.recommendations and failed_cycles == state.failed_cycles:
+        counted_state = state
+    else:
+        counted_state = replace(state, recommendations=history, failed_cycles=failed_cycles)
 
     if paused or target.paused:
-        return verdict(current, "paused", _join("paused: no change", metrics_text)), counted_state
+        # A pause is scalerd's own: the target is not evaluated, so it records nothing but the failure count.
+        paused_state = state if failed_cycles == state.failed_cycles else replace(state, failed_cycles=failed_cycles)
+        return verdict(current, "paused", _join("paused: no change", metrics_text)), paused_state
     if current == 0 and target.min_replicas > 0:
         message = f"scaled to 0 by hand while minReplicas is {target.min_replicas}: left alone, as the HPA does"
         return verdict(0, "manual_zero", message), counted_state
@@ -417,7 +425,6 @@ def decide(
         return verdict(current, "metric_failed_hold", message), counted_state
 
     proposal = max(candidates) if candidates else target.min_replicas
-    history = state.recommendations or ((now, current),)
     if proposal == current:
         # The windows only ever pull the count back towards current, so there is nothing to stabilize.
         desired, bound_by = current, None

@@ -227,26 +227,49 @@ def test_limit_by_policies(bounds, up, down, events, current, stabilized, expect
 # --- decide(): step 1, pause, cooldown ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("current", "paused_spec", "paused_arg", "expected"),
+    ("current", "paused_spec", "paused_arg", "expected", "recorded"),
     [
-        pytest.param(25, False, False, (20, "clamped_to_max", "maxReplicas"), id="above-max-goes-to-max"),
-        pytest.param(0, False, False, (0, "manual_zero", None), id="zero-with-min-1-left-alone"),
-        pytest.param(3, False, True, (3, "paused", None), id="paused-by-annotation"),
-        pytest.param(3, True, False, (3, "paused", None), id="paused-by-config"),
-        pytest.param(25, False, True, (25, "paused", None), id="pause-wins-over-bounds"),
+        pytest.param(25, False, False, (20, "clamped_to_max", "maxReplicas"), ((NOW, 25),),
+                     id="above-max-goes-to-max"),
+        pytest.param(0, False, False, (0, "manual_zero", None), ((NOW, 0),), id="zero-with-min-1-left-alone"),
+        pytest.param(3, False, True, (3, "paused", None), (), id="paused-by-annotation"),
+        pytest.param(3, True, False, (3, "paused", None), (), id="paused-by-config"),
+        pytest.param(25, False, True, (25, "paused", None), (), id="pause-wins-over-bounds"),
     ],
 )
-def test_bounds_manual_zero_and_pause(current, paused_spec, paused_arg, expected):
+def test_bounds_manual_zero_and_pause(current, paused_spec, paused_arg, expected, recorded):
+    """A first cycle records only the current count (upstream's recordInitialRecommendation); a pause nothing."""
     decision, state = run(target(paused=paused_spec), current=current, rps=5000, paused=paused_arg)
     assert (decision.desired, decision.reason, decision.bound_by) == expected
-    assert state.recommendations == ()
+    assert state.recommendations == recorded
 
 
 def test_below_min_goes_to_min_without_behaviors():
     decision, state = run(target(min_replicas=4), current=2, rps=0)
     assert (decision.desired, decision.reason, decision.bound_by) == (4, "clamped_to_min", "minReplicas")
     assert decision.message == "current 2 is below minReplicas 4: set to 4"
-    assert state.recommendations == ()
+    assert state.recommendations == ((NOW, 2),)
+
+
+def test_a_clamp_keeps_history_it_did_not_start():
+    decision, state = run(target(min_replicas=4), current=2, rps=0, state=history((30, 6)))
+    assert decision.reason == "clamped_to_min"
+    assert state.recommendations == ((NOW - 30, 6),)
+
+
+def test_the_scale_up_window_starts_at_the_first_cycle_even_when_it_clamps():
+    """Upstream records the initial recommendation before it branches: a clamp from 1 to minReplicas 2 at t0
+    puts (t0, 1) in the history, and a 60 s scale-up window holds the count at 2 until t0 + 60 exactly."""
+    spec = target(min_replicas=2, max_replicas=10, behavior=Behavior(cooldown=0.0, scale_up=rules(
+        pods=(4, 15), percent=(100, 15), window=60)))
+    decision, state = run(spec, current=1, rps=600, now=NOW)
+    assert (decision.desired, decision.reason) == (2, "clamped_to_min")
+    state = state.with_change(now=NOW, from_replicas=1, to_replicas=2)
+    outcomes = []
+    for step in (15, 30, 45, 60):
+        decision, state = run(spec, current=2, rps=600, now=NOW + step, state=state)
+        outcomes.append((step, decision.desired, decision.reason))
+    assert outcomes == [(15, 2, "stabilized"), (30, 2, "stabilized"), (45, 2, "stabilized"), (60, 6, "scale_up")]
 
 
 def test_manual_zero_is_explained():
@@ -526,3 +549,9 @@ def test_raw_proposal_is_part_of_the_engine_api():
     from scalerd.engine import raw_proposal
 
     assert raw_proposal(RPS, Reading("rps", value=250.0), current=2, tolerance=0.1) == 3
+
+
+def test_a_first_cycle_that_holds_on_a_failed_metric_records_the_current_count():
+    decision, state = run(target(), current=3, readings=[Reading("rps", error="down")])
+    assert decision.reason == "metric_failed_hold"
+    assert (state.recommendations, state.failed_cycles) == (((NOW, 3),), 1)
