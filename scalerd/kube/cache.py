@@ -34,8 +34,10 @@ log = structlog.get_logger(__name__)
 
 HTTP_GONE = 410
 HTTP_NOT_FOUND = 404
-WATCH_SECONDS = 300
-"""How long the server keeps one watch open; the read timeout allows for this plus a margin."""
+WATCH_SECONDS = 60
+"""How long the server keeps one watch open; the read timeout allows for this plus a margin. Short, because a
+connection that dies silently (no FIN, e.g. a network partition) is only noticed by that read timeout, and
+resuming from the last version costs one request and no list."""
 STREAM_READ_MARGIN = 15.0
 CONNECT_TIMEOUT = 5.0
 LIST_TIMEOUT = 30.0
