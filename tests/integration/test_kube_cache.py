@@ -15,7 +15,7 @@ SHORT_HISTORY = 5
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     with running_emulator(tmp_path_factory.mktemp("kube-cache")) as running:
-        running.create_namespaces("shop", "elsewhere", "resume", "fresh", "first", "second", "stopping")
+        running.create_namespaces("shop", "elsewhere", "resume", "fresh", "first", "second", "stopping", "flaky")
         yield running
 
 
@@ -160,3 +160,16 @@ def test_stop_ends_every_watch_thread(emulator, admin):
     stopping.stop()
     assert "deployment-watch-stopping" not in [thread.name for thread in threading.enumerate()]
     assert not stopping.synced() or stopping.get("stopping", "web") is None
+
+
+def test_failing_reconnects_back_off_and_resume_from_the_last_version(emulator, admin, cache):
+    admin.create_namespaced_deployment("flaky", deployment("web", replicas=1))
+    flaky, sent = cache(["flaky"])
+    scale(admin, "flaky", "web", 2)
+    wait_until(lambda: replicas_in(flaky, "flaky", "web") == 2, timeout=3.0)  # the watch is open
+    emulator.server.inject_fault(verb="watch", path_pattern="/namespaces/flaky/deployments$", status=500, count=2)
+    emulator.server.drop_watches()
+    scale(admin, "flaky", "web", 5)
+    waited = wait_until(lambda: replicas_in(flaky, "flaky", "web") == 5, timeout=3.0)
+    assert sent == [("list", 200), ("watch", 200), ("watch", 500), ("watch", 500), ("watch", 200)]
+    assert 0.25 + 0.5 <= waited <= 0.5 + 1.0 + 0.5, "two backoff steps: 0.25-0.5 s, then 0.5-1 s"
