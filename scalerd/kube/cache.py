@@ -264,11 +264,10 @@ class _NamespaceWatcher:
                 log.warning("deployment_watch_failed", namespace=self.namespace, code=error.status,
                             error=api_message(error), retry_in=round(delay, 2))
                 self._stopping.wait(delay)
-            except Exception as error:  # noqa: BLE001 - a dead watcher would leave the cache stale for good
+            except Exception:  # a dead watcher would leave the cache stale for good
                 failures += 1
                 delay = reconnect_delay(failures)
-                log.error("deployment_watch_unexpected", namespace=self.namespace, error=repr(error),
-                          retry_in=round(delay, 2))
+                log.exception("deployment_watch_unexpected", namespace=self.namespace, retry_in=round(delay, 2))
                 resource_version = None
                 self._stopping.wait(delay)
 

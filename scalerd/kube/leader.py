@@ -242,6 +242,9 @@ class LeaderElector:
             clock=clock, wall_clock=wall_clock,
         )
         self._step_lock = threading.Lock()
+        """Held during an attempt's requests, so release() does not overlap a renewal in flight."""
+        self._state_lock = threading.Lock()
+        """Guards leadership against a stop or release arriving while an attempt is in flight."""
         self._stopping = threading.Event()
         self._leading = False
         self._renewal_started_at = -math.inf
@@ -285,18 +288,26 @@ class LeaderElector:
                 return
             try:
                 renewed = self._election.try_acquire_or_renew()
-            except Exception:
+            except Exception:  # counts as a failed attempt; the election thread must live on
                 log.exception("lease_attempt_failed", identity=self.identity)
                 renewed = False
-        if renewed:
-            self._renewal_started_at = started
-            if not self._leading:
+        with self._state_lock:
+            # release() or stop() during the request ended leadership; this answer must not revive it.
+            if self._stopping.is_set():
+                return
+            was_leading = self._leading
+            if renewed:
+                self._renewal_started_at = started
+                self._leading = True
+            elif was_leading and (not self._election.holds_record()
+                                  or self._clock() - self._renewal_started_at >= self._renew_deadline):
+                self._leading = False
+        if self._leading != was_leading:
+            if self._leading:
                 log.info("lease_acquired", identity=self.identity)
-                self._set_leading(True)
-        elif self._leading and (not self._election.holds_record()
-                                or self._clock() - self._renewal_started_at >= self._renew_deadline):
-            log.warning("lease_lost", identity=self.identity, holder=self._election.observed.holder_identity)
-            self._set_leading(False)
+            else:
+                log.warning("lease_lost", identity=self.identity, holder=self._election.observed.holder_identity)
+            self._notify(self._leading)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -310,13 +321,14 @@ class LeaderElector:
 
     def _halt(self) -> None:
         self._stopping.set()
-        if self._leading:
-            self._set_leading(False)
+        with self._state_lock:
+            was_leading, self._leading = self._leading, False
+        if was_leading:
+            self._notify(False)
 
-    def _set_leading(self, leading: bool) -> None:
-        self._leading = leading
+    def _notify(self, leading: bool) -> None:
         if self._on_change is not None:
             try:
                 self._on_change(leading)
-            except Exception:
+            except Exception:  # a failing listener must not stop the election
                 log.exception("leader_change_listener_failed", leading=leading)

@@ -220,6 +220,23 @@ def test_release_by_a_standby_leaves_the_lease_alone(store, clock):
     assert store.requests.count("update") == 0
 
 
+def test_a_stop_during_a_renewal_in_flight_is_not_undone_by_its_answer(store, clock):
+    changes: list[bool] = []
+    a = elector(store, clock, "a", changes=changes)
+    a.step()
+    renew = store.replace
+
+    def renew_while_being_stopped(lease, *, timeout=None):
+        answer = renew(lease, timeout=timeout)
+        a.stop()  # e.g. SIGTERM handled while the renewal was on the wire
+        return answer
+
+    store.replace = renew_while_being_stopped
+    clock.advance(RETRY)
+    a.step()
+    assert (a.is_leader(), a.may_write(), changes) == (False, False, [True, False])
+
+
 def test_a_stopped_elector_sends_nothing_more(store, clock):
     a = elector(store, clock, "a")
     a.step()
