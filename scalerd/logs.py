@@ -21,6 +21,8 @@ from scalerd.config.model import Config
 
 REDACTED = "[redacted]"
 SECRET_KEY = re.compile(r"token|password|passwd|sasl|secret|credential|authorization", re.IGNORECASE)
+# sasl.mechanism(s) names a protocol (PLAIN, SCRAM-SHA-512): masking it would cut that word out of every line.
+NOT_SECRET_KAFKA_KEY = re.compile(r"^sasl\.mechanisms?$")
 MIN_SECRET_LENGTH = 4
 """Shorter registered values are ignored: masking "ab" everywhere would shred ordinary text and hide nothing."""
 
@@ -68,8 +70,28 @@ REDACTOR = SecretRedactor()
 """The process's one redactor: structlog's configuration is process-wide, so its secret list is too."""
 
 
+class _StdlibBridge(logging.Handler):
+    """Hands records of the standard `logging` module (librdkafka's lines, the kubernetes client's and urllib3's
+    warnings) to the structlog pipeline, so that they too come out as JSON and pass the redactor; without it they
+    would reach stderr raw through logging's last-resort handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            structlog.get_logger().log(
+                record.levelno, record.getMessage(), logger=record.name, exc_info=record.exc_info or None,
+            )
+        except Exception:  # noqa: BLE001 - a log line must never raise into the code that logged it
+            self.handleError(record)
+
+
+_STDLIB_BRIDGE = _StdlibBridge(level=logging.WARNING)
+
+
 def configure_logging(*, log_format: str, stream: TextIO | None = None) -> None:
-    """Install the structlog pipeline: `json` (one object per line) or `console` (aligned, for humans)."""
+    """Install the structlog pipeline: `json` (one object per line) or `console` (aligned, for humans).
+
+    Standard-library log records of level WARNING and above go through the same pipeline.
+    """
     renderer = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
@@ -88,13 +110,17 @@ def configure_logging(*, log_format: str, stream: TextIO | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    if _STDLIB_BRIDGE not in root.handlers:
+        root.addHandler(_STDLIB_BRIDGE)
 
 
 def config_secrets(config: Config) -> set[str]:
     """The secret strings a configuration carries or points to: SASL/TLS settings and credential files' contents."""
     secrets: set[str] = set()
     secrets.update(
-        str(value) for key, value in config.defaults.kafka.config.items() if SECRET_KEY.search(key) or ".key" in key
+        str(value) for key, value in config.defaults.kafka.config.items()
+        if (SECRET_KEY.search(key) or ".key" in key) and not NOT_SECRET_KAFKA_KEY.search(key)
     )
     prometheus = config.defaults.prometheus
     for secret_file in (prometheus.bearer_token_file, prometheus.password_file):

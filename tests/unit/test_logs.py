@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 import structlog
@@ -16,7 +17,13 @@ from scalerd.config.model import (
     PrometheusSettings,
     Target,
 )
-from scalerd.logs import REDACTED, SecretRedactor, config_secrets, configure_logging
+from scalerd.logs import (
+    REDACTED,
+    REDACTOR,
+    SecretRedactor,
+    config_secrets,
+    configure_logging,
+)
 
 PLANTED = "s3cr3t-Pl4nted-V4lue"
 
@@ -138,7 +145,7 @@ def test_config_secrets_are_sasl_and_tls_settings_and_credential_file_contents(t
             prometheus=PrometheusSettings(bearer_token_file=str(token_file), password_file=str(password_file)),
             kafka=KafkaSettings(config={
                 "sasl.username": "orders-user", "sasl.password": "kafka-pass", "ssl.key.pem": "PEM-BODY",
-                "security.protocol": "SASL_SSL",
+                "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.mechanisms": "PLAIN",
             }),
         ),
         targets=(Target(name="t", namespace="ns", deployment="d", min_replicas=1, max_replicas=2, timezone="UTC"),),
@@ -156,3 +163,21 @@ def test_a_missing_credential_file_gives_no_secret_and_no_error(tmp_path):
     )
 
     assert config_secrets(config) == set()
+
+
+def test_standard_library_records_come_out_as_redacted_json(log_stream):
+    redactor_secret = "Br1dged-" + PLANTED
+    REDACTOR.register([redactor_secret])
+    logging.getLogger("scalerd.kafka.librdkafka").error("FAIL [rdkafka#producer-1]: auth with %s failed", redactor_secret)
+    logging.getLogger("urllib3").info("below WARNING: not shown")
+
+    [line] = _lines(log_stream)
+    assert line["event"] == f"FAIL [rdkafka#producer-1]: auth with {REDACTED} failed"
+    assert (line["level"], line["logger"]) == ("error", "scalerd.kafka.librdkafka")
+
+
+def test_the_standard_library_bridge_is_installed_once():
+    configure_logging(log_format="console")
+    configure_logging(log_format="json")
+    bridges = [handler for handler in logging.getLogger().handlers if type(handler).__name__ == "_StdlibBridge"]
+    assert len(bridges) == 1
