@@ -293,7 +293,7 @@ def _target(section: Section, *, defaults: Defaults) -> _Placed:
         metrics=metrics,
         schedule=schedule,
         behavior=_behavior(section.section("behavior", known=_BEHAVIOR_FIELDS)),
-        fallback=_fallback(section, min_replicas=min_replicas, max_replicas=max_replicas),
+        fallback=_fallback(section),
         paused=paused,
     )
     return _Placed(
@@ -540,21 +540,15 @@ def _policies(section: Section) -> tuple[ScalingPolicy, ...]:
     return tuple(policies)
 
 
-def _fallback(target: Section, *, min_replicas: int | None, max_replicas: int | None) -> Fallback | None:
+def _fallback(target: Section) -> Fallback | None:
+    """The contract bounds only the count (>= 0): like a schedule's, a fallback count is clipped to the bounds."""
     if target.data.get("fallback") is None:
         return None
     section = target.section("fallback", known=_FALLBACK_FIELDS)
     if section is None:
         return None
     failure_threshold = section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD)
-    replicas = section.integer("replicas", minimum=0)
-    bounds_known = replicas is not None and min_replicas is not None and max_replicas is not None
-    if bounds_known and not min_replicas <= replicas <= max_replicas:
-        section.report(
-            "replicas",
-            f"must be between minReplicas and maxReplicas ({min_replicas}..{max_replicas}) (got {replicas})",
-        )
-    return Fallback(failure_threshold=failure_threshold, replicas=replicas)
+    return Fallback(failure_threshold=failure_threshold, replicas=section.integer("replicas", minimum=0))
 
 
 # --- the seed's AutoScalerPolicy document --------------------------------------------------------------------

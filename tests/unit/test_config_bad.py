@@ -437,9 +437,9 @@ BAD_CONFIGS = [
     ),
     # --- fallback
     pytest.param(
-        valid_target("fallback: {failureThreshold: 0, replicas: 50}"),
+        valid_target("fallback: {failureThreshold: 0, replicas: -1}"),
         ["targets[0].fallback.failureThreshold: must be >= 1 (got 0)",
-         "targets[0].fallback.replicas: must be between minReplicas and maxReplicas (1..10) (got 50)"],
+         "targets[0].fallback.replicas: must be >= 0 (got -1)"],
         id="fallback-bounds",
     ),
     pytest.param(

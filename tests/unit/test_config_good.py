@@ -316,6 +316,16 @@ def test_target_timezone_defaults_to_the_defaults_block() -> None:
     assert target.timezone == "Australia/Sydney"
 
 
+def test_a_fallback_count_beyond_the_bounds_is_valid_like_a_schedule_count() -> None:
+    """The contract bounds replica counts only by >= 0; the engine clips a fallback like any proposal."""
+    target = only_target(
+        "apiVersion: scalerd/v1\n"
+        "targets: [{name: a, deployment: a, minReplicas: 2, maxReplicas: 3, fallback: {replicas: 5},\n"
+        "           metrics: [{type: cpu, targetUtilization: 50}], schedule: [{time: '09:00', replicas: 1}]}]\n"
+    )
+    assert (target.fallback, target.schedule) == (Fallback(failure_threshold=3, replicas=5), (DailyEntry(540, 1),))
+
+
 def test_empty_blocks_and_trailing_documents_are_allowed() -> None:
     config = load_config_text(
         "---\napiVersion: scalerd/v1\ndefaults:\n"

@@ -430,6 +430,12 @@ def test_fallback_may_scale_down_but_only_through_the_stabilization_window():
     assert (decision.desired, decision.reason) == (2, "fallback")
 
 
+def test_a_fallback_above_max_replicas_is_clipped_to_it():
+    spec = target(max_replicas=5, fallback=Fallback(failure_threshold=1, replicas=50))
+    decision, _ = run(spec, current=4, readings=[Reading("rps", error="timeout")], state=history((600, 4)))
+    assert (decision.desired, decision.reason, decision.bound_by) == (5, "fallback", "maxReplicas")
+
+
 def test_success_resets_the_failed_cycles():
     _, state = run(target(), current=2, rps=200, state=EngineState(failed_cycles=7))
     assert state.failed_cycles == 0
