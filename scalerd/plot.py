@@ -45,7 +45,11 @@ def write_plot(series: Series, *, path: str, title: str) -> None:
     for name, column in zip(series.metric_names, series.loads):
         load_axes.plot(days, column, linewidth=0.6, label=name)
     load_axes.set_ylabel("load (trace value)")
-    load_axes.legend(loc="upper right", fontsize="small")
+    if series.metric_names:
+        load_axes.legend(loc="upper right", fontsize="small")
+    else:
+        load_axes.text(0.5, 0.5, "no metric: this target scales on its schedule only", ha="center", va="center",
+                       transform=load_axes.transAxes)
     replica_axes.sharex(load_axes)
     _plot_replicas(replica_axes, series, days, start=0, stop=len(days))
     replica_axes.set_title("replicas over the whole trace", fontsize="medium")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 
 import pytest
 
@@ -53,3 +54,15 @@ def test_write_plot_writes_a_png_with_one_panel_row_per_view(tmp_path, series, e
     write_plot(series, path=str(tmp_path / "plot.png"), title="t")
 
     assert png_size(tmp_path / "plot.png") == expected_size
+
+
+def test_a_schedule_only_target_plots_without_a_legend_warning(tmp_path):
+    series = Series(metric_names=())
+    for hour in range(12):
+        series.add(Step(hour * 3600.0, (), None, 3, 3, False, "no_change", 1, None, 1))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_plot(series, path=str(tmp_path / "plot.png"), title="t")
+
+    assert png_size(tmp_path / "plot.png") == (1320, 704)
