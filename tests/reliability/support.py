@@ -118,11 +118,14 @@ class FakePrometheus:
                 authorization = self.headers.get("Authorization", "")
                 fake.authorizations.append(authorization)
                 status, content_type, body = fake.answer(self.path.split("?")[0], authorization)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a client that timed out on /slow has gone: that is the point of /slow
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the tests read what they need from `fake`."""
