@@ -552,7 +552,8 @@ class _Handler(BaseHTTPRequestHandler):
         resource, cluster = request.resource, self.api.cluster
         namespace = request.namespace or ""
         mode = validation_mode(query.get("fieldValidation"))
-        if request.verb not in resource.verbs and not request.subresource:
+        allowed = res.SUBRESOURCE_VERBS if request.subresource else resource.verbs
+        if request.verb not in allowed:
             raise method_not_allowed()
         if request.verb == "watch":
             return self._serve_watch(request, query)
