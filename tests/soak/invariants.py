@@ -189,22 +189,31 @@ def check_policies(writes: Sequence[Write], rules: Mapping[str, Rules], *, toler
 
 
 def check_single_writer(writes: Iterable[Write], terms: Sequence[Term], *, slack: float = 0.0) -> list[Violation]:
-    """Leadership terms never overlap, and every write falls inside a term of the identity that made it.
+    """Every write falls inside a term of the identity that made it, and while two identities' terms overlap
+    at most one of them writes.
 
+    Terms come from log lines, so they are what each process believed: a frozen leader that wakes believes it
+    still leads until its next renewal attempt says otherwise; its fencing must keep it from writing meanwhile.
     `slack`: how much later than a term's recorded end a write may land (the end is a log line written after
     the fact, or the moment a process was killed).
     """
+    writes = list(writes)
     violations = []
-    ordered = sorted(terms, key=lambda term: term.start)
-    for earlier, later in itertools.pairwise(ordered):
-        if later.start < earlier.end and later.identity != earlier.identity:
-            violations.append(Violation("one writer", (
-                f"{later.identity} led from {later.start:.3f} while {earlier.identity} led until {earlier.end:.3f}")))
     for write in writes:
         if not any(term.identity == write.identity and term.start <= write.landed <= term.end + slack
                    for term in terms):
             violations.append(Violation("one writer", (
                 f"{write.identity} wrote {write.deployment} at {write.landed:.3f} outside its leadership")))
+    ordered = sorted(terms, key=lambda term: term.start)
+    for index, earlier in enumerate(ordered):
+        for later in ordered[index + 1:]:
+            if later.start >= earlier.end or later.identity == earlier.identity:
+                continue
+            start, end = later.start, min(earlier.end, later.end)
+            writers = {write.identity for write in writes if start <= write.landed <= end}
+            if {earlier.identity, later.identity} <= writers:
+                violations.append(Violation("one writer", (
+                    f"{earlier.identity} and {later.identity} both wrote between {start:.3f} and {end:.3f}")))
     return violations
 
 

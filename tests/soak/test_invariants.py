@@ -110,7 +110,10 @@ def test_changes_that_keep_the_policies_and_the_cooldown_are_never_flagged(steps
 @pytest.mark.parametrize(("terms", "writes", "breaches"), [
     pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(5, 2, 3), write(15, 3, 4, identity="b")], 0,
                  id="handover"),
-    pytest.param([Term("a", 0, 10), Term("b", 9, 20)], [], 1, id="overlapping-terms"),
+    pytest.param([Term("a", 0, 10), Term("b", 9, 20)], [write(5, 2, 3), write(9.5, 3, 4, identity="b")], 0,
+                 id="overlapping-terms-one-writer"),
+    pytest.param([Term("a", 0, 10), Term("b", 9, 20)], [write(9.2, 2, 3), write(9.5, 3, 4, identity="b")], 1,
+                 id="overlapping-terms-two-writers"),
     pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(11, 2, 3)], 1, id="write-after-the-term"),
     pytest.param([Term("a", 0, 10), Term("b", 13, 20)], [write(10.4, 2, 3)], 0, id="write-within-the-slack"),
     pytest.param([Term("a", 0, 10)], [write(5, 2, 3, identity="b")], 1, id="a-writer-that-never-led"),

@@ -1,0 +1,186 @@
+"""Leader failover with two and three `scalerd run` processes on one Lease (lease 3 s, renew 2 s, retry 0.5 s).
+
+All instances run as the one `scalerd` ServiceAccount, so the audit log cannot tell them apart: each write is
+attributed through the decision logs (the k-th landed write of a Deployment is its k-th applied decision), and
+each identity's leadership through its `lease_acquired`/`lease_lost`/`lease_released` lines; `check_single_writer`
+then asserts that no two terms overlap and that every write lies inside its writer's term. Takeover times are
+printed (run with -s) for docs/RELIABILITY.md.
+"""
+from __future__ import annotations
+
+import signal
+import time
+
+from tests.integration.daemon_support import (
+    audit_lines,
+    create_deployment,
+    lease_holder,
+    replicas_of,
+    rps_config,
+    serve_rps,
+    set_rps,
+    wait_until,
+)
+from tests.reliability.support import (
+    LEASE_SECONDS,
+    RENEW_SECONDS,
+    RETRY_SECONDS,
+    events_named,
+)
+from tests.soak.invariants import check_single_writer, join_writes
+from tests.soak.records import (
+    applied_decisions,
+    leadership_terms,
+    log_time,
+    scale_attempts,
+)
+from tests.testbed.kafka_tools import unique_name
+
+
+def _scene(testbed, admin, tmp_path, *, rps: float) -> tuple[str, list[str]]:
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: rps})
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                                 targets=[{"name": "api", "deployment": deployment}]))
+    return deployment, ["--config", str(config)]
+
+
+def _start_together(daemons, config_args, lease: str, count: int) -> list:
+    started = [daemons.start(config_args, lease=lease, identity=unique_name(f"candidate{number}"), ready=False)
+               for number in range(count)]
+    for daemon in started:
+        daemon.wait_ready()
+    return started
+
+
+def _holder(admin, lease: str, candidates: list):
+    holder = lease_holder(admin, lease)
+    return next((daemon for daemon in candidates if daemon.identity == holder), None)
+
+
+def _acquired_at(daemon) -> list[float]:
+    return [log_time(event) for event in events_named(daemon, "lease_acquired")]
+
+
+def _one_writer_violations(testbed, deployment: str, candidates: list, *, died_at: dict[str, float]) -> list:
+    ended = time.time()
+    decisions, terms = [], []
+    for daemon in candidates:
+        events = daemon.log_events()
+        decisions += applied_decisions(daemon.identity, events)
+        terms += leadership_terms(daemon.identity, events, died_at=died_at.get(daemon.identity), ended_at=ended)
+    writes, violations = join_writes(scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment]),
+                                     decisions)
+    return violations + check_single_writer(writes, terms, slack=0.2)
+
+
+def test_three_candidates_one_leader_then_sigkill_and_sigterm_hand_over_with_one_writer_at_a_time(
+        testbed, admin, tmp_path, daemons):
+    deployment, config_args = _scene(testbed, admin, tmp_path, rps=20)
+    lease = unique_name("lease")
+    candidates = _start_together(daemons, config_args, lease, 3)
+    first = wait_until(lambda: _holder(admin, lease, candidates), timeout=10, what="a leader among three")
+    time.sleep(1.5)
+    assert sorted(daemon.metric("scalerd_leader") for daemon in candidates) == [0.0, 0.0, 1.0]
+    assert [len(_acquired_at(daemon)) for daemon in candidates].count(1) == 1
+    set_rps(testbed, {deployment: 45})
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the leader scales to 5")
+
+    first.process.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    first.process.wait(timeout=5)
+    serve_rps(testbed, {deployment: 75})
+    standbys = [daemon for daemon in candidates if daemon is not first]
+    second = wait_until(lambda: _holder(admin, lease, standbys), timeout=10, interval=0.05,
+                        what="a standby takes the expired Lease")
+    wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="the new leader scales to 8")
+    after_kill = _acquired_at(second)[0] - killed_at
+
+    third = next(daemon for daemon in standbys if daemon is not second)
+    terminated_at = time.time()
+    second.process.send_signal(signal.SIGTERM)
+    assert second.process.wait(timeout=2.5) == 0
+    exit_seconds = time.time() - terminated_at
+    serve_rps(testbed, {deployment: 25})
+    wait_until(lambda: _holder(admin, lease, [third]), timeout=5, interval=0.05, what="the last one takes over")
+    wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=10, what="the third leader scales to 3")
+    after_term = _acquired_at(third)[0] - terminated_at
+    print(f"\nthree candidates: takeover after SIGKILL {after_kill:.2f}s, after SIGTERM {after_term:.2f}s "
+          f"(exit in {exit_seconds:.2f}s)")
+
+    # The killed leader's Lease had to expire first (at most one lease duration after its last renewal, plus
+    # the standby's retry period); a released Lease is taken at the next retry.
+    assert after_kill <= LEASE_SECONDS + RETRY_SECONDS + 0.3, after_kill
+    assert after_term <= RETRY_SECONDS + 0.5, after_term
+    assert exit_seconds < 2.0
+    applied = {daemon.identity: [(line["current"], line["desired"]) for line in daemon.decisions()
+                                 if line["applied"]] for daemon in candidates}
+    assert applied == {first.identity: [(2, 5)], second.identity: [(5, 8)], third.identity: [(8, 3)]}
+    assert [len(_acquired_at(daemon)) for daemon in candidates] == [1, 1, 1]
+    assert _one_writer_violations(testbed, deployment, candidates, died_at={first.identity: killed_at}) == []
+
+
+def test_a_leader_whose_renewals_fail_stops_writing_within_the_renew_deadline_and_nobody_writes_unleased(
+        testbed, admin, tmp_path, daemons):
+    deployment, config_args = _scene(testbed, admin, tmp_path, rps=20)
+    lease = unique_name("lease")
+    candidates = _start_together(daemons, config_args, lease, 2)
+    leader = wait_until(lambda: _holder(admin, lease, candidates), timeout=10, what="a leader")
+    time.sleep(1.0)
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/scalerd/leases/{lease}"
+
+    # Every Lease update fails for a while: the leader cannot renew, nobody can take over.
+    testbed.control.inject_fault(verb="update", path_pattern=f"/leases/{lease}$", status=500, count=30)
+    cut_at = time.time()
+    time.sleep(RENEW_SECONDS + 0.3)
+    serve_rps(testbed, {deployment: 45})  # a change is wanted while nobody holds a fresh Lease
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=20, what="scaled once a Lease is held again")
+
+    updates = [line for line in audit_lines(testbed.audit_path) if line["path"] == lease_path
+               and line["verb"] == "update"]
+    last_renewal = max(line["ts"] for line in updates if line["status"] == 200 and line["ts"] < cut_at + 0.5)
+    refused = [line for line in updates if line["status"] == 500]
+    next_lease = min(line["ts"] for line in updates if line["status"] == 200 and line["ts"] > refused[-1]["ts"])
+    [write] = [attempt for attempt in scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment])]
+    lost = events_named(leader, "lease_lost")
+    print(f"\nrenewals refused: {len(refused)}; leader lost the Lease {log_time(lost[0]) - last_renewal:.2f}s after "
+          f"its last renewal; the Lease was held again {next_lease - last_renewal:.2f}s after it")
+
+    assert len(refused) == 30
+    assert lost and log_time(lost[0]) - last_renewal <= RENEW_SECONDS + RETRY_SECONDS + 0.2
+    # The one write came after a Lease was acquired again, never in the unleased gap.
+    assert write.ts > next_lease and write.status == 200
+    assert _one_writer_violations(testbed, deployment, candidates, died_at={}) == []
+
+
+def test_a_frozen_leader_that_wakes_after_the_standby_took_over_never_writes_again(testbed, admin, tmp_path, daemons):
+    deployment, config_args = _scene(testbed, admin, tmp_path, rps=20)
+    lease = unique_name("lease")
+    candidates = _start_together(daemons, config_args, lease, 2)
+    frozen = wait_until(lambda: _holder(admin, lease, candidates), timeout=10, what="a leader")
+    standby = next(daemon for daemon in candidates if daemon is not frozen)
+    time.sleep(1.0)
+
+    # SIGSTOP: a GC pause, a VM freeze, a partition it cannot notice; it resumes believing it still leads.
+    frozen.process.send_signal(signal.SIGSTOP)
+    stopped_at = time.time()
+    serve_rps(testbed, {deployment: 45})
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the standby scales to 5")
+    takeover = _acquired_at(standby)[0] - stopped_at
+    serve_rps(testbed, {deployment: 75})  # the woken leader, if it still wrote, would write this
+    frozen.process.send_signal(signal.SIGCONT)
+    woken_at = time.time()
+    wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="the standby scales to 8")
+    wait_until(lambda: events_named(frozen, "lease_lost"), timeout=5, what="the woken leader notices")
+    time.sleep(1.0)
+    print(f"\nfrozen leader: standby took over {takeover:.2f}s after SIGSTOP")
+
+    assert takeover <= LEASE_SECONDS + RETRY_SECONDS + 0.3, takeover
+    assert [line for line in frozen.decisions() if line["applied"] and log_time(line) > stopped_at] == []
+    assert [(line["current"], line["desired"]) for line in standby.decisions() if line["applied"]] == [(2, 5), (5, 8)]
+    # Woken, it learns from its next renewal attempt that the Lease is gone, before any write of its own
+    # (had its loop been first, the writer's fencing check would have refused: its renewal was > 2 s old).
+    assert log_time(events_named(frozen, "lease_lost")[0]) >= woken_at - 0.1
+    assert _one_writer_violations(testbed, deployment, candidates, died_at={}) == []
