@@ -259,12 +259,12 @@ def test_bookmarks_arrive_with_the_latest_resource_version(tmp_path):
         events = list(watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=latest,
                                            allow_watch_bookmarks=True, timeout_seconds=1, deserialize=False))
     bookmarks = [event for event in events if event["type"] == "BOOKMARK"]
-    assert 3 <= len(bookmarks) <= 5
+    assert 2 <= len(bookmarks) <= 5  # one per 0.2 s in a 1 s watch, fewer when the machine is busy
     assert {event["object"]["metadata"]["resourceVersion"] for event in bookmarks} == {latest}
     assert len(events) == len(bookmarks)
 
 
-def test_dropped_watch_ends_the_stream(admin, control):
+def test_dropped_watch_ends_the_stream(server, admin, control):
     apps = client.AppsV1Api(admin)
     ended = threading.Event()
 
@@ -275,7 +275,9 @@ def test_dropped_watch_ends_the_stream(admin, control):
         ended.set()
 
     threading.Thread(target=consume, daemon=True).start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while not server.cluster.store.open_watches("apps/deployments") and time.monotonic() < deadline:
+        time.sleep(0.02)
     control.drop_watches()
     assert ended.wait(3)
 
@@ -351,13 +353,17 @@ def test_stall_delays_then_answers_normally(admin, control):
 def test_status_follows_spec_after_the_delay(admin, control):
     _create(admin, "delayed")
     apps = client.AppsV1Api(admin)
-    control.set_status_delay(0.5)
-    apps.patch_namespaced_deployment_scale("delayed", "default", {"spec": {"replicas": 4}})
-    right_after = apps.read_namespaced_deployment("delayed", "default").status
-    time.sleep(0.8)
+    control.set_status_delay(1.0)
+    started = time.monotonic()
+    scale = apps.patch_namespaced_deployment_scale("delayed", "default", {"spec": {"replicas": 4}})
+    while apps.read_namespaced_deployment("delayed", "default").status.observed_generation != 2:
+        assert time.monotonic() - started < 5
+        time.sleep(0.02)
+    followed_after = time.monotonic() - started
     later = apps.read_namespaced_deployment("delayed", "default")
-    assert (right_after.replicas, right_after.ready_replicas, right_after.observed_generation) == (2, 2, 1)
-    assert (later.status.replicas, later.status.ready_replicas, later.status.observed_generation) == (4, 4, 2)
+    assert (scale.spec.replicas, scale.status.replicas) == (4, 2)
+    assert 1.0 <= followed_after < 3.0
+    assert (later.status.replicas, later.status.ready_replicas, later.status.updated_replicas) == (4, 4, 4)
 
 
 def test_pod_ready_and_pod_metrics_controls(admin, control):
@@ -481,8 +487,11 @@ def test_a_watch_is_audited_when_it_ends(tmp_path):
     with running_emulator(tmp_path) as fresh:
         core = client.CoreV1Api(api_client(fresh.url, ADMIN_TOKEN))
         stream = watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=5)
-        threading.Timer(0.3, lambda: core.create_namespaced_config_map("default", {"metadata": {"name": "w"}})).start()
+        configmap = {"metadata": {"name": "w"}}
+        creator = threading.Timer(0.3, lambda: core.create_namespaced_config_map("default", configmap))
+        creator.start()
         next(stream)
+        creator.join()
         while_open = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
         fresh.drop_watches()
         deadline = time.monotonic() + 5

@@ -404,6 +404,7 @@ class _WatchEncoder:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _pending_audit: dict[str, str] | None = None  # control requests leave it None: they are not audited
     disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body 40 ms
     server: _HttpServer
 
@@ -458,6 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: Any, *, headers: Mapping[str, str] | None = None,
               content_type: str = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        self._audit(code)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -486,6 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             path_error = error
         verb, status = request.verb if request is not None else method.lower(), 500
+        self._pending_audit = {"user": user or ANONYMOUS_USER, "verb": verb, "path": path}
         try:
             raw = self._read_body()
             if user is None:
@@ -511,7 +514,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            self.api.audit(user=user or ANONYMOUS_USER, verb=verb, path=path, status=status)
+            self._audit(status)
+
+    def _audit(self, status: int) -> None:
+        """Once per request, before its answer goes out (so a client that has its answer finds the line);
+        a watch's when its stream ends."""
+        if self._pending_audit is not None:
+            self.api.audit(**self._pending_audit, status=status)
+            self._pending_audit = None
 
     def _serve_non_resource(self, method: str, path: str) -> int:
         if method != "GET":
