@@ -549,6 +549,13 @@ DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
     pytest.param("POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "x"}}, "application/json",
                  ADMIN_TOKEN, 404, 'namespaces "nowhere" not found', id="missing-namespace"),
     pytest.param("POST", DEPLOYMENTS, b"{not json", "application/json", ADMIN_TOKEN, 400, None, id="bad-json"),
+    pytest.param("POST", "/api/v1/namespaces/default/configmaps", {"kind": "Secret", "metadata": {"name": "k"}},
+                 "application/json", ADMIN_TOKEN, 400,
+                 'Secret in version "v1" cannot be handled as a ConfigMap: no kind "Secret" is registered for '
+                 'version "v1"', id="other-kind"),
+    pytest.param("POST", "/api/v1/namespaces/default/configmaps", {"apiVersion": "v2", "metadata": {"name": "k"}},
+                 "application/json", ADMIN_TOKEN, 400,
+                 "the API version in the data (v2) does not match the expected API version (v1)", id="other-version"),
     pytest.param("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "Bad_Name"}},
                  "application/json", ADMIN_TOKEN, 422, None, id="bad-name"),
     pytest.param("PUT", "/api/v1/namespaces/kube-system/configmaps/one", {"metadata": {"name": "two"}},

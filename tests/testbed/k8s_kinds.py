@@ -308,11 +308,11 @@ def table_cells(resource: res.ResourceType, obj: Mapping[str, Any]) -> list[Any]
 
 def check_kind(resource: res.ResourceType, body: Mapping[str, Any], *, expected_kind: str,
                expected_api_version: str) -> None:
-    """A body of another kind or version is refused, as the real decoder does."""
+    """A body of another version or kind is refused (an absent one is taken from the URL), as the real decoder does."""
     kind, api_version = body.get("kind"), body.get("apiVersion")
-    if (kind and kind != expected_kind) or (api_version and api_version != expected_api_version):
+    if api_version and api_version != expected_api_version:
         raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version "
-                          f"({expected_api_version})" if api_version != expected_api_version else
-                          f"{kind} in version \"{resource.version}\" cannot be handled as a {expected_kind}: "
-                          f"no kind \"{kind}\" is registered for version \"{expected_api_version}\"")
-
+                          f"({expected_api_version})")
+    if kind and kind != expected_kind:
+        raise bad_request(f'{kind} in version "{resource.version}" cannot be handled as a {expected_kind}: '
+                          f'no kind "{kind}" is registered for version "{expected_api_version}"')
