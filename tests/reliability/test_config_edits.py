@@ -26,7 +26,7 @@ from tests.testbed.kafka_tools import unique_name
 GOOD = """\
 apiVersion: scalerd/v1
 defaults:
-  interval: 1s
+  interval: 500ms
   prometheus: {{url: '{url}', timeout: 2s}}
 targets:
   - name: api
@@ -81,12 +81,12 @@ BAD_EDITS = [
     pytest.param(BadEdit("name: api", "name: API_1", (
         ("targets[0].name: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with "
         "a letter or digit, at most 63 characters (got 'API_1')"),)), id="name-not-dns-1123"),
-    pytest.param(BadEdit("interval: 1s", "interval: 0s", ("defaults.interval: must be > 0 (got '0s')",)),
+    pytest.param(BadEdit("interval: 500ms", "interval: 0s", ("defaults.interval: must be > 0 (got '0s')",)),
                  id="interval-zero"),
-    pytest.param(BadEdit("interval: 1s", "interval: fast", (
+    pytest.param(BadEdit("interval: 500ms", "interval: fast", (
         ("defaults.interval: invalid duration 'fast': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of "
         "seconds"),)), id="interval-not-a-duration"),
-    pytest.param(BadEdit("  interval: 1s\n", "  interval: 1s\n  timezone: Mars/Olympus\n", (
+    pytest.param(BadEdit("  interval: 500ms\n", "  interval: 500ms\n  timezone: Mars/Olympus\n", (
         "defaults.timezone: unknown time zone 'Mars/Olympus' (an IANA name such as UTC or Europe/Berlin)",)),
         id="timezone"),
     pytest.param(BadEdit("url: 'http://", "url: 'ftp://", (
@@ -201,7 +201,7 @@ def test_after_the_bad_edits_nothing_was_written_a_removed_key_keeps_the_rules_a
     [missing] = wait_until(lambda: events_named(scene.daemon, "configmap_key_missing"), timeout=5,
                            what="the missing key reported")
     decisions_before = len(scene.daemon.decisions())
-    wait_until(lambda: len(scene.daemon.decisions()) >= decisions_before + 2, timeout=5, what="two more cycles")
+    wait_until(lambda: len(scene.daemon.decisions()) >= decisions_before + 2, timeout=3, what="two more cycles")
     assert (missing["level"], missing["key"]) == ("warning", "config.yaml")
     assert replicas_of(scene.admin, scene.deployment) == 4
     # Not a validation failure: the counter and the Events are for edits that do not validate.
