@@ -66,6 +66,8 @@ def test_run_scales_up_and_down_serves_health_and_metrics_and_stops_on_sigterm(t
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
     set_rps(testbed, {deployment: 15})
     wait_until(lambda: replicas_of(admin, deployment) == 2, timeout=10, what="scaled down to 2")
+    # The decision's log line, counter, annotations and Event (the last of them) follow the write the API shows.
+    wait_until(lambda: len(events_about(admin, deployment)) >= 2, timeout=5, what="the scale-down's Event")
 
     assert daemon.get("/healthz").status_code == 200
     assert daemon.get("/readyz").status_code == 200
@@ -254,9 +256,13 @@ targets:
     kafka.commit(group=group_name, topic=topic, offsets_by_partition={partition: 10 for partition in range(4)})
     wait_until(lambda: replicas_of(admin, deployment) == 1, timeout=10, what="no lag: back to minReplicas 1")
 
-    applied = [(line["current"], line["desired"], line["metrics"][0]["value"]) for line in daemon.decisions()
-               if line["applied"]]
-    assert applied == [(1, 4, 40), (4, 1, 0)]
+    def applied() -> list[tuple]:
+        return [(line["current"], line["desired"], line["metrics"][0]["value"]) for line in daemon.decisions()
+                if line["applied"]]
+
+    # The decision's log line follows the write the API already shows.
+    wait_until(lambda: len(applied()) >= 2, timeout=5, what="the scale-down's decision line")
+    assert applied() == [(1, 4, 40), (4, 1, 0)]
 
 
 def test_run_holds_a_change_for_the_cooldown_on_the_real_clock(testbed, admin, tmp_path, daemons):
