@@ -7,6 +7,7 @@ registered secret string has that string masked wherever it appears, in any key,
 """
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import sys
@@ -126,6 +127,10 @@ def config_secrets(config: Config) -> set[str]:
     for secret_file in (prometheus.bearer_token_file, prometheus.password_file):
         if secret_file:
             secrets.update(_file_secret(secret_file))
+    if prometheus.username is not None and prometheus.password_file:
+        # The Authorization header carries base64(username:password), which an error quoting it would show.
+        for password in _file_secret(prometheus.password_file):
+            secrets.add(base64.b64encode(f"{prometheus.username}:{password}".encode()).decode())
     return secrets
 
 

@@ -156,6 +156,18 @@ def test_config_secrets_are_sasl_and_tls_settings_and_credential_file_contents(t
     }
 
 
+def test_basic_auth_credentials_are_also_masked_in_their_authorization_header_form(tmp_path):
+    password_file = tmp_path / "password"
+    password_file.write_text("basic-auth-password\n")
+    config = Config(
+        defaults=Defaults(prometheus=PrometheusSettings(username="scalerd", password_file=str(password_file))),
+        targets=(),
+    )
+
+    # base64("scalerd:basic-auth-password"), as requests sends it after "Basic ".
+    assert config_secrets(config) == {"basic-auth-password", "c2NhbGVyZDpiYXNpYy1hdXRoLXBhc3N3b3Jk"}
+
+
 def test_a_missing_credential_file_gives_no_secret_and_no_error(tmp_path):
     config = Config(
         defaults=Defaults(prometheus=PrometheusSettings(bearer_token_file=str(tmp_path / "absent"))),
