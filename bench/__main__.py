@@ -80,14 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", choices=("json", "table"), default="json")
     parser.add_argument("--only", action="append", choices=FIGURE_NAMES, metavar="NAME",
                         help=f"only this figure (repeatable): {', '.join(FIGURE_NAMES)}")
-    parser.add_argument("--dir", type=Path, help="keep the test bed's files and the daemons' logs here")
+    parser.add_argument("--dir", type=Path,
+                        help="keep the test bed's files and the daemons' logs in a new subdirectory of DIR")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     wanted = set(args.only or FIGURE_NAMES)
     chosen = [benchmark for benchmark in BENCHMARKS if wanted & set(benchmark.names)]
     _progress(f"load average before: {_load()}")
     with tempfile.TemporaryDirectory(prefix="scalerd-bench-") as scratch:
-        directory = (args.dir or Path(scratch)).resolve()
+        # A fresh directory each run: Prometheus would otherwise serve an earlier run's series beside this one's.
+        directory = (args.dir / time.strftime("%Y%m%dT%H%M%S") if args.dir else Path(scratch)).resolve()
         figures = _run(chosen, scale=scale, directory=directory, wanted=wanted, output=args.output)
     _progress(f"load average after: {_load()}")
     if args.output == "table":
