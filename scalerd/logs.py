@@ -22,8 +22,6 @@ from scalerd.config.model import Config
 
 REDACTED = "[redacted]"
 SECRET_KEY = re.compile(r"token|password|passwd|sasl|secret|credential|authorization", re.IGNORECASE)
-# sasl.mechanism(s) names a protocol (PLAIN, SCRAM-SHA-512): masking it would cut that word out of every line.
-NOT_SECRET_KAFKA_KEY = re.compile(r"^sasl\.mechanisms?$")
 MIN_SECRET_LENGTH = 4
 """Shorter registered values are ignored: masking "ab" everywhere would shred ordinary text and hide nothing."""
 
@@ -121,7 +119,7 @@ def config_secrets(config: Config) -> set[str]:
     secrets: set[str] = set()
     secrets.update(
         str(value) for key, value in config.defaults.kafka.config.items()
-        if (SECRET_KEY.search(key) or ".key" in key) and not NOT_SECRET_KAFKA_KEY.search(key)
+        if SECRET_KEY.search(key) or ".key" in key
     )
     prometheus = config.defaults.prometheus
     for secret_file in (prometheus.bearer_token_file, prometheus.password_file):

@@ -145,7 +145,7 @@ def test_config_secrets_are_sasl_and_tls_settings_and_credential_file_contents(t
             prometheus=PrometheusSettings(bearer_token_file=str(token_file), password_file=str(password_file)),
             kafka=KafkaSettings(config={
                 "sasl.username": "orders-user", "sasl.password": "kafka-pass", "ssl.key.pem": "PEM-BODY",
-                "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.mechanisms": "PLAIN",
+                "security.protocol": "SASL_SSL",
             }),
         ),
         targets=(Target(name="t", namespace="ns", deployment="d", min_replicas=1, max_replicas=2, timezone="UTC"),),
