@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             hold_current_on_takeover=False,
         )
         try:
-            results = daemon.run_cycle(stop=threading.Event())
+            results = daemon.run_cycle(stop=threading.Event(), wait_for_every_target=True)
         finally:
             daemon.close()
     finally:

@@ -81,7 +81,9 @@ class Writer(Protocol):
 class MetricSources(Protocol):
     """`scalerd.sources.Sources`."""
 
-    def read_all(self, targets: Sequence[Target], *, at: float | None = None) -> dict[tuple[str, str], Reading]: ...
+    def submit_all(
+        self, targets: Sequence[Target], *, at: float | None = None
+    ) -> Mapping[tuple[str, str], concurrent.futures.Future[Reading]]: ...
 
     def close(self) -> None: ...
 
@@ -215,14 +217,19 @@ class Daemon:
         if leading:
             self.wake()
 
-    def run_cycle(self, *, stop: threading.Event | None = None) -> list[TargetResult]:
-        """One cycle: reload, read the clock once, read every metric once, decide each target concurrently."""
+    def run_cycle(
+        self, *, stop: threading.Event | None = None, wait_for_every_target: bool = False
+    ) -> list[TargetResult]:
+        """One cycle: reload, read the clock once, read every metric once, decide each target concurrently.
+
+        The results of the targets done within the cycle's deadline, or with `wait_for_every_target` (`once`) of all.
+        """
         if not self._cycle_lock.acquire(blocking=False):
             log.warning("cycle_skipped", why="previous cycle still running")
             return []
         try:
             started = self._monotonic()
-            results = self._cycle(stop)
+            results = self._cycle(stop, wait_for_every_target=wait_for_every_target)
             if results is None:
                 return []
             self._metrics.cycle_duration.observe(max(0.0, self._monotonic() - started))
@@ -236,7 +243,7 @@ class Daemon:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._sources.close()
 
-    def _cycle(self, stop: threading.Event | None) -> list[TargetResult] | None:
+    def _cycle(self, stop: threading.Event | None, *, wait_for_every_target: bool) -> list[TargetResult] | None:
         """The results, or None when the cycle could not run (the cache has not listed the Deployments yet)."""
         self._apply_reload()
         # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
@@ -257,27 +264,23 @@ class Daemon:
         wall_seconds = self._wall()
         wall_time = datetime.fromtimestamp(wall_seconds, tz=UTC)
         config = self._config
-        readings = self._sources.read_all(config.targets, at=wall_seconds)
-        self._count_metric_errors(config.targets, readings)
-        if stop is not None and stop.is_set():
-            return []
+        # Every metric is asked for at once, and each target waits only for its own readings: a slow metric
+        # source delays the targets it serves, no other.
+        pending = self._sources.submit_all(config.targets, at=wall_seconds)
         futures = {}
         for target in config.targets:
             if not self._claim(target.name):
                 log.warning("target_skipped", target=target.name, why="still running from the previous cycle")
                 continue
-            target_readings = [
-                readings.get((target.name, metric.name)) or Reading(metric.name, error=NO_READING)
-                for metric in target.metrics
-            ]
             futures[self._executor.submit(
-                self._run_target_released, target, readings=target_readings, now=now, wall_time=wall_time,
+                self._run_target_released, target, pending=pending, now=now, wall_time=wall_time, stop=stop,
             )] = target
-        done, overrunning = concurrent.futures.wait(futures, timeout=CYCLE_DEADLINE_FRACTION * self.interval)
+        deadline = None if wait_for_every_target else CYCLE_DEADLINE_FRACTION * self.interval
+        done, overrunning = concurrent.futures.wait(futures, timeout=deadline)
         for future in overrunning:
-            target = futures[future]
-            log.warning("target_overran", target=target.name, deadline_seconds=CYCLE_DEADLINE_FRACTION * self.interval)
-        return [future.result() for future in futures if future in done]
+            # It goes on in the background, still claimed: the next cycles skip it until it ends.
+            log.warning("target_overran", target=futures[future].name, deadline_seconds=deadline)
+        return [result for future in futures if future in done and (result := future.result()) is not None]
 
     def _apply_reload(self) -> None:
         if self._config_provider is None:
@@ -297,12 +300,10 @@ class Daemon:
         self._health.interval = self.interval
         log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))
 
-    def _count_metric_errors(self, targets: Sequence[Target], readings: Mapping[tuple[str, str], Reading]) -> None:
-        for target in targets:
-            for metric in target.metrics:
-                reading = readings.get((target.name, metric.name))
-                if reading is None or reading.failed:
-                    self._metrics.metric_errors.labels(source=metric.type).inc()
+    def _count_metric_errors(self, target: Target, readings: Sequence[Reading]) -> None:
+        for metric, reading in zip(target.metrics, readings):
+            if reading.failed:
+                self._metrics.metric_errors.labels(source=metric.type).inc()
 
     def _claim(self, name: str) -> bool:
         with self._in_flight_lock:
@@ -311,9 +312,20 @@ class Daemon:
             self._in_flight.add(name)
             return True
 
-    def _run_target_released(self, target: Target, *, readings: list[Reading], now: float,
-                             wall_time: datetime) -> TargetResult:
+    def _run_target_released(
+        self, target: Target, *, pending: Mapping[tuple[str, str], concurrent.futures.Future[Reading]], now: float,
+        wall_time: datetime, stop: threading.Event | None,
+    ) -> TargetResult | None:
+        """The target's result; None when a shutdown began while its metrics were read (nothing is decided)."""
         try:
+            readings = [
+                pending[(target.name, metric.name)].result() if (target.name, metric.name) in pending
+                else Reading(metric.name, error=NO_READING)
+                for metric in target.metrics
+            ]
+            self._count_metric_errors(target, readings)
+            if stop is not None and stop.is_set():
+                return None
             return self._run_target(target, readings=readings, now=now, wall_time=wall_time)
         except Exception as error:  # one target's bug must not stop the others or the loop
             log.exception("target_failed", target=target.name)

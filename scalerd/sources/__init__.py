@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from scalerd.config.model import (
     CpuMetric,
@@ -42,36 +42,64 @@ class Sources:
 
         `at`: the cycle's wall-clock time (Unix seconds) Prometheus evaluates its queries at; default now.
         """
+        return {key: future.result() for key, future in self.submit_all(targets, at=at).items()}
+
+    def submit_all(
+        self, targets: Sequence[Target], *, at: float | None = None
+    ) -> dict[tuple[str, str], Future[Reading]]:
+        """As `read_all`, but at once: each metric's future Reading is settled as soon as its own source has it,
+        a Prometheus metric as soon as its own query is answered, so a slow server delays only what it serves.
+        The futures never raise."""
         by_source: dict[str, list[tuple[Target, Metric]]] = {"prometheus": [], "kafka": [], "cpu": []}
         for target in targets:
             for metric in target.metrics:
                 by_source[_source_name(metric)].append((target, metric))
 
-        futures = {
-            "prometheus": self._executor.submit(self._prometheus.read, by_source["prometheus"], at=at),
-            "kafka": self._executor.submit(self._kafka.read, by_source["kafka"]),
+        prometheus = by_source["prometheus"]
+        pending = {
+            (target.name, metric.name): future
+            for (target, metric), future in zip(prometheus, self._prometheus.submit(prometheus, at=at))
         }
+        pending.update(_per_metric(self._executor.submit(self._kafka.read, by_source["kafka"]), by_source["kafka"],
+                                   source="kafka"))
         if self._cpu is not None:
-            futures["cpu"] = self._executor.submit(self._cpu.read, by_source["cpu"])
-        readings: dict[tuple[str, str], Reading] = {}
-        for name, wanted in by_source.items():
-            if name not in futures:
-                outcome = [Reading(name=metric.name, error=NO_KUBERNETES_ACCESS) for _target, metric in wanted]
-            else:
-                try:
-                    outcome = futures[name].result()
-                except Exception as error:  # noqa: BLE001 - a defect in a source costs its metrics, not the cycle
-                    message = f"{name} source failed: {type(error).__name__}: {error}"
-                    outcome = [Reading(name=metric.name, error=message) for _target, metric in wanted]
-            for (target, metric), reading in zip(wanted, outcome):
-                readings[(target.name, metric.name)] = reading
-        return readings
+            pending.update(_per_metric(self._executor.submit(self._cpu.read, by_source["cpu"]), by_source["cpu"],
+                                       source="cpu"))
+        else:
+            for target, metric in by_source["cpu"]:
+                pending[(target.name, metric.name)] = _settled(Reading(name=metric.name, error=NO_KUBERNETES_ACCESS))
+        return pending
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         for source in (self._prometheus, self._kafka, self._cpu):
             if source is not None:
                 source.close()
+
+
+def _per_metric(
+    batch: Future[list[Reading]], wanted: Sequence[tuple[Target, Metric]], *, source: str
+) -> dict[tuple[str, str], Future[Reading]]:
+    """One future per metric of a source that reads its metrics in one batch (Kafka, cpu)."""
+    futures: dict[tuple[str, str], Future[Reading]] = {(target.name, metric.name): Future() for target, metric in wanted}
+
+    def settle(done: Future[list[Reading]]) -> None:
+        try:
+            outcome = done.result()
+        except Exception as error:  # noqa: BLE001 - a defect in a source costs its metrics, not the cycle
+            message = f"{source} source failed: {type(error).__name__}: {error}"
+            outcome = [Reading(name=metric.name, error=message) for _target, metric in wanted]
+        for future, reading in zip(futures.values(), outcome):
+            future.set_result(reading)
+
+    batch.add_done_callback(settle)
+    return futures
+
+
+def _settled(reading: Reading) -> Future[Reading]:
+    future: Future[Reading] = Future()
+    future.set_result(reading)
+    return future
 
 
 def _source_name(metric: Metric) -> str:

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -70,21 +70,22 @@ class PrometheusSource:
 
     def read(self, wanted: Sequence[tuple[Target, PrometheusMetric]], *, at: float | None = None) -> list[Reading]:
         """`at`: the evaluation time (Unix seconds) of every query; default: the clock's now."""
+        return [future.result() for future in self.submit(wanted, at=at)]
+
+    def submit(
+        self, wanted: Sequence[tuple[Target, PrometheusMetric]], *, at: float | None = None
+    ) -> list[Future[Reading]]:
+        """One future Reading per wanted metric, settled as soon as its own query is answered; it never raises.
+
+        Each distinct (server, query) is sent once. `at`: as for `read`.
+        """
         if at is None:
             at = self._clock()
         keys = [(self._server(metric), metric.query) for _target, metric in wanted]
-        futures = {
+        queries = {
             key: self._executor.submit(self.query, server=key[0], query=key[1], at=at) for key in dict.fromkeys(keys)
         }
-        readings = []
-        for (_target, metric), key in zip(wanted, keys):
-            try:
-                sample = futures[key].result()
-            except QueryError as error:
-                readings.append(Reading(name=metric.name, error=str(error)))
-            else:
-                readings.append(_reading(metric, sample))
-        return readings
+        return [_future_reading(queries[key], metric) for (_target, metric), key in zip(wanted, keys)]
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -152,6 +153,24 @@ def _sample(response: requests.Response, *, url: str) -> float | None:
     except (TypeError, KeyError, IndexError, ValueError):
         raise QueryError(f"{url}: malformed {result_type} result") from None
     raise QueryError(f"query returned a {result_type}, expected a vector or scalar")
+
+
+def _future_reading(query: Future[float | None], metric: PrometheusMetric) -> Future[Reading]:
+    reading: Future[Reading] = Future()
+
+    def settle(done: Future[float | None]) -> None:
+        try:
+            sample = done.result()
+        except QueryError as error:
+            reading.set_result(Reading(name=metric.name, error=str(error)))
+        except Exception as error:  # noqa: BLE001 - a defect in the source costs this metric, not the cycle
+            message = f"prometheus source failed: {type(error).__name__}: {error}"
+            reading.set_result(Reading(name=metric.name, error=message))
+        else:
+            reading.set_result(_reading(metric, sample))
+
+    query.add_done_callback(settle)
+    return reading
 
 
 def _reading(metric: PrometheusMetric, sample: float | None) -> Reading:

@@ -1,6 +1,7 @@
 """The loop with the real engine and fake edges: a fake cache, writer, sources, elector and clocks."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -128,6 +129,12 @@ class FakeWriter:
         return len(self.scales) + len(self.annotations) + len(self.events)
 
 
+def settled(reading: Reading) -> concurrent.futures.Future:
+    future = concurrent.futures.Future()
+    future.set_result(reading)
+    return future
+
+
 class FakeSources:
     def __init__(self, values: dict[tuple[str, str], Reading]) -> None:
         self.values = values
@@ -136,13 +143,13 @@ class FakeSources:
         self.closed = False
         self.on_read = None
 
-    def read_all(self, targets, *, at=None):
+    def submit_all(self, targets, *, at=None):
         self.reads += 1
         self.read_at.append(at)
         if self.on_read is not None:
             self.on_read()
         wanted = {(target.name, metric.name) for target in targets for metric in target.metrics}
-        return {key: reading for key, reading in self.values.items() if key in wanted}
+        return {key: settled(reading) for key, reading in self.values.items() if key in wanted}
 
     def close(self) -> None:
         self.closed = True
@@ -656,3 +663,43 @@ def test_whatever_the_api_answers_a_target_writes_at_most_three_times_and_persis
     assert result.write_status == final
     assert (len(bed.writer.annotations) == 1) == (final == "applied")
     assert bed.cluster.views[("apps", "api")].replicas == (5 if final == "applied" else 2)
+
+
+def test_a_metric_still_being_read_delays_only_its_own_target():
+    bed = Harness(make_config(rps_target("api"), rps_target("slow"), interval=0.2))
+    bed.cluster.add("api", replicas=2)
+    bed.cluster.add("slow", replicas=2)
+    bed.set_rps(45.0)
+    unanswered = concurrent.futures.Future()
+    submit_all = bed.sources.submit_all
+
+    def slow_server(targets, *, at=None):
+        pending = submit_all(targets, at=at)
+        pending[("slow", "rps")] = unanswered
+        return pending
+
+    bed.sources.submit_all = slow_server
+    with capture_logs() as logs:
+        first = bed.daemon.run_cycle()
+        second = bed.daemon.run_cycle()
+    assert [(result.target, result.desired) for result in first + second] == [("api", 5), ("api", 5)]
+    assert {"event": "target_skipped", "target": "slow", "why": "still running from the previous cycle",
+            "log_level": "warning"} in logs
+
+    unanswered.set_result(Reading("rps", value=90.0))
+    deadline = time.monotonic() + 5
+    while ("slow", 6, "1") not in bed.writer.scales and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ("slow", 6, "1") in bed.writer.scales
+
+
+def test_once_waits_for_every_target():
+    bed = Harness(make_config(rps_target("api"), interval=0.2))
+    bed.cluster.add("api", replicas=2)
+    late = concurrent.futures.Future()
+    bed.sources.submit_all = lambda targets, *, at=None: {("api", "rps"): late}
+    threading.Timer(0.5, late.set_result, args=[Reading("rps", value=45.0)]).start()
+
+    [result] = bed.daemon.run_cycle(wait_for_every_target=True)
+
+    assert (result.target, result.desired, result.applied) == ("api", 5, True)
