@@ -84,20 +84,23 @@ def test_a_partitioned_leader_stops_writing_before_its_renew_deadline_and_the_st
 
     proxy.cut()
     cut_at = time.time()
-    leader_stopped_at = standby_started_at = None
+    leader_last_allowed_at = standby_started_at = None
     while standby_started_at is None:
+        # Sampling times are taken before each call, so a slow loop on a loaded machine only samples less
+        # often: it can never make the leader look allowed later than it was.
         now = time.time()
         assert now - cut_at < LEASE + 3.0, "the standby never took over"
         leader_writes, standby_writes = leader.may_write(), standby.may_write()
         assert not (leader_writes and standby_writes)
-        if not leader_writes and leader_stopped_at is None:
-            leader_stopped_at = now
+        if leader_writes:
+            leader_last_allowed_at = now
         if standby_writes:
             standby_started_at = now
         time.sleep(0.01)
     renewed_at = last_renewal(emulator, lease_name, before=cut_at)
-    assert leader_stopped_at - renewed_at <= RENEW + 0.05  # the 0.05 s: this loop's sampling
-    assert LEASE <= standby_started_at - renewed_at <= LEASE + 2 * RETRY
+    assert leader_last_allowed_at - renewed_at <= RENEW
+    # The lower bound is the safety property; the upper one allows 1 s of scheduling delay on a busy machine.
+    assert LEASE <= standby_started_at - renewed_at <= LEASE + 2 * RETRY + 1.0
     assert lease_spec(emulator, lease_name)["holder_identity"] == "standby"
     wait_until(lambda: not leader.is_leader(), timeout=RETRY * 2)
 
@@ -107,9 +110,15 @@ def test_failing_renewals_fence_the_leader_and_a_recovered_api_restores_it(emula
     leader = elect("alone", changes=changes)
     wait_until(leader.is_leader, timeout=2.0)
     emulator.server.inject_fault(verb="update", path_pattern=f"/leases/{lease_name}$", status=500, count=1000)
-    wait_until(lambda: not leader.may_write(), timeout=RENEW + 0.5)
-    stopped_at = time.time()
-    assert stopped_at - last_renewal(emulator, lease_name, before=stopped_at) <= RENEW + 0.05
+    faulted_at = last_allowed_at = time.time()
+    while True:
+        sampled_at = time.time()  # before the call: a slow loop cannot make the leader look allowed later
+        if not leader.may_write():
+            break
+        assert sampled_at - faulted_at < RENEW + 2.0, "the leader was never fenced"
+        last_allowed_at = sampled_at
+        time.sleep(0.01)
+    assert last_allowed_at - last_renewal(emulator, lease_name, before=last_allowed_at) <= RENEW
     wait_until(lambda: not leader.is_leader(), timeout=RETRY * 2)
     emulator.server.clear_faults()
     wait_until(leader.may_write, timeout=RETRY * 3)  # the record still names it: nobody else took over
