@@ -126,7 +126,7 @@ def test_planted_secrets_appear_in_no_console_log_line_with_basic_auth(testbed, 
         config.write_text(_config(
             fake_url=fake.url, kafka_bootstrap=testbed.kafka_bootstrap, deployments=deployments,
             prometheus_auth=f"username: {BASIC_USERNAME}, passwordFile: '{password_file}'",
-        ).replace(f", url: '{fake.url}/echo'", ""))  # the echo of a Basic header: see the test below
+        ).replace(f", url: '{fake.url}/echo'", ""))  # a server quoting the Basic header: the test below
         daemon = daemons.start(["--config", str(config)], log_format="console")
         wait_until(lambda: replicas_of(admin, deployments["scaled"]) == 6, timeout=10,
                    what="scaled from 2 to 6, as far as the default policy (4 Pods per 15 s) allows")
@@ -139,9 +139,6 @@ def test_planted_secrets_appear_in_no_console_log_line_with_basic_auth(testbed, 
     assert _leaks(places, [BASIC_PASSWORD, basic, SASL_USERNAME, SASL_PASSWORD, testbed.tokens.scalerd]) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the base64 form of basic-auth credentials is not masked: scalerd/logs.py:config_secrets registers the "
-    "password only, so an error quoting the Authorization header logs base64(username:password)"))
 def test_a_server_quoting_the_basic_auth_header_does_not_leak_the_credentials(testbed, admin, tmp_path, daemons,
                                                                               deployments):
     password_file = tmp_path / "password"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import time
 
-import pytest
 from kubernetes import client as kube_client
 
 from tests.integration.daemon_support import (
@@ -123,10 +122,6 @@ def test_a_slow_or_garbage_prometheus_fails_its_own_target_only(testbed, admin, 
         (2, 5, True), (5, 5, False)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a slow metric source delays every target: scalerd/daemon/loop.py:Daemon._cycle reads all metrics "
-    "(Sources.read_all) before deciding any target, so each cycle lasts the slow server's timeout and cycles "
-    "that overrun the interval are skipped (measured: one decision per 2 s at interval 1 s, timeout 1 s)"))
 def test_a_slow_prometheus_does_not_slow_the_other_targets_cycles(testbed, admin, tmp_path, daemons):
     _names, _fake_url, decisions = _run_beside_a_fake_prometheus(testbed, admin, tmp_path, daemons, ("slow",))
 

@@ -9,7 +9,9 @@ the end. Faults, chosen at random every `fault_every` seconds (seeded, so a run 
 - every watch dropped;
 - Prometheus down for a few seconds, then back;
 - Lease renewals failing for a while: the leader is fenced, may lose the Lease, the standby may take it;
-- the leader replaced: SIGTERM or SIGKILL, and a fresh process started in its place (`rotate`).
+- a process replaced every `rotate_every` seconds: the leader (or, when the leader is the first process, which
+  stays for the whole run so that its memory can be followed, the standby) is stopped with SIGTERM or SIGKILL
+  and a fresh process started.
 """
 from __future__ import annotations
 
@@ -140,7 +142,7 @@ class Soak:
         while time.time() < deadline:
             self._change_metrics()
             if time.time() >= next_rotation:
-                fault = self._rotate_leader()
+                fault = self._replace_a_process()
                 next_rotation = time.time() + self._rotate_every
             else:
                 [action] = self._random.choices([action for action, _ in actions],
@@ -194,20 +196,27 @@ class Soak:
         self._bed.control.inject_fault(verb="update", path_pattern=f"/leases/{self._lease}$", status=500, count=count)
         return {"fault": "Lease updates answered 500", "count": count}
 
-    def _rotate_leader(self) -> dict:
+    def _replace_a_process(self) -> dict:
+        """The leader, SIGTERMed or SIGKILLed, and a fresh process started; when the leader is the first process
+        (kept for the whole run, so that its memory can be followed), the standby is replaced instead."""
         holder = lease_holder(self._admin, self._lease)
-        leader = next((process for process in self._live() if process.daemon.identity == holder), None)
-        if leader is None:
-            return {"fault": "leader replacement skipped: no live leader", "holder": holder}
+        live = self._live()
+        steady = self._processes[0]
+        leader = next((process for process in live if process.daemon.identity == holder), None)
+        victim = leader if leader is not steady else next((process for process in live if process is not steady),
+                                                          None)
+        if victim is None:
+            return {"fault": "replacement skipped: no live leader", "holder": holder}
+        role = "leader" if victim is leader else "standby"
         signal_name = self._random.choice(["SIGTERM", "SIGKILL"])
-        leader.stopped_on_purpose = True
+        victim.stopped_on_purpose = True
         if signal_name == "SIGTERM":
-            leader.daemon.terminate()
+            victim.daemon.terminate()
         else:
-            leader.daemon.kill()
-        leader.died_at = time.time()
+            victim.daemon.kill()
+        victim.died_at = time.time()
         self._start_processes(1)
-        return {"fault": f"leader replaced after {signal_name}", "holder": holder}
+        return {"fault": f"{role} replaced after {signal_name}", "holder": holder}
 
     def _ensure_prometheus(self) -> None:
         if "prometheus" not in self._bed.running_pids():

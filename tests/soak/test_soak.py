@@ -16,13 +16,13 @@ def test_fifty_targets_under_random_faults_keep_every_invariant(testbed, tmp_pat
     summary = json.dumps({key: value for key, value in report.items() if key != "faults"}, indent=2)
     assert report["violations"] == [], summary
     assert report["seconds"] >= SOAK_SECONDS
-    # Faults reached the daemon: scale writes were refused (5xx, 429, 409) and the leader was replaced once.
+    # Faults reached the daemon: scale writes were refused (5xx, 429, 409) and a process was replaced once.
     assert report["scale_attempts_refused"] > 0, summary
-    assert report["faults_by_kind"].get("leader replaced after SIGTERM", 0) + report["faults_by_kind"].get(
-        "leader replaced after SIGKILL", 0) == 1, summary
+    replacements = [fault for fault in report["faults"] if fault["fault"].endswith(("SIGTERM", "SIGKILL"))]
+    assert len(replacements) == 1, summary
     assert len(report["processes"]) == 3
-    # The standby took over within a lease duration and two retry periods of the leader's end.
-    assert report["takeover_seconds"] and max(report["takeover_seconds"]) <= LEASE_DURATION + 1.0, summary
+    # Takeovers (failing Lease renewals, a replaced leader) within a lease duration and two retry periods.
+    assert max(report["takeover_seconds"], default=0.0) <= LEASE_DURATION + 1.0, summary
     assert report["scale_writes_landed"] >= TARGETS, summary
-    # Memory is compared for the processes that ran from start to end: the two first, but the replaced one.
-    assert len(report["memory"]) == 1, summary
+    # The first process runs from start to end: its memory is compared between the first and last thirds.
+    assert report["processes"][0] in report["memory"], summary
