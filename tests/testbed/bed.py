@@ -143,6 +143,8 @@ class TestBed:
 
     def stop(self) -> None:
         """Stops every part, the last started first; leaves no process behind."""
+        if "kafka" in self.__dict__:  # the cached KafkaTools, only if someone used it
+            self.kafka.close()
         for part in reversed(self._parts.values()):
             self._stop(part)
 

@@ -53,6 +53,12 @@ class KafkaTools:
                         f"a record to {topic}[{partition}] was not delivered to {self.bootstrap} "
                         f"within {self._timeout}s")
 
+    def close(self) -> None:
+        """Flushes and drops the producer, so librdkafka does not keep reconnecting to a stopped broker."""
+        if self._producer is not None:
+            self._producer.flush(self._timeout)
+            self._producer = None
+
     def commit(self, *, group: str, topic: str, offsets_by_partition: Mapping[int, int]) -> None:
         consumer = self._offset_reader(group)
         try:
