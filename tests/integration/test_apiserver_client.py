@@ -16,8 +16,14 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.testbed.control import TestbedControl
-from tests.testbed.k8s_testing import (ADMIN_TOKEN, REPO_MANIFESTS, SCALERD_TOKEN, api_client,
-                                       deployment_manifest, running_emulator)
+from tests.testbed.k8s_testing import (
+    ADMIN_TOKEN,
+    REPO_MANIFESTS,
+    SCALERD_TOKEN,
+    api_client,
+    deployment_manifest,
+    running_emulator,
+)
 
 SCALERD = "system:serviceaccount:scalerd:scalerd"
 

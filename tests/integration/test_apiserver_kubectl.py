@@ -14,8 +14,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.testbed.k8s_testing import (ADMIN_TOKEN, api_client, deployment_manifest, running_emulator,
-                                       write_kubeconfig)
+from tests.testbed.k8s_testing import ADMIN_TOKEN, api_client, deployment_manifest, running_emulator, write_kubeconfig
 
 SCALERD = "system:serviceaccount:scalerd:scalerd"
 

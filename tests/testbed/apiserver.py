@@ -38,8 +38,18 @@ from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_cluster import Cluster, validation_mode
-from tests.testbed.k8s_errors import (ApiError, bad_request, conflict, forbidden, forbidden_path, injected,
-                                      method_not_allowed, no_such_path, unauthorized, unsupported_media_type)
+from tests.testbed.k8s_errors import (
+    ApiError,
+    bad_request,
+    conflict,
+    forbidden,
+    forbidden_path,
+    injected,
+    method_not_allowed,
+    no_such_path,
+    unauthorized,
+    unsupported_media_type,
+)
 from tests.testbed.k8s_patch import PATCH_TYPES
 from tests.testbed.k8s_rbac import Authorizer
 from tests.testbed.k8s_selectors import field_matcher, label_matcher
