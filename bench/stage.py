@@ -110,15 +110,24 @@ class Stage:
             self.kafka_proxy.close()
         self.bed.stop()
 
-    def config_text(self, targets: int, *, interval: str = "15s") -> str:
+    def config_text(self, targets: int, *, interval: str = "15s", namespace: str = NAMESPACE) -> str:
         """The configuration of the first `targets` targets of the scene."""
         return scene_config_text(targets, scale=self.scale, interval=interval, prometheus_url=self.bed.prometheus_url,
-                                 kafka_bootstrap=self.kafka_bootstrap)
+                                 kafka_bootstrap=self.kafka_bootstrap, namespace=namespace)
 
-    def write_config(self, targets: int, *, interval: str = "15s") -> Path:
-        path = self.directory / f"config-{targets}-{interval}.yaml"
-        path.write_text(self.config_text(targets, interval=interval))
+    def write_config(self, targets: int, *, interval: str = "15s", namespace: str = NAMESPACE) -> Path:
+        path = self.directory / f"config-{namespace}-{targets}-{interval}.yaml"
+        path.write_text(self.config_text(targets, interval=interval, namespace=namespace))
         return path
+
+    def create_deployments(self, namespace: str, *, count: int) -> None:
+        """A namespace holding Deployments t-00000... (`count` of them), each at the steady 2 replicas."""
+        admin = self.bed.admin_api_client()
+        kube_client.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
+        apps = kube_client.AppsV1Api(admin)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda index: apps.create_namespaced_deployment(namespace, _deployment(index, namespace)),
+                          range(count)))
 
     def _start_counted_tansu(self) -> None:
         broker_port = free_port()
@@ -139,12 +148,7 @@ class Stage:
             time.sleep(0.05)
 
     def _set_scene(self) -> None:
-        admin = self.bed.admin_api_client()
-        kube_client.CoreV1Api(admin).create_namespace({"metadata": {"name": NAMESPACE}})
-        apps = kube_client.AppsV1Api(admin)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda index: apps.create_namespaced_deployment(NAMESPACE, _deployment(index)),
-                          range(self.scale.largest)))
+        self.create_deployments(NAMESPACE, count=self.scale.largest)
         self.bed.write_metrics("".join(
             f'{LOAD_METRIC}{{query="q{number:03d}"}} {STEADY_REPLICAS * LOAD_PER_REPLICA}\n'
             for number in range(self.scale.distinct_queries)
@@ -173,7 +177,8 @@ class Stage:
                 consumer.close()
 
 
-def scene_config_text(targets: int, *, scale: Scale, interval: str, prometheus_url: str, kafka_bootstrap: str) -> str:
+def scene_config_text(targets: int, *, scale: Scale, interval: str, prometheus_url: str, kafka_bootstrap: str,
+                      namespace: str = NAMESPACE) -> str:
     """The configuration of the first `targets` targets of the scene (see the module docstring)."""
     lines = [
         "apiVersion: scalerd/v1",
@@ -187,7 +192,7 @@ def scene_config_text(targets: int, *, scale: Scale, interval: str, prometheus_u
         group, topic = group_of(index, scale)
         lines += [
             f"  - name: {target_name(index)}",
-            f"    namespace: {NAMESPACE}",
+            f"    namespace: {namespace}",
             f"    deployment: {target_name(index)}",
             "    minReplicas: 1",
             "    maxReplicas: 10",
@@ -206,11 +211,11 @@ def scene_config_text(targets: int, *, scale: Scale, interval: str, prometheus_u
     return "\n".join(lines) + "\n"
 
 
-def _deployment(index: int) -> dict:
+def _deployment(index: int, namespace: str) -> dict:
     name = target_name(index)
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "replicas": STEADY_REPLICAS,
             "selector": {"matchLabels": {"app": name}},
