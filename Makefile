@@ -29,7 +29,9 @@ test: install
 lint: install
 	$(BIN)/ruff check scalerd tests bench
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
-	$(BIN)/pip-audit --skip-editable --progress-spinner off
+	# --strict: a dependency that could not be audited (no vulnerability service reachable) fails the check
+	# instead of passing silently.
+	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
 
 manifests-check: install
 	$(BIN)/kubectl kustomize manifests/ | $(BIN)/kubernetes-validate --strict --quiet -
