@@ -7,6 +7,7 @@ text is reported once, not every cycle; the last good configuration stays in for
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
-from kubernetes import client as kube_client
 from kubernetes import watch as kube_watch
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from scalerd.config import ConfigError, load_config_file, load_config_text
 from scalerd.config.model import Config
+from scalerd.kube._api import call_json, ignore_request, request
 
 log = structlog.get_logger()
 
@@ -27,6 +29,7 @@ CONFIG_MAP_KEY = "config.yaml"
 WATCH_TIMEOUT_SECONDS = 240
 """Server-side watch timeout: the watch is re-opened from the last resourceVersion after it."""
 WATCH_RETRY_SECONDS = 1.0
+CONFIG_MAPS_PATH = "/api/v1/namespaces/{namespace}/configmaps"
 
 
 def _ignore_rejection(_error: ConfigError) -> None:
@@ -122,13 +125,13 @@ class ConfigMapSource:
 
     def __init__(
         self,
-        api_client: kube_client.ApiClient,
+        api_client: ApiClient,
         *,
         namespace: str,
         name: str,
         on_rejected: Callable[[ConfigError], None] = _ignore_rejection,
     ) -> None:
-        self._core = kube_client.CoreV1Api(api_client)
+        self._request = functools.partial(request, api_client)
         self.namespace = namespace
         self.name = name
         self.description = f"configmap {namespace}/{name}"
@@ -140,10 +143,11 @@ class ConfigMapSource:
 
     def load(self) -> Config:
         try:
-            config_map = self._core.read_namespaced_config_map(self.name, self.namespace)
+            config_map = call_json(ignore_request, "get", self._request, "GET", CONFIG_MAPS_PATH + "/{name}",
+                                   path_params={"namespace": self.namespace, "name": self.name})
         except ApiException as error:
             raise ConfigError((f"{self.description}: cannot be read ({error.status} {error.reason})",)) from error
-        text = _config_text(config_map.data)
+        text = _config_text(config_map.get("data"))
         if text is None:
             raise ConfigError((f"{self.description}: has no key {CONFIG_MAP_KEY}",))
         config = load_config_text(text, source=self.description)
@@ -172,16 +176,16 @@ class ConfigMapSource:
                 self._stop.wait(WATCH_RETRY_SECONDS)
 
     def _list_then_watch(self) -> None:
-        listing = self._core.list_namespaced_config_map(self.namespace)
-        for config_map in listing.items:
-            if config_map.metadata.name == self.name:
-                self._remember(config_map.data)
-        resource_version = listing.metadata.resource_version
+        listing = call_json(ignore_request, "list", self._request, "GET", CONFIG_MAPS_PATH,
+                            path_params={"namespace": self.namespace})
+        for config_map in listing.get("items") or ():
+            if (config_map.get("metadata") or {}).get("name") == self.name:
+                self._remember(config_map.get("data"))
+        resource_version = (listing.get("metadata") or {}).get("resourceVersion")
         watcher = kube_watch.Watch()
         while not self._stop.is_set():
             for event in watcher.stream(
-                self._core.list_namespaced_config_map,
-                self.namespace,
+                self._watch_config_maps,
                 resource_version=resource_version,
                 timeout_seconds=WATCH_TIMEOUT_SECONDS,
                 allow_watch_bookmarks=True,
@@ -200,6 +204,15 @@ class ConfigMapSource:
                     self._remember(config_map.get("data"))
                 elif event["type"] == "DELETED":
                     log.warning("configmap_deleted", source=self.description)
+
+    def _watch_config_maps(self, *, watch: bool, resource_version: str | None, timeout_seconds: int,
+                           allow_watch_bookmarks: bool, _preload_content: bool):
+        """What `Watch.stream` calls, with the options it passes (named as the generated client names them)."""
+        return self._request(
+            "GET", CONFIG_MAPS_PATH, path_params={"namespace": self.namespace},
+            query={"allowWatchBookmarks": allow_watch_bookmarks, "resourceVersion": resource_version,
+                   "timeoutSeconds": timeout_seconds, "watch": watch},
+        )
 
     def _remember(self, data: dict | None) -> None:
         text = _config_text(data)

@@ -6,6 +6,7 @@ reconnect with capped exponential backoff from the last version seen.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import socket
@@ -28,12 +29,15 @@ from scalerd.kube._api import (
     ignore_request,
     keep_out_of_pool,
     open_stream,
+    request,
 )
 
 log = structlog.get_logger(__name__)
 
 HTTP_GONE = 410
 HTTP_NOT_FOUND = 404
+DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments"
+DEPLOYMENT_PATH = DEPLOYMENTS_PATH + "/{name}"
 WATCH_SECONDS = 60
 """How long the server keeps one watch open; the read timeout allows for this plus a margin. Short, because a
 connection that dies silently (no FIN, e.g. a network partition) is only noticed by that read timeout, and
@@ -99,7 +103,7 @@ def is_older(candidate: str, current: str) -> bool:
 class DeploymentCache:
     def __init__(self, api_client: kubernetes.client.ApiClient, *, namespaces: Iterable[str],
                  on_request: RequestHook = ignore_request, watch_seconds: int = WATCH_SECONDS):
-        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._request = functools.partial(request, api_client)
         self._on_request = on_request
         self._watch_seconds = watch_seconds
         self._lock = threading.Lock()
@@ -148,7 +152,8 @@ class DeploymentCache:
         refused again if it is stale, and its retries are bounded.
         """
         try:
-            deployment = call_json(self._on_request, "get", self._apps.read_namespaced_deployment, name, namespace,
+            deployment = call_json(self._on_request, "get", self._request, "GET", DEPLOYMENT_PATH,
+                                   path_params={"namespace": namespace, "name": name},
                                    _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
@@ -204,14 +209,14 @@ class DeploymentCache:
             self._synced_changed.notify_all()
 
     def _list(self, namespace: str) -> dict:
-        return call_json(self._on_request, "list", self._apps.list_namespaced_deployment, namespace,
-                         _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+        return call_json(self._on_request, "list", self._request, "GET", DEPLOYMENTS_PATH,
+                         path_params={"namespace": namespace}, _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
 
     def _watch(self, namespace: str, resource_version: str):
         return open_stream(
-            self._on_request, "watch", self._apps.list_namespaced_deployment, namespace,
-            watch=True, resource_version=resource_version, allow_watch_bookmarks=True,
-            timeout_seconds=self._watch_seconds,
+            self._on_request, "watch", self._request, "GET", DEPLOYMENTS_PATH, path_params={"namespace": namespace},
+            query={"allowWatchBookmarks": True, "resourceVersion": resource_version,
+                   "timeoutSeconds": self._watch_seconds, "watch": True},
             _request_timeout=(CONNECT_TIMEOUT, self._watch_seconds + STREAM_READ_MARGIN),
         )
 

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -27,11 +28,13 @@ import kubernetes.client
 import structlog
 from kubernetes.client import ApiException
 
-from scalerd.kube._api import RequestHook, api_message, call_json, ignore_request
+from scalerd.kube._api import RequestHook, api_message, call_json, ignore_request, request
 
 log = structlog.get_logger(__name__)
 
 HTTP_NOT_FOUND = 404
+LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+LEASE_PATH = LEASES_PATH + "/{name}"
 MICRO_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 RELEASED_LEASE_SECONDS = 1
 """What client-go writes into a released Lease; with the holder cleared, nobody needs to wait it out."""
@@ -93,13 +96,14 @@ class KubeLeaseStore:
                  request_timeout: float, on_request: RequestHook = ignore_request):
         self.name = name
         self.namespace = namespace
-        self._api = kubernetes.client.CoordinationV1Api(api_client)
+        self._request = functools.partial(request, api_client)
         self._request_timeout = request_timeout
         self._on_request = on_request
 
     def get(self) -> dict | None:
         try:
-            return call_json(self._on_request, "get", self._api.read_namespaced_lease, self.name, self.namespace,
+            return call_json(self._on_request, "get", self._request, "GET", LEASE_PATH,
+                             path_params={"namespace": self.namespace, "name": self.name},
                              _request_timeout=self._request_timeout)
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
@@ -107,12 +111,13 @@ class KubeLeaseStore:
             raise
 
     def create(self, lease: dict) -> dict:
-        return call_json(self._on_request, "create", self._api.create_namespaced_lease, self.namespace, lease,
-                         _request_timeout=self._request_timeout)
+        return call_json(self._on_request, "create", self._request, "POST", LEASES_PATH,
+                         path_params={"namespace": self.namespace}, body=lease, _request_timeout=self._request_timeout)
 
     def replace(self, lease: dict, *, timeout: float | None = None) -> dict:
-        return call_json(self._on_request, "update", self._api.replace_namespaced_lease, self.name, self.namespace,
-                         lease, _request_timeout=timeout or self._request_timeout)
+        return call_json(self._on_request, "update", self._request, "PUT", LEASE_PATH,
+                         path_params={"namespace": self.namespace, "name": self.name}, body=lease,
+                         _request_timeout=timeout or self._request_timeout)
 
 
 class LeaseElection:

@@ -27,6 +27,7 @@ from scalerd.kube._api import (
     call_json,
     ignore_request,
     parse_retry_after,
+    request,
     retry_after_header,
 )
 from scalerd.kube.cache import DeploymentView
@@ -41,6 +42,8 @@ STATUS_OF_FINAL_ANSWER = {409: CONFLICT, 404: NOT_FOUND, 403: FORBIDDEN}
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 2.0
 CONNECT_TIMEOUT = 3.0
+DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,7 @@ class KubeWriter:
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  on_request: RequestHook = ignore_request, request_timeout: float = 10.0,
                  random_fraction: Callable[[], float] = random.random):
-        self._apps = kubernetes.client.AppsV1Api(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._request = functools.partial(request, api_client)
         self._dry_run = dry_run
         self._may_write = may_write
         self._component = component
@@ -109,8 +111,9 @@ class KubeWriter:
         return self._write(
             verb="patch", namespace=view.namespace, name=view.name,
             planned=f"set replicas {view.replicas} -> {replicas}",
-            send=functools.partial(self._apps.patch_namespaced_deployment_scale, view.name, view.namespace, body,
-                                   _content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+            send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH + "/scale",
+                                   path_params={"namespace": view.namespace, "name": view.name}, body=body,
+                                   content_type=MERGE_PATCH, _request_timeout=self._timeouts),
         )
 
     def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome:
@@ -118,8 +121,9 @@ class KubeWriter:
         body = {"metadata": {"annotations": dict(annotations)}}
         return self._write(
             verb="patch", namespace=namespace, name=name, planned=f"annotate {', '.join(sorted(annotations))}",
-            send=functools.partial(self._apps.patch_namespaced_deployment, name, namespace, body,
-                                   _content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+            send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH,
+                                   path_params={"namespace": namespace, "name": name}, body=body,
+                                   content_type=MERGE_PATCH, _request_timeout=self._timeouts),
         )
 
     def event(self, *, namespace: str, involved: DeploymentView | dict, reason: str, message: str,
@@ -139,8 +143,8 @@ class KubeWriter:
         }
         return self._write(
             verb="create", namespace=namespace, name=involved_object["name"], planned=f"event {reason}: {message}",
-            send=functools.partial(self._core.create_namespaced_event, namespace, body,
-                                   _request_timeout=self._timeouts),
+            send=functools.partial(self._request, "POST", EVENTS_PATH, path_params={"namespace": namespace},
+                                   body=body, _request_timeout=self._timeouts),
         )
 
     def _write(self, *, verb: str, namespace: str, name: str, planned: str,

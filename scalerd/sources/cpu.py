@@ -32,6 +32,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.utils import parse_quantity
 
 from scalerd.config.model import CpuMetric, Target
+from scalerd.kube._api import request
 from scalerd.readings import PodCpu, Reading
 
 CPU_INITIALIZATION_PERIOD = 300.0
@@ -40,6 +41,9 @@ INITIAL_READINESS_DELAY = 30.0
 """Seconds: the HPA's --horizontal-pod-autoscaler-initial-readiness-delay default."""
 
 Clock = Callable[[], float]
+DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+PODS_PATH = "/api/v1/namespaces/{namespace}/pods"
+POD_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
 
 
 class CpuReadError(Exception):
@@ -57,9 +61,7 @@ class PodSample:
 
 class CpuSource:
     def __init__(self, api_client: kube.ApiClient, *, clock: Clock = time.time) -> None:
-        self._apps = kube.AppsV1Api(api_client)
-        self._core = kube.CoreV1Api(api_client)
-        self._custom = kube.CustomObjectsApi(api_client)
+        self._api_client = api_client
         self._clock = clock
 
     def read(self, wanted: Sequence[tuple[Target, CpuMetric]]) -> list[Reading]:
@@ -77,27 +79,37 @@ class CpuSource:
 
     def _read_deployment(self, *, namespace: str, name: str) -> Reading:
         try:
-            deployment = _call(f"deployment {namespace}/{name}", self._apps.read_namespaced_deployment, name, namespace)
+            deployment = self._get(f"deployment {namespace}/{name}", DEPLOYMENT_PATH, model="V1Deployment",
+                                   path_params={"namespace": namespace, "name": name})
             selector = label_selector(deployment.spec.selector)
-            pods = _call(
-                f"pods of deployment {namespace}/{name}",
-                self._core.list_namespaced_pod,
-                namespace,
-                label_selector=selector,
-            ).items
-            pod_metrics = _call(
-                f"metrics.k8s.io pods of deployment {namespace}/{name}",
-                self._custom.list_namespaced_custom_object,
-                "metrics.k8s.io",
-                "v1beta1",
-                namespace,
-                "pods",
-                label_selector=selector,
-            )
+            pods = self._get(f"pods of deployment {namespace}/{name}", PODS_PATH, model="V1PodList",
+                             path_params={"namespace": namespace}, query={"labelSelector": selector}).items
+            pod_metrics = self._get(f"metrics.k8s.io pods of deployment {namespace}/{name}", POD_METRICS_PATH,
+                                    path_params={"namespace": namespace}, query={"labelSelector": selector})
             detail = pod_cpu(pods, samples_by_pod(pod_metrics), now=self._clock())
         except CpuReadError as error:
             return Reading(name="", error=str(error))
         return Reading(name="", pods=detail, current_replicas=deployment.spec.replicas)
+
+
+    def _get(self, what: str, path: str, *, path_params: Mapping[str, str], query: Mapping[str, str] | None = None,
+             model: str | None = None) -> Any:
+        """The decoded answer, as the client's `model` when given (the rules below read the typed pods)."""
+        try:
+            response = request(self._api_client, "GET", path, path_params=path_params, query=query)
+            try:
+                text = response.data.decode("utf-8")
+            finally:
+                response.release_conn()
+        except ApiException as error:
+            if error.status == 404:
+                raise CpuReadError(f"{what}: not found") from None
+            raise CpuReadError(f"{what}: HTTP {error.status} {_api_message(error)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise CpuReadError(f"{what}: {type(error).__name__}: {error}") from None
+        if model is None:
+            return json.loads(text)
+        return self._api_client.deserialize(text, model, "application/json")
 
 
 def pod_cpu(pods: Sequence[kube.V1Pod], samples: Mapping[str, PodSample], *, now: float) -> tuple[PodCpu, ...]:
@@ -218,17 +230,6 @@ def _epoch(timestamp: str | None) -> float | None:
     if not timestamp:
         return None
     return datetime.fromisoformat(timestamp).timestamp()
-
-
-def _call(what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return method(*args, **kwargs)
-    except ApiException as error:
-        if error.status == 404:
-            raise CpuReadError(f"{what}: not found") from None
-        raise CpuReadError(f"{what}: HTTP {error.status} {_api_message(error)}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise CpuReadError(f"{what}: {type(error).__name__}: {error}") from None
 
 
 def _api_message(error: ApiException) -> str:
