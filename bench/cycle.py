@@ -24,7 +24,7 @@ from bench.figures import Figure, with_baseline
 from bench.naive import NaiveLoop
 from bench.stage import NAMESPACE, STEADY_REPLICAS, Stage, target_name
 from scalerd.config import load_config_text
-from scalerd.daemon.wiring import build_daemon
+from scalerd.daemon.wiring import build_daemon, target_deployments
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import load_api_client
@@ -86,7 +86,7 @@ def measure_cycles(stage: Stage, *, targets: int) -> list[Figure]:
     config = load_config_text(stage.config_text(targets))
     api_client = load_api_client(kubeconfig=str(stage.bed.kubeconfig_path), context="scalerd")
     counter = RequestCounter(stage)
-    cache = DeploymentCache(api_client, namespaces={NAMESPACE})
+    cache = DeploymentCache(api_client, deployments=target_deployments(config))
     metrics = DaemonMetrics()
     daemon = build_daemon(
         config=config, config_provider=None, api_client=api_client, cache=cache,

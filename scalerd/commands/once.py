@@ -23,6 +23,7 @@ from scalerd.daemon.wiring import (
     build_daemon,
     register_secrets,
     report_config_error,
+    target_deployments,
     target_namespaces,
 )
 from scalerd.health import DaemonMetrics, HealthState
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     register_secrets(config=config, api_client=api_client)
-    cache = DeploymentCache(api_client, namespaces=target_namespaces(config))
+    cache = DeploymentCache(api_client, deployments=target_deployments(config))
     metrics = DaemonMetrics()
     writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=lambda: True,
                         on_request=metrics.count_api_request)

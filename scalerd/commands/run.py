@@ -27,7 +27,7 @@ from scalerd.daemon.wiring import (
     build_daemon,
     register_secrets,
     report_config_error,
-    target_namespaces,
+    target_deployments,
 )
 from scalerd.health import (
     DaemonMetrics,
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         return report_config_error(error)
     register_secrets(config=config, api_client=api_client)
-    cache = DeploymentCache(api_client, namespaces=target_namespaces(config), on_request=metrics.count_api_request)
+    cache = DeploymentCache(api_client, deployments=target_deployments(config), on_request=metrics.count_api_request)
     health = HealthState(monotonic=time.monotonic, interval=args.interval or config.defaults.interval,
                          cache_synced=cache.synced)
     try:

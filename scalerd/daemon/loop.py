@@ -64,7 +64,7 @@ class DeploymentReader(Protocol):
 
     def refresh(self, namespace: str, name: str) -> DeploymentView | None: ...
 
-    def set_namespaces(self, namespaces: Iterable[str]) -> None: ...
+    def set_deployments(self, deployments: Iterable[tuple[str, str]]) -> None: ...
 
 
 class Writer(Protocol):
@@ -295,7 +295,7 @@ class Daemon:
         removed = {t.name for t in self._config.targets} - {t.name for t in new_config.targets}
         for name in removed:
             self._states.pop(name, None)
-        self._cache.set_namespaces({target.namespace for target in new_config.targets})
+        self._cache.set_deployments({(target.namespace, target.deployment) for target in new_config.targets})
         self._config = new_config
         self._health.interval = self.interval
         log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))

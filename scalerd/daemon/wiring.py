@@ -36,6 +36,11 @@ def target_namespaces(config: Config) -> set[str]:
     return {target.namespace for target in config.targets}
 
 
+def target_deployments(config: Config) -> set[tuple[str, str]]:
+    """What the Deployment cache keeps: (namespace, name) of every target."""
+    return {(target.namespace, target.deployment) for target in config.targets}
+
+
 def build_daemon(
     *,
     config: Config,

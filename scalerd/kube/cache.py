@@ -1,8 +1,9 @@
-"""A watch-based cache of the Deployments in the configured namespaces: in steady state a cycle sends no GET.
+"""A watch-based cache of the configured Deployments: in steady state a cycle sends no GET.
 
-Per namespace one thread lists, then watches from the list's resourceVersion with bookmarks, and starts over with a
-fresh list when the server says the version is gone (410) or sends an ERROR event. Dropped streams and errors
-reconnect with capped exponential backoff from the last version seen.
+Per namespace of a configured Deployment one thread lists, then watches from the list's resourceVersion with
+bookmarks, and starts over with a fresh list when the server says the version is gone (410) or sends an ERROR
+event. Dropped streams and errors reconnect with capped exponential backoff from the last version seen. Only the
+configured Deployments are kept: the others of a namespace go by in its list and watch.
 """
 from __future__ import annotations
 
@@ -101,7 +102,9 @@ def is_older(candidate: str, current: str) -> bool:
 
 
 class DeploymentCache:
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, namespaces: Iterable[str],
+    """The Deployments the configuration names, and no others: a crowded namespace costs its list, not memory."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, deployments: Iterable[tuple[str, str]],
                  on_request: RequestHook = ignore_request, watch_seconds: int = WATCH_SECONDS):
         self._request = functools.partial(request, api_client)
         self._on_request = on_request
@@ -109,7 +112,8 @@ class DeploymentCache:
         self._lock = threading.Lock()
         self._synced_changed = threading.Condition(self._lock)
         self._views: dict[tuple[str, str], DeploymentView] = {}
-        self._namespaces = frozenset(namespaces)
+        self._wanted = frozenset(deployments)
+        self._namespaces = namespaces_of(self._wanted)
         self._watchers: dict[str, _NamespaceWatcher] = {}
         self._started = False
 
@@ -124,14 +128,27 @@ class DeploymentCache:
             self._started = False
         self._converge(frozenset())
 
-    def set_namespaces(self, namespaces: Iterable[str]) -> None:
-        """Watch exactly these namespaces from now on (a config reload); entries of dropped ones are forgotten."""
-        wanted = frozenset(namespaces)
+    def set_deployments(self, deployments: Iterable[tuple[str, str]]) -> None:
+        """Keep exactly these (namespace, name) from now on (a config reload); others are forgotten.
+
+        A newly named Deployment in a namespace already watched is fetched with one GET before this returns, as
+        its watch only carries later changes; one in a new namespace comes with that namespace's first list.
+        """
+        wanted = frozenset(deployments)
         with self._lock:
-            self._namespaces = wanted
+            added = wanted - self._wanted
+            self._wanted = wanted
+            self._namespaces = namespaces_of(wanted)
+            for key in [key for key in self._views if key not in wanted]:
+                del self._views[key]
+            already_watched = set(self._watchers)
             started = self._started
-        if started:
-            self._converge(wanted)
+        if not started:
+            return
+        self._converge(self._namespaces)
+        for namespace, name in sorted(added):
+            if namespace in already_watched:
+                self._fetch_added(namespace, name)
 
     def synced(self) -> bool:
         with self._lock:
@@ -152,9 +169,7 @@ class DeploymentCache:
         refused again if it is stale, and its retries are bounded.
         """
         try:
-            deployment = call_json(self._on_request, "get", self._request, "GET", DEPLOYMENT_PATH,
-                                   path_params={"namespace": namespace, "name": name},
-                                   _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+            deployment = self._get(namespace, name)
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
                 with self._lock:
@@ -164,6 +179,34 @@ class DeploymentCache:
                         code=error.status, error=api_message(error))
             return self.get(namespace, name)
         return self._put(DeploymentView.from_object(deployment))
+
+    def _fetch_added(self, namespace: str, name: str) -> None:
+        try:
+            deployment = self._get(namespace, name)
+        except ApiException as error:
+            if error.status == HTTP_NOT_FOUND:
+                return  # its ADDED event will come through the watch
+            log.warning("deployment_fetch_failed", namespace=namespace, deployment=name, code=error.status,
+                        error=api_message(error), then="relist")
+            self._restart_watcher(namespace)
+            return
+        self._put(DeploymentView.from_object(deployment))
+
+    def _get(self, namespace: str, name: str) -> dict:
+        return call_json(self._on_request, "get", self._request, "GET", DEPLOYMENT_PATH,
+                         path_params={"namespace": namespace, "name": name},
+                         _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+
+    def _restart_watcher(self, namespace: str) -> None:
+        """A fresh list of `namespace`, for a Deployment neither a GET nor the running watch can bring."""
+        with self._lock:
+            if not self._started or namespace not in self._watchers:
+                return
+            old = self._watchers[namespace]
+            self._watchers[namespace] = _NamespaceWatcher(self, namespace)
+            self._watchers[namespace].start()
+            self._synced_changed.notify_all()
+        old.stop()
 
     def _all_synced(self) -> bool:
         return all(namespace in self._watchers and self._watchers[namespace].synced for namespace in self._namespaces)
@@ -189,7 +232,7 @@ class DeploymentCache:
             current = self._views.get((view.namespace, view.name))
             if current is not None and is_older(view.resource_version, current.resource_version):
                 return current
-            if view.namespace in self._watchers:
+            if view.namespace in self._watchers and (view.namespace, view.name) in self._wanted:
                 self._views[(view.namespace, view.name)] = view
             return view
 
@@ -204,7 +247,8 @@ class DeploymentCache:
             for key in [key for key in self._views if key[0] == watcher.namespace]:
                 del self._views[key]
             for view in views:
-                self._views[(view.namespace, view.name)] = view
+                if (view.namespace, view.name) in self._wanted:
+                    self._views[(view.namespace, view.name)] = view
             watcher.synced = True
             self._synced_changed.notify_all()
 
@@ -313,6 +357,10 @@ class _NamespaceWatcher:
         elif kind == "DELETED":
             self._cache._remove(self.namespace, body["metadata"]["name"])
         return new_version
+
+
+def namespaces_of(deployments: Iterable[tuple[str, str]]) -> frozenset[str]:
+    return frozenset(namespace for namespace, _ in deployments)
 
 
 def reconnect_delay(failures: int, *, random_fraction: Callable[[], float] = random.random) -> float:

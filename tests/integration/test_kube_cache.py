@@ -1,4 +1,5 @@
-"""DeploymentCache on the API emulator with the scalerd ServiceAccount: list once, then follow the watch."""
+"""DeploymentCache on the API emulator with the scalerd ServiceAccount: list once, then follow the watch; only the
+configured Deployments are kept."""
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,8 @@ SHORT_HISTORY = 5
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     with running_emulator(tmp_path_factory.mktemp("kube-cache")) as running:
-        running.create_namespaces("shop", "elsewhere", "resume", "fresh", "first", "second", "stopping", "flaky")
+        running.create_namespaces("shop", "elsewhere", "resume", "fresh", "first", "second", "stopping", "flaky",
+                                  "crowded", "relisted")
         yield running
 
 
@@ -28,10 +30,10 @@ def admin(emulator):
 def cache(emulator):
     caches: list[DeploymentCache] = []
 
-    def make(namespaces) -> tuple[DeploymentCache, list[tuple[str, int]]]:
+    def make(deployments) -> tuple[DeploymentCache, list[tuple[str, int]]]:
         """A started, synced cache and the (verb, status) of every request it sent, as it counts them."""
         sent: list[tuple[str, int]] = []
-        made = DeploymentCache(emulator.scalerd_client(), namespaces=namespaces,
+        made = DeploymentCache(emulator.scalerd_client(), deployments=deployments,
                                on_request=lambda verb, code: sent.append((verb, code)))
         caches.append(made)
         made.start()
@@ -63,7 +65,7 @@ def test_one_list_then_the_watch_carries_every_change_and_no_get(emulator, admin
     admin.create_namespaced_deployment("shop", deployment("web", replicas=2))
     admin.create_namespaced_deployment("shop", deployment("api", replicas=1))
     admin.create_namespaced_deployment("elsewhere", deployment("web", replicas=9))
-    shop, sent = cache(["shop"])
+    shop, sent = cache([("shop", "web"), ("shop", "api"), ("shop", "batch")])
     web = shop.get("shop", "web")
     assert (web.replicas, dict(web.selector), web.generation) == (2, {"app": "web"}, 1)
     assert shop.get("elsewhere", "web") is None
@@ -87,7 +89,7 @@ def test_one_list_then_the_watch_carries_every_change_and_no_get(emulator, admin
 
 def test_a_dropped_watch_resumes_from_the_last_version_without_a_new_list(emulator, admin, cache):
     admin.create_namespaced_deployment("resume", deployment("web", replicas=1))
-    resume, sent = cache(["resume"])
+    resume, sent = cache([("resume", "web")])
     scale(admin, "resume", "web", 2)
     wait_until(lambda: replicas_in(resume, "resume", "web") == 2, timeout=3.0)  # the watch is open
     emulator.server.drop_watches()
@@ -103,7 +105,7 @@ def test_a_version_gone_from_the_history_makes_it_list_again(tmp_path):
         admin = short.admin_apps()
         admin.create_namespaced_deployment("gone", deployment("web", replicas=0))
         sent: list[tuple[str, int]] = []
-        gone = DeploymentCache(short.scalerd_client(), namespaces=["gone"],
+        gone = DeploymentCache(short.scalerd_client(), deployments=[("gone", "web")],
                                on_request=lambda verb, code: sent.append((verb, code)))
         gone.start()
         try:
@@ -126,7 +128,7 @@ def test_a_version_gone_from_the_history_makes_it_list_again(tmp_path):
 
 def test_refresh_is_one_get_that_updates_the_cache(emulator, admin, cache):
     admin.create_namespaced_deployment("fresh", deployment("web", replicas=1))
-    fresh, _ = cache(["fresh"])
+    fresh, _ = cache([("fresh", "web"), ("fresh", "missing")])
     scale(admin, "fresh", "web", 3)
     view = fresh.refresh("fresh", "web")
     assert (view.name, view.replicas) == ("web", 3)
@@ -144,8 +146,8 @@ def test_refresh_is_one_get_that_updates_the_cache(emulator, admin, cache):
 def test_namespaces_follow_the_configuration(emulator, admin, cache):
     admin.create_namespaced_deployment("first", deployment("web", replicas=1))
     admin.create_namespaced_deployment("second", deployment("web", replicas=2))
-    moving, _ = cache(["first"])
-    moving.set_namespaces(["second"])
+    moving, _ = cache([("first", "web")])
+    moving.set_deployments([("second", "web")])
     assert moving.wait_synced(5.0)
     assert (moving.get("first", "web"), replicas_in(moving, "second", "web")) == (None, 2)
     watchers = [thread.name for thread in threading.enumerate() if thread.name.startswith("deployment-watch-")]
@@ -154,7 +156,7 @@ def test_namespaces_follow_the_configuration(emulator, admin, cache):
 
 def test_stop_ends_every_watch_thread(emulator, admin):
     admin.create_namespaced_deployment("stopping", deployment("web", replicas=1))
-    stopping = DeploymentCache(emulator.scalerd_client(), namespaces=["stopping"])
+    stopping = DeploymentCache(emulator.scalerd_client(), deployments=[("stopping", "web")])
     stopping.start()
     assert stopping.wait_synced(5.0)
     stopping.stop()
@@ -164,7 +166,7 @@ def test_stop_ends_every_watch_thread(emulator, admin):
 
 def test_failing_reconnects_back_off_and_resume_from_the_last_version(emulator, admin, cache):
     admin.create_namespaced_deployment("flaky", deployment("web", replicas=1))
-    flaky, sent = cache(["flaky"])
+    flaky, sent = cache([("flaky", "web")])
     scale(admin, "flaky", "web", 2)
     wait_until(lambda: replicas_in(flaky, "flaky", "web") == 2, timeout=3.0)  # the watch is open
     emulator.server.inject_fault(verb="watch", path_pattern="/namespaces/flaky/deployments$", status=500, count=2)
@@ -173,3 +175,38 @@ def test_failing_reconnects_back_off_and_resume_from_the_last_version(emulator, 
     waited = wait_until(lambda: replicas_in(flaky, "flaky", "web") == 5, timeout=3.0)
     assert sent == [("list", 200), ("watch", 200), ("watch", 500), ("watch", 500), ("watch", 200)]
     assert 0.25 + 0.5 <= waited <= 0.5 + 1.0 + 0.5, "two backoff steps: 0.25-0.5 s, then 0.5-1 s"
+
+
+def test_only_the_configured_deployments_are_kept_and_a_newly_named_one_is_there_at_once(emulator, admin, cache):
+    for name, replicas in (("web", 1), ("api", 2), ("other", 3)):
+        admin.create_namespaced_deployment("crowded", deployment(name, replicas=replicas))
+    crowded, sent = cache([("crowded", "web")])
+    admin.create_namespaced_deployment("crowded", deployment("late", replicas=4))
+    scale(admin, "crowded", "web", 5)
+    wait_until(lambda: replicas_in(crowded, "crowded", "web") == 5, timeout=3.0)  # the watch carried both events
+    assert [crowded.get("crowded", name) for name in ("api", "other", "late")] == [None, None, None]
+
+    crowded.set_deployments([("crowded", "api"), ("crowded", "late")])
+
+    assert (replicas_in(crowded, "crowded", "api"), replicas_in(crowded, "crowded", "late")) == (2, 4)
+    assert crowded.get("crowded", "web") is None
+    assert sent == [("list", 200), ("watch", 200), ("get", 200), ("get", 200)]
+    scale(admin, "crowded", "other", 6)
+    scale(admin, "crowded", "late", 7)
+    wait_until(lambda: replicas_in(crowded, "crowded", "late") == 7, timeout=3.0)
+    assert crowded.get("crowded", "other") is None
+    assert sent == [("list", 200), ("watch", 200), ("get", 200), ("get", 200)]
+
+
+def test_a_newly_named_deployment_whose_get_fails_comes_with_a_fresh_list(emulator, admin, cache):
+    admin.create_namespaced_deployment("relisted", deployment("web", replicas=1))
+    admin.create_namespaced_deployment("relisted", deployment("api", replicas=3))
+    relisted, sent = cache([("relisted", "web")])
+    emulator.server.inject_fault(verb="get", path_pattern="/namespaces/relisted/deployments/api$", status=500, count=1)
+
+    relisted.set_deployments([("relisted", "web"), ("relisted", "api")])
+
+    assert relisted.wait_synced(5.0)
+    assert (replicas_in(relisted, "relisted", "web"), replicas_in(relisted, "relisted", "api")) == (1, 3)
+    wait_until(lambda: len(sent) == 5, timeout=3.0)
+    assert sent == [("list", 200), ("watch", 200), ("get", 500), ("list", 200), ("watch", 200)]

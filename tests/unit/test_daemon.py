@@ -62,7 +62,7 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.views: dict[tuple[str, str], DeploymentView] = {}
-        self.namespaces: list[set[str]] = []
+        self.deployments: list[set[tuple[str, str]]] = []
         self.refreshes = 0
         self.get_hook = None
         self.is_synced = True
@@ -92,8 +92,8 @@ class FakeCluster:
     def synced(self) -> bool:
         return self.is_synced
 
-    def set_namespaces(self, namespaces) -> None:
-        self.namespaces.append(set(namespaces))
+    def set_deployments(self, deployments) -> None:
+        self.deployments.append(set(deployments))
 
 
 class FakeWriter:
@@ -459,7 +459,7 @@ def test_a_leader_that_lost_the_lease_forgets_its_memory_and_reloads_from_the_an
     assert (result.current, result.desired, result.applied) == (7, 7, False)
 
 
-def test_a_reload_drops_a_removed_target_updates_namespaces_and_rebuilds_sources_when_defaults_change():
+def test_a_reload_drops_a_removed_target_updates_the_cached_deployments_and_rebuilds_sources_when_defaults_change():
     bed = Harness(make_config(rps_target("api"), rps_target("old", namespace="legacy")))
     bed.cluster.add("api", replicas=2)
     bed.cluster.add("old", replicas=2, namespace="legacy")
@@ -472,7 +472,7 @@ def test_a_reload_drops_a_removed_target_updates_namespaces_and_rebuilds_sources
 
     assert [result.target for result in results] == ["api"]
     assert [name for name, _replicas, _version in bed.writer.scales] == ["api"]
-    assert bed.cluster.namespaces == [{"apps"}]
+    assert bed.cluster.deployments == [{("apps", "api")}]
     assert first_sources.closed is True and bed.sources is not first_sources
     assert (bed.daemon.interval, bed.health.interval) == (2.0, 2.0)
 
