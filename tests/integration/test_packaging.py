@@ -74,6 +74,8 @@ def test_rbac_grants_exactly_what_scalerd_needs(rendered):
         ("", "configmaps", "get"), ("", "configmaps", "list"), ("", "configmaps", "watch"),
         ("", "pods", "get"), ("", "pods", "list"),
         ("metrics.k8s.io", "pods", "get"), ("metrics.k8s.io", "pods", "list"),
+        ("autoscaling", "horizontalpodautoscalers", "get"), ("autoscaling", "horizontalpodautoscalers", "list"),
+        ("autoscaling", "horizontalpodautoscalers", "watch"),
         ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "create"),
         ("coordination.k8s.io", "leases", "update"),
     }

@@ -39,6 +39,8 @@ _DEPLOYMENT_SPEC = {key: _ANY for key in (
 _LEASE_SPEC = {key: _ANY for key in (
     "holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions", "strategy",
     "preferredHolder")}
+_HPA_SPEC = {key: _ANY for key in ("minReplicas", "maxReplicas", "metrics", "behavior")} | {
+    "scaleTargetRef": {"apiVersion": _ANY, "kind": _ANY, "name": _ANY}}
 _TOP = {"apiVersion": _ANY, "kind": _ANY, "metadata": _METADATA}
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Deployment": _TOP | {"spec": _DEPLOYMENT_SPEC, "status": _ANY},
@@ -47,6 +49,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Secret": _TOP | {"data": _ANY, "stringData": _ANY, "type": _ANY, "immutable": _ANY},
     "Namespace": _TOP | {"spec": _ANY, "status": _ANY},
     "Lease": _TOP | {"spec": _LEASE_SPEC},
+    "HorizontalPodAutoscaler": _TOP | {"spec": _HPA_SPEC, "status": _ANY},
     "Scale": _TOP | {"spec": {"replicas": _ANY}, "status": _ANY},
     "Event/v1": _TOP | {key: _ANY for key in (
         "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
@@ -189,6 +192,8 @@ def validate(resource: res.ResourceType, obj: Mapping[str, Any], old: Mapping[st
         duration = (obj.get("spec") or {}).get("leaseDurationSeconds")
         if duration is not None and (not isinstance(duration, int) or duration <= 0):
             causes.append(("spec.leaseDurationSeconds", f"Invalid value: {duration}: must be greater than 0"))
+    if resource is res.HORIZONTAL_POD_AUTOSCALERS:
+        causes.extend(_hpa_causes(obj))
     if causes:
         raise invalid(kind=resource.kind, group=resource.group, name=name, causes=causes)
 
@@ -217,6 +222,20 @@ def _deployment_causes(obj: Mapping[str, Any], old: Mapping[str, Any] | None) ->
             causes.append((f"spec.template.spec.containers[{index}].image", "Required value"))
     if old is not None and (old.get("spec") or {}).get("selector") != selector and selector:
         causes.append(("spec.selector", f"Invalid value: {selector}: field is immutable"))
+    return causes
+
+
+def _hpa_causes(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    spec = obj.get("spec") or {}
+    target = spec.get("scaleTargetRef") or {}
+    causes = [(f"spec.scaleTargetRef.{field}", "Required value") for field in ("kind", "name") if not target.get(field)]
+    max_replicas = spec.get("maxReplicas")
+    if not isinstance(max_replicas, int) or max_replicas < 1:
+        causes.append(("spec.maxReplicas", f"Invalid value: {max_replicas}: must be greater than or equal to 1"))
+    min_replicas = spec.get("minReplicas")
+    if isinstance(min_replicas, int) and isinstance(max_replicas, int) and min_replicas > max_replicas:
+        causes.append(("spec.maxReplicas", f"Invalid value: {max_replicas}: must be greater than or equal to "
+                                           "`minReplicas`"))
     return causes
 
 
@@ -280,6 +299,13 @@ def _lease_cells(obj: Mapping[str, Any]) -> list[Any]:
     return [_name(obj), (obj.get("spec") or {}).get("holderIdentity", ""), _age(obj)]
 
 
+def _hpa_cells(obj: Mapping[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    target = spec.get("scaleTargetRef") or {}
+    return [_name(obj), f"{target.get('kind', '')}/{target.get('name', '')}", "<unknown>",
+            spec.get("minReplicas", 1), spec.get("maxReplicas", 0), status.get("currentReplicas", 0), _age(obj)]
+
+
 def _column(name: str, kind: str = "string", *, format_: str = "") -> dict[str, Any]:
     return {"name": name, "type": kind, "format": format_, "description": name, "priority": 0}
 
@@ -294,6 +320,9 @@ TABLES: dict[str, tuple[list[dict[str, Any]], Callable[[Mapping[str, Any]], list
     res.EVENTS.key: ([_column("Last Seen"), _column("Type"), _column("Reason"), _column("Object"),
                       _column("Message")], _event_cells),
     res.LEASES.key: ([_NAME, _column("Holder"), _AGE], _lease_cells),
+    res.HORIZONTAL_POD_AUTOSCALERS.key: ([_NAME, _column("Reference"), _column("Targets"),
+                                          _column("MinPods", "integer"), _column("MaxPods", "integer"),
+                                          _column("Replicas", "integer"), _AGE], _hpa_cells),
 }
 _DEFAULT_TABLE = ([_NAME, _AGE], lambda obj: [_name(obj), _age(obj)])
 

@@ -58,10 +58,15 @@ EVENTS = ResourceType(group="events.k8s.io", version="v1", plural="events", sing
 NAMESPACES = ResourceType(group="", version="v1", plural="namespaces", singular="namespace", kind="Namespace",
                           namespaced=False, short_names=("ns",))
 LEASES = ResourceType(group="coordination.k8s.io", version="v1", plural="leases", singular="lease", kind="Lease")
+HORIZONTAL_POD_AUTOSCALERS = ResourceType(
+    group="autoscaling", version="v2", plural="horizontalpodautoscalers", singular="horizontalpodautoscaler",
+    kind="HorizontalPodAutoscaler", short_names=("hpa",),
+    subresources=(Subresource("status", "HorizontalPodAutoscaler", "", ""),))
 POD_METRICS = ResourceType(group="metrics.k8s.io", version="v1beta1", plural="pods", singular="", kind="PodMetrics",
                            verbs=("get", "list"))
 
-RESOURCES = (DEPLOYMENTS, PODS, CONFIGMAPS, SECRETS, CORE_EVENTS, EVENTS, NAMESPACES, LEASES, POD_METRICS)
+RESOURCES = (DEPLOYMENTS, PODS, CONFIGMAPS, SECRETS, CORE_EVENTS, EVENTS, NAMESPACES, LEASES,
+             HORIZONTAL_POD_AUTOSCALERS, POD_METRICS)
 _BY_PATH = {(resource.group, resource.version, resource.plural): resource for resource in RESOURCES}
 GROUP_VERSIONS = tuple(dict.fromkeys((resource.group, resource.version) for resource in RESOURCES))
 
