@@ -4,6 +4,11 @@ The rule engine is pure; this module is the edge that feeds it (the cache, the s
 its decisions out (the writer: scale, annotations, Events). One target's failure never stops another's cycle,
 and no failure stops the loop.
 
+A HorizontalPodAutoscaler scaling a managed Deployment wins: two controllers writing one count would flap it. The
+target is still decided (for the log, reason `hpa_conflict`) but never written, one `HPAConflict` Warning Event
+says why (again only when a conflict comes back after it went away), and the next cycle after the HPA is deleted
+manages the Deployment again from its annotation, as a new leader would.
+
 Engine state (recommendation history, scale events, last change) lives in memory while this instance leads,
 and is persisted in the Deployment annotation `scalerd.io/state` with every applied change, in wall-clock time
 (monotonic time means nothing to another process). Between changes nothing is written: a steady cycle makes
@@ -45,6 +50,9 @@ CYCLE_DEADLINE_FRACTION = 0.8
 """A target still running after this fraction of the interval is logged as overrunning."""
 NO_READING = "no reading: the metric sources returned nothing for this metric"
 WRITE_FAILURES = frozenset({"failed", "forbidden", "not_found", "fenced", "conflict"})
+HPA_CONFLICT = "hpa_conflict"
+HPA_SYNC_TIMEOUT = 10.0
+"""How long `once` (a cycle waiting for every target) waits for the HPAs' first list."""
 
 
 class ConfigProvider(Protocol):
@@ -65,6 +73,14 @@ class DeploymentReader(Protocol):
     def refresh(self, namespace: str, name: str) -> DeploymentView | None: ...
 
     def set_deployments(self, deployments: Iterable[tuple[str, str]]) -> None: ...
+
+
+class HpaReader(Protocol):
+    """The cache's view of the HorizontalPodAutoscalers (`DeploymentCache` after `watch_hpas()`)."""
+
+    def wait_synced(self, timeout: float) -> bool: ...
+
+    def hpa_for(self, namespace: str, deployment: str) -> str | None: ...
 
 
 class Writer(Protocol):
@@ -153,6 +169,7 @@ class Daemon:
         max_concurrency: int = 8,
         interval_override: float | None = None,
         hold_current_on_takeover: bool = True,
+        hpas: HpaReader | None = None,
     ) -> None:
         self._config = config
         self._config_provider = config_provider
@@ -168,6 +185,9 @@ class Daemon:
         self._interval_override = interval_override
         self._hold_current_on_takeover = hold_current_on_takeover
         self._states: dict[str, EngineState] = {}
+        self._hpas = hpas
+        self._hpa_conflicts: dict[str, str] = {}
+        """Target name -> the HPA its HPAConflict Event named: the Event is not repeated while this holds."""
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
         self._leadership_changed = threading.Event()
@@ -248,6 +268,8 @@ class Daemon:
         self._apply_reload()
         # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
         REDACTOR.register(config_secrets(self._config))
+        if wait_for_every_target and self._hpas is not None:
+            self._hpas.wait_synced(HPA_SYNC_TIMEOUT)
         if not self._cache.synced():
             # Deciding now would report every target's Deployment as missing.
             log.info("cycle_waiting", why="the Deployment cache has not synced yet")
@@ -295,6 +317,7 @@ class Daemon:
         removed = {t.name for t in self._config.targets} - {t.name for t in new_config.targets}
         for name in removed:
             self._states.pop(name, None)
+            self._hpa_conflicts.pop(name, None)
         self._cache.set_deployments({(target.namespace, target.deployment) for target in new_config.targets})
         self._config = new_config
         self._health.interval = self.interval
@@ -341,6 +364,10 @@ class Daemon:
                         deployment=target.deployment)
             return _failed_result(target, reason="deployment_not_found",
                                   error=f"deployment {target.namespace}/{target.deployment} not found")
+        hpa = None if self._hpas is None else self._hpas.hpa_for(target.namespace, target.deployment)
+        if hpa is not None:
+            return self._stand_back(target, view=view, hpa=hpa, readings=readings, now=now, wall_time=wall_time)
+        self._hpa_conflicts.pop(target.name, None)
         state = self._state_of(target, view, now=now)
         outcome = None
         for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
@@ -365,6 +392,30 @@ class Daemon:
         self._states[target.name] = new_state
         result = _result_of(target, decision, applied=applied, outcome=outcome)
         self._report(target, decision, result, view=view, state=new_state, now=now)
+        return result
+
+    def _stand_back(self, target: Target, *, view: DeploymentView, hpa: str, readings: list[Reading], now: float,
+                    wall_time: datetime) -> TargetResult:
+        """Decide for the log only: `hpa` scales this Deployment, and scalerd does not fight it."""
+        # No state is kept meanwhile: the HPA changes the count, and when it is gone the annotation's history
+        # is taken up again as on a takeover.
+        state = self._state_of(target, view, now=now)
+        self._states.pop(target.name, None)
+        paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
+        decision, _ = decide(target, current=view.replicas, readings=readings, now=now, wall_time=wall_time,
+                             state=state, paused=paused)
+        conflict = (f"HorizontalPodAutoscaler {hpa} also scales Deployment {target.namespace}/{target.deployment}: "
+                    "scalerd does not write its replicas while that HPA exists")
+        decision = replace(decision, reason=HPA_CONFLICT,
+                           message=f"{conflict} (it would have set {decision.desired}: {decision.message})")
+        if self._hpa_conflicts.get(target.name) != hpa:
+            self._hpa_conflicts[target.name] = hpa
+            log.warning("hpa_conflict", target=target.name, namespace=target.namespace,
+                        deployment=target.deployment, hpa=hpa)
+            self._emit(target, view, reason="HPAConflict", event_type="Warning",
+                       message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
+        result = _result_of(target, decision, applied=False, outcome=None)
+        self._report(target, decision, result, view=view, state=state, now=now)
         return result
 
     def _state_of(self, target: Target, view: DeploymentView, *, now: float) -> EngineState:

@@ -54,6 +54,8 @@ def build_daemon(
     interval_override: float | None = None,
     hold_current_on_takeover: bool = True,
 ) -> Daemon:
+    """The daemon, and the cache taught to follow HPAs too (the daemon stands back from the Deployments they scale)."""
+    cache.watch_hpas()
     return Daemon(
         config=config,
         config_provider=config_provider,
@@ -65,4 +67,5 @@ def build_daemon(
         health=health,
         interval_override=interval_override,
         hold_current_on_takeover=hold_current_on_takeover,
+        hpas=cache,
     )

@@ -4,6 +4,10 @@ Per namespace of a configured Deployment one thread lists, then watches from the
 bookmarks, and starts over with a fresh list when the server says the version is gone (410) or sends an ERROR
 event. Dropped streams and errors reconnect with capped exponential backoff from the last version seen. Only the
 configured Deployments are kept: the others of a namespace go by in its list and watch.
+
+With `watch_hpas()`, the same kind of thread per namespace follows the HorizontalPodAutoscalers, so that the
+daemon knows, without a request per cycle, which managed Deployment an HPA also scales. A server that refuses
+that list (403: an RBAC without the rule; 404: no autoscaling/v2) costs the detection, never the cache.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ HTTP_GONE = 410
 HTTP_NOT_FOUND = 404
 DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments"
 DEPLOYMENT_PATH = DEPLOYMENTS_PATH + "/{name}"
+HPAS_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+HPA_UNAVAILABLE = frozenset({403, 404})
 WATCH_SECONDS = 60
 """How long the server keeps one watch open; the read timeout allows for this plus a margin. Short, because a
 connection that dies silently (no FIN, e.g. a network partition) is only noticed by that read timeout, and
@@ -89,6 +95,27 @@ class DeploymentView:
         )
 
 
+@dataclass(frozen=True)
+class _WatchedKind:
+    """What a namespace watcher lists and follows; `name` prefixes its log events and names its thread."""
+
+    name: str
+    path: str
+
+
+DEPLOYMENTS = _WatchedKind("deployment", DEPLOYMENTS_PATH)
+HPAS = _WatchedKind("hpa", HPAS_PATH)
+
+
+def hpa_target(hpa: Mapping[str, Any]) -> str | None:
+    """The name of the Deployment an HPA scales (its scaleTargetRef: kind Deployment of the apps group), or None."""
+    target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    group = str(target.get("apiVersion") or "").partition("/")[0]
+    if target.get("kind") == "Deployment" and group == "apps" and target.get("name"):
+        return str(target["name"])
+    return None
+
+
 def is_older(candidate: str, current: str) -> bool:
     """Whether `candidate` is known to be older than `current`.
 
@@ -115,6 +142,11 @@ class DeploymentCache:
         self._wanted = frozenset(deployments)
         self._namespaces = namespaces_of(self._wanted)
         self._watchers: dict[str, _NamespaceWatcher] = {}
+        self._hpa_watchers: dict[str, _NamespaceWatcher] = {}
+        self._hpa_targets: dict[tuple[str, str], str] = {}
+        """(namespace, HPA name) -> the Deployment it scales, for the HPAs that scale a Deployment."""
+        self._watching_hpas = False
+        self._hpas_unavailable_logged = False
         self._started = False
 
     def start(self) -> None:
@@ -149,6 +181,21 @@ class DeploymentCache:
         for namespace, name in sorted(added):
             if namespace in already_watched:
                 self._fetch_added(namespace, name)
+
+    def watch_hpas(self) -> None:
+        """From now on also follow the HorizontalPodAutoscalers of the watched namespaces (see `hpa_for`)."""
+        with self._lock:
+            self._watching_hpas = True
+            started = self._started
+        if started:
+            self._converge(self._namespaces)
+
+    def hpa_for(self, namespace: str, deployment: str) -> str | None:
+        """The name of an HPA scaling this Deployment (the first by name when several do), or None."""
+        with self._lock:
+            names = [hpa for (hpa_namespace, hpa), target in self._hpa_targets.items()
+                     if hpa_namespace == namespace and target == deployment]
+        return min(names, default=None)
 
     def synced(self) -> bool:
         with self._lock:
@@ -203,28 +250,89 @@ class DeploymentCache:
             if not self._started or namespace not in self._watchers:
                 return
             old = self._watchers[namespace]
-            self._watchers[namespace] = _NamespaceWatcher(self, namespace)
+            self._watchers[namespace] = _NamespaceWatcher(self, namespace, DEPLOYMENTS)
             self._watchers[namespace].start()
             self._synced_changed.notify_all()
         old.stop()
 
     def _all_synced(self) -> bool:
-        return all(namespace in self._watchers and self._watchers[namespace].synced for namespace in self._namespaces)
+        watcher_sets = (self._watchers, self._hpa_watchers) if self._watching_hpas else (self._watchers,)
+        return all(namespace in watchers and watchers[namespace].synced
+                   for watchers in watcher_sets for namespace in self._namespaces)
 
     def _converge(self, wanted: frozenset[str]) -> None:
         with self._lock:
-            dropped = [self._watchers.pop(namespace) for namespace in set(self._watchers) - wanted]
-            for namespace in wanted - set(self._watchers):
-                watcher = _NamespaceWatcher(self, namespace)
-                self._watchers[namespace] = watcher
-                watcher.start()
+            dropped = self._converge_watchers(self._watchers, DEPLOYMENTS, wanted)
+            dropped += self._converge_watchers(self._hpa_watchers, HPAS, wanted if self._watching_hpas else frozenset())
             for key in [key for key in self._views if key[0] not in wanted]:
                 del self._views[key]
+            for key in [key for key in self._hpa_targets if key[0] not in wanted]:
+                del self._hpa_targets[key]
             self._synced_changed.notify_all()
         for watcher in dropped:
             watcher.stop()
 
+    def _converge_watchers(self, watchers: dict[str, _NamespaceWatcher], kind: _WatchedKind,
+                           wanted: frozenset[str]) -> list[_NamespaceWatcher]:
+        """Start a watcher for each wanted namespace lacking one; returns those to stop (called under the lock)."""
+        dropped = [watchers.pop(namespace) for namespace in set(watchers) - wanted]
+        for namespace in wanted - set(watchers):
+            watchers[namespace] = _NamespaceWatcher(self, namespace, kind)
+            watchers[namespace].start()
+        return dropped
+
     # Called by the namespace watchers.
+
+    def _replace_items(self, watcher: _NamespaceWatcher, items: list[Mapping[str, Any]]) -> None:
+        if watcher.kind is DEPLOYMENTS:
+            self._replace_namespace(watcher, [DeploymentView.from_object(item) for item in items])
+            return
+        with self._lock:
+            if self._hpa_watchers.get(watcher.namespace) is not watcher:
+                return
+            for key in [key for key in self._hpa_targets if key[0] == watcher.namespace]:
+                del self._hpa_targets[key]
+            for item in items:
+                self._put_hpa(watcher.namespace, item)
+            watcher.synced = True
+            self._synced_changed.notify_all()
+
+    def _put_item(self, watcher: _NamespaceWatcher, item: Mapping[str, Any]) -> None:
+        if watcher.kind is DEPLOYMENTS:
+            self._put(DeploymentView.from_object(item))
+            return
+        with self._lock:
+            if self._hpa_watchers.get(watcher.namespace) is watcher:
+                self._put_hpa(watcher.namespace, item)
+
+    def _remove_item(self, watcher: _NamespaceWatcher, name: str) -> None:
+        if watcher.kind is DEPLOYMENTS:
+            self._remove(watcher.namespace, name)
+            return
+        with self._lock:
+            self._hpa_targets.pop((watcher.namespace, name), None)
+
+    def _put_hpa(self, namespace: str, hpa: Mapping[str, Any]) -> None:
+        """Under the lock: an HPA edited to scale something else is forgotten."""
+        key = (namespace, (hpa.get("metadata") or {}).get("name", ""))
+        target = hpa_target(hpa)
+        if target is None:
+            self._hpa_targets.pop(key, None)
+        else:
+            self._hpa_targets[key] = target
+
+    def _hpas_unavailable(self, watcher: _NamespaceWatcher, error: ApiException) -> None:
+        """The server will not list HPAs: the namespace counts as synced without them, and this is said once."""
+        with self._lock:
+            first = not self._hpas_unavailable_logged
+            self._hpas_unavailable_logged = True
+            watcher.synced = True
+            self._synced_changed.notify_all()
+        if first:
+            log.warning("hpa_detection_unavailable", namespace=watcher.namespace, code=error.status,
+                        error=api_message(error),
+                        consequence="an HPA scaling a managed Deployment will not be detected; scaling goes on",
+                        fix="grant get, list and watch on horizontalpodautoscalers of the autoscaling group")
 
     def _put(self, view: DeploymentView) -> DeploymentView:
         """Keeps the newer of `view` and the cached one, for watched namespaces only; returns the newer."""
@@ -252,13 +360,13 @@ class DeploymentCache:
             watcher.synced = True
             self._synced_changed.notify_all()
 
-    def _list(self, namespace: str) -> dict:
-        return call_json(self._on_request, "list", self._request, "GET", DEPLOYMENTS_PATH,
+    def _list(self, kind: _WatchedKind, namespace: str) -> dict:
+        return call_json(self._on_request, "list", self._request, "GET", kind.path,
                          path_params={"namespace": namespace}, _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
 
-    def _watch(self, namespace: str, resource_version: str):
+    def _watch(self, kind: _WatchedKind, namespace: str, resource_version: str):
         return open_stream(
-            self._on_request, "watch", self._request, "GET", DEPLOYMENTS_PATH, path_params={"namespace": namespace},
+            self._on_request, "watch", self._request, "GET", kind.path, path_params={"namespace": namespace},
             query={"allowWatchBookmarks": True, "resourceVersion": resource_version,
                    "timeoutSeconds": self._watch_seconds, "watch": True},
             _request_timeout=(CONNECT_TIMEOUT, self._watch_seconds + STREAM_READ_MARGIN),
@@ -270,14 +378,15 @@ class _RelistNeeded(Exception):
 
 
 class _NamespaceWatcher:
-    def __init__(self, cache: DeploymentCache, namespace: str):
+    def __init__(self, cache: DeploymentCache, namespace: str, kind: _WatchedKind):
         self.namespace = namespace
+        self.kind = kind
         self.synced = False
         self._cache = cache
         self._stopping = threading.Event()
         self._stream_lock = threading.Lock()
         self._stream = None
-        self._thread = threading.Thread(target=self._run, name=f"deployment-watch-{namespace}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{kind.name}-watch-{namespace}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -299,36 +408,39 @@ class _NamespaceWatcher:
                 resource_version = self._follow(resource_version)
                 failures = 0
             except _RelistNeeded as reason:
-                log.info("deployment_watch_relist", namespace=self.namespace, reason=str(reason))
+                log.info(f"{self.kind.name}_watch_relist", namespace=self.namespace, reason=str(reason))
                 resource_version = None
             except ApiException as error:
                 if self._stopping.is_set():
                     return
                 if error.status == HTTP_GONE:
-                    log.info("deployment_watch_relist", namespace=self.namespace, reason="410 Gone")
+                    log.info(f"{self.kind.name}_watch_relist", namespace=self.namespace, reason="410 Gone")
                     resource_version = None
                     continue
+                if self.kind is HPAS and error.status in HPA_UNAVAILABLE:
+                    self._cache._hpas_unavailable(self, error)
+                    return
                 failures += 1
                 delay = reconnect_delay(failures)
-                log.warning("deployment_watch_failed", namespace=self.namespace, code=error.status,
+                log.warning(f"{self.kind.name}_watch_failed", namespace=self.namespace, code=error.status,
                             error=api_message(error), retry_in=round(delay, 2))
                 self._stopping.wait(delay)
             except Exception:  # a dead watcher would leave the cache stale for good
                 failures += 1
                 delay = reconnect_delay(failures)
-                log.exception("deployment_watch_unexpected", namespace=self.namespace, retry_in=round(delay, 2))
+                log.exception(f"{self.kind.name}_watch_unexpected", namespace=self.namespace,
+                              retry_in=round(delay, 2))
                 resource_version = None
                 self._stopping.wait(delay)
 
     def _relist(self) -> str:
-        listing = self._cache._list(self.namespace)
-        views = [DeploymentView.from_object(_with_namespace(item, self.namespace)) for item in listing.get("items") or []]
-        self._cache._replace_namespace(self, views)
+        listing = self._cache._list(self.kind, self.namespace)
+        self._cache._replace_items(self, [_with_namespace(item, self.namespace) for item in listing.get("items") or []])
         return (listing.get("metadata") or {}).get("resourceVersion", "")
 
     def _follow(self, resource_version: str) -> str:
         """Apply the events of one watch until the server ends it; returns the last version seen."""
-        stream = self._cache._watch(self.namespace, resource_version)
+        stream = self._cache._watch(self.kind, self.namespace, resource_version)
         keep_out_of_pool(stream)
         with self._stream_lock:
             self._stream = stream
@@ -353,9 +465,9 @@ class _NamespaceWatcher:
             raise _RelistNeeded(f"ERROR event {body.get('code')}: {body.get('message', '')}")
         new_version = (body.get("metadata") or {}).get("resourceVersion") or resource_version
         if kind in ("ADDED", "MODIFIED"):
-            self._cache._put(DeploymentView.from_object(_with_namespace(body, self.namespace)))
+            self._cache._put_item(self, _with_namespace(body, self.namespace))
         elif kind == "DELETED":
-            self._cache._remove(self.namespace, body["metadata"]["name"])
+            self._cache._remove_item(self, body["metadata"]["name"])
         return new_version
 
 
@@ -369,12 +481,12 @@ def reconnect_delay(failures: int, *, random_fraction: Callable[[], float] = ran
     return step * (0.5 + 0.5 * random_fraction())
 
 
-def _with_namespace(deployment: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
+def _with_namespace(item: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
     """List items may omit metadata.namespace; the namespace they were listed from is theirs."""
-    metadata = deployment.get("metadata") or {}
+    metadata = item.get("metadata") or {}
     if metadata.get("namespace"):
-        return deployment
-    return {**deployment, "metadata": {**metadata, "namespace": namespace}}
+        return item
+    return {**item, "metadata": {**metadata, "namespace": namespace}}
 
 
 def _lines(stream) -> Iterable[str]:

@@ -1,0 +1,116 @@
+"""A HorizontalPodAutoscaler scaling a managed Deployment, on the test bed with the least-privilege `scalerd`
+context: scalerd decides but does not write, says so with one Warning Event, and manages the Deployment again
+once the HPA is deleted."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kubernetes import client as kube_client
+
+from tests.integration.daemon_support import (
+    FAST_LEASE,
+    NAMESPACE,
+    ScalerdDaemon,
+    create_deployment,
+    events_about,
+    replicas_of,
+    rps_config,
+    run_scalerd,
+    scale_writes,
+    set_rps,
+    wait_until,
+)
+from tests.testbed.kafka_tools import unique_name
+
+CONFLICT_CYCLES = 3
+
+
+@pytest.fixture
+def admin(testbed):
+    return testbed.admin_api_client()
+
+
+@pytest.fixture
+def autoscaling(admin):
+    return kube_client.AutoscalingV2Api(admin)
+
+
+def create_hpa(autoscaling, *, deployment: str) -> str:
+    name = f"{deployment}-hpa"
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(NAMESPACE, {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+                 "minReplicas": 1, "maxReplicas": 4},
+    })
+    return name
+
+
+def conflict_events(admin, deployment: str) -> list:
+    return [event for event in events_about(admin, deployment) if event.reason == "HPAConflict"]
+
+
+def config_file(tmp_path, testbed, deployment: str) -> str:
+    path = tmp_path / "scalerd.yaml"
+    path.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                               targets=[{"name": "api", "deployment": deployment}]))
+    return str(path)
+
+
+def test_run_stands_back_while_an_hpa_scales_the_deployment_and_resumes_when_it_is_deleted(
+        testbed, admin, autoscaling, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    hpa = create_hpa(autoscaling, deployment=deployment)
+    started = time.time()
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config", config_file(tmp_path, testbed, deployment)],
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    try:
+        daemon.wait_ready()
+        wait_until(lambda: len(daemon.decisions()) >= CONFLICT_CYCLES, timeout=10,
+                   what=f"{CONFLICT_CYCLES} decisions")
+        during = daemon.decisions()
+        writes_during = scale_writes(testbed.audit_path, deployment, since=started)
+        events_during = conflict_events(admin, deployment)
+        replicas_during = replicas_of(admin, deployment)
+
+        autoscaling.delete_namespaced_horizontal_pod_autoscaler(hpa, NAMESPACE)
+        wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5 after the delete")
+        wait_until(lambda: any(event.reason == "ScaledUp" for event in events_about(admin, deployment)), timeout=5,
+                   what="the ScaledUp Event")
+        warnings = [line for line in daemon.log_events() if line.get("event") == "hpa_conflict"]
+    finally:
+        daemon.close()
+
+    assert {(line["reason"], line["current"], line["desired"], line["applied"]) for line in during} == {
+        ("hpa_conflict", 2, 5, False)}
+    assert all(f"HorizontalPodAutoscaler {hpa} also scales Deployment {NAMESPACE}/{deployment}" in line["message"]
+               for line in during)
+    assert (writes_during, replicas_during) == ([], 2)
+    [event] = events_during
+    assert event.type == "Warning"
+    assert event.message.startswith(f"HorizontalPodAutoscaler {hpa} also scales Deployment")
+    assert [event.metadata.uid for event in conflict_events(admin, deployment)] == [event.metadata.uid]
+    assert [(line["level"], line["hpa"]) for line in warnings] == [("warning", hpa)]
+    assert len(scale_writes(testbed.audit_path, deployment, since=started)) == 1
+
+
+def test_once_decides_reports_hpa_conflict_and_writes_only_the_event(testbed, admin, autoscaling, tmp_path):
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    create_hpa(autoscaling, deployment=deployment)
+
+    finished = run_scalerd("once", "--config", config_file(tmp_path, testbed, deployment), "--kubeconfig",
+                           str(testbed.kubeconfig_path), "--context", "scalerd", "--output", "json")
+
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout) == {
+        "target": "api", "namespace": NAMESPACE, "deployment": deployment, "current": 2, "desired": 5,
+        "applied": False, "reason": "hpa_conflict", "metrics": [{"name": "rps", "value": 45.0, "proposal": 5}],
+    }
+    assert scale_writes(testbed.audit_path, deployment) == []
+    assert replicas_of(admin, deployment) == 2
+    assert [event.reason for event in events_about(admin, deployment)] == ["HPAConflict"]
