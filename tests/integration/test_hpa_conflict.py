@@ -59,42 +59,54 @@ def config_file(tmp_path, testbed, deployment: str) -> str:
 
 
 def test_run_stands_back_while_an_hpa_scales_the_deployment_and_resumes_when_it_is_deleted(
-        testbed, admin, autoscaling, tmp_path):
+        testbed, admin, autoscaling, tmp_path, record_property):
     deployment = unique_name("api")
     create_deployment(admin, deployment, replicas=2)
     set_rps(testbed, {deployment: 45})
-    hpa = create_hpa(autoscaling, deployment=deployment)
-    started = time.time()
     daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config", config_file(tmp_path, testbed, deployment)],
                            extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
     try:
         daemon.wait_ready()
-        wait_until(lambda: len(daemon.decisions()) >= CONFLICT_CYCLES, timeout=10,
-                   what=f"{CONFLICT_CYCLES} decisions")
-        during = daemon.decisions()
-        writes_during = scale_writes(testbed.audit_path, deployment, since=started)
-        events_during = conflict_events(admin, deployment)
+        wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="managed: scaled up to 5")
+        created_at = time.time()
+        hpa = create_hpa(autoscaling, deployment=deployment)
+        wait_until(lambda: conflict_events(admin, deployment), timeout=5, what="the HPAConflict Event")
+        detected_after = time.time() - created_at
+        set_rps(testbed, {deployment: 75})
+        wait_until(lambda: len(conflicting(daemon, desired=8)) >= CONFLICT_CYCLES, timeout=10,
+                   what=f"{CONFLICT_CYCLES} conflicting decisions for 8 replicas")
+        writes_during = scale_writes(testbed.audit_path, deployment, since=created_at)
         replicas_during = replicas_of(admin, deployment)
+        decisions_during = conflicting(daemon)
 
+        deleted_at = time.time()
         autoscaling.delete_namespaced_horizontal_pod_autoscaler(hpa, NAMESPACE)
-        wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5 after the delete")
-        wait_until(lambda: any(event.reason == "ScaledUp" for event in events_about(admin, deployment)), timeout=5,
-                   what="the ScaledUp Event")
+        [resumed] = wait_until(lambda: scale_writes(testbed.audit_path, deployment, since=deleted_at), timeout=10,
+                               what="a scale write after the delete")
+        wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=5, what="scaled up to 8")
         warnings = [line for line in daemon.log_events() if line.get("event") == "hpa_conflict"]
+        events_after = conflict_events(admin, deployment)
     finally:
         daemon.close()
 
-    assert {(line["reason"], line["current"], line["desired"], line["applied"]) for line in during} == {
-        ("hpa_conflict", 2, 5, False)}
+    record_property("hpa_conflict_detected_seconds", round(detected_after, 2))
+    record_property("hpa_deleted_to_write_seconds", round(resumed["ts"] - deleted_at, 2))
+    assert (writes_during, replicas_during) == ([], 5)
+    assert {(line["current"], line["applied"], line["write_status"]) for line in decisions_during} == {
+        (5, False, None)}
     assert all(f"HorizontalPodAutoscaler {hpa} also scales Deployment {NAMESPACE}/{deployment}" in line["message"]
-               for line in during)
-    assert (writes_during, replicas_during) == ([], 2)
-    [event] = events_during
+               for line in decisions_during)
+    [event] = events_after
     assert event.type == "Warning"
     assert event.message.startswith(f"HorizontalPodAutoscaler {hpa} also scales Deployment")
-    assert [event.metadata.uid for event in conflict_events(admin, deployment)] == [event.metadata.uid]
     assert [(line["level"], line["hpa"]) for line in warnings] == [("warning", hpa)]
-    assert len(scale_writes(testbed.audit_path, deployment, since=started)) == 1
+    assert detected_after < 3.0
+    assert resumed["ts"] - deleted_at < 3.0
+
+
+def conflicting(daemon: ScalerdDaemon, *, desired: int | None = None) -> list[dict]:
+    return [line for line in daemon.decisions()
+            if line["reason"] == "hpa_conflict" and desired in (None, line["desired"])]
 
 
 def test_once_decides_reports_hpa_conflict_and_writes_only_the_event(testbed, admin, autoscaling, tmp_path):
