@@ -86,6 +86,17 @@ class _StdlibBridge(logging.Handler):
 _STDLIB_BRIDGE = _StdlibBridge(level=logging.WARNING)
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured: a caller that swaps
+    stderr for a while (a test capturing output, a supervisor) must not leave the logger writing to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, log_format: str, stream: TextIO | None = None) -> None:
     """Install the structlog pipeline: `json` (one object per line) or `console` (aligned, for humans).
 
@@ -106,7 +117,7 @@ def configure_logging(*, log_format: str, stream: TextIO | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()

@@ -221,8 +221,8 @@ class TestBed:
         kafka_bootstrap = f"{LOCALHOST}:{ports[KAFKA]}"
         prometheus_url = f"http://{LOCALHOST}:{ports[PROMETHEUS]}"
         kubernetes_url = f"http://{LOCALHOST}:{ports[KUBERNETES]}"
-        token_arguments = [argument for token, user in self.tokens.by_token().items()
-                           for argument in ("--token", f"{token}={user}")]
+        # "--token=VALUE" in one argument: a random token may start with "-", which argparse reads as a flag.
+        token_arguments = [f"--token={token}={user}" for token, user in self.tokens.by_token().items()]
         return {
             EXPORTER: _Part(
                 name=EXPORTER, port=ports[EXPORTER],

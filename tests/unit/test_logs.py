@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 
 import pytest
 import structlog
@@ -177,7 +178,9 @@ def test_a_missing_credential_file_gives_no_secret_and_no_error(tmp_path):
     assert config_secrets(config) == set()
 
 
-def test_standard_library_records_come_out_as_redacted_json(log_stream):
+def test_standard_library_records_come_out_as_redacted_json(log_stream, monkeypatch):
+    # `scalerd metrics` mutes this logger for its own run; an earlier in-process run must not hide it here.
+    monkeypatch.setattr(logging.getLogger("scalerd.kafka.librdkafka"), "level", logging.NOTSET)
     redactor_secret = "Br1dged-" + PLANTED
     REDACTOR.register([redactor_secret])
     logging.getLogger("scalerd.kafka.librdkafka").error("FAIL [rdkafka#producer-1]: auth with %s failed", redactor_secret)
@@ -193,3 +196,14 @@ def test_the_standard_library_bridge_is_installed_once():
     configure_logging(log_format="json")
     bridges = [handler for handler in logging.getLogger().handlers if type(handler).__name__ == "_StdlibBridge"]
     assert len(bridges) == 1
+
+
+def test_lines_go_to_the_stderr_of_the_moment_not_the_one_at_configuration(monkeypatch):
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(log_format="json")
+    structlog.get_logger().info("before_swap")
+    monkeypatch.setattr(sys, "stderr", second)
+    first.close()  # as pytest's capture does when a test ends: the logger must not keep writing there
+    structlog.get_logger().info("after_swap")
+    assert json.loads(second.getvalue())["event"] == "after_swap"
