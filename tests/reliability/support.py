@@ -1,8 +1,6 @@
 """What the reliability tests share: scalerd processes with short timings, their logs, and a fake Prometheus."""
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import threading
@@ -11,11 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from tests.integration.daemon_support import (
     FAST_LEASE,
     ScalerdDaemon,
@@ -23,6 +16,7 @@ from tests.integration.daemon_support import (
     wait_until,
 )
 from tests.soak.records import scale_attempts
+from tests.testbed.certificates import write_self_signed
 from tests.testbed.kafka_tools import unique_name
 
 LEASE_SECONDS, RENEW_SECONDS, RETRY_SECONDS = 3.0, 2.0, 0.5
@@ -149,21 +143,4 @@ class FakePrometheus:
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A fresh self-signed certificate for 127.0.0.1 and its key: (certificate file, key file), PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scalerd-reliability-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certificate_path, key_path = directory / "tls.crt", directory / "tls.key"
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return certificate_path, key_path
+    return write_self_signed(directory, common_name="scalerd-reliability-test")

@@ -4,8 +4,6 @@ Query semantics against a real Prometheus are in tests/integration/test_source_p
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import ssl
@@ -18,14 +16,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from scalerd.config.model import OnMissing, PrometheusMetric, PrometheusSettings, Target
 from scalerd.readings import Reading
 from scalerd.sources.prometheus import PrometheusSource
+from tests.testbed.certificates import write_self_signed
 
 Answer = tuple[int, str, str]  # status, content type, body
 
@@ -93,24 +88,7 @@ def prometheus() -> Iterator[RecordingPrometheus]:
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """(certificate, key) files for 127.0.0.1, signed by themselves."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus-under-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certificate_file, key_file = directory / "tls.crt", directory / "tls.key"
-    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return certificate_file, key_file
+    return write_self_signed(directory, common_name="prometheus-under-test")
 
 
 @pytest.fixture
