@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
-import ipaddress
 import json
 import queue
 import re
@@ -22,21 +21,18 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
+from tests.testbed.certificates import self_signed_pem
 from tests.testbed.k8s_cluster import Cluster, validation_mode
 from tests.testbed.k8s_errors import (
     ApiError,
@@ -275,20 +271,8 @@ class _HttpServer(ThreadingHTTPServer):
 
 def _self_signed_tls(host: str) -> tuple[ssl.SSLContext, bytes]:
     """A fresh key and certificate for `host` (and localhost) per server; returns the context and the PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scalerd-testbed-apiserver")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    certificate_pem, key_pem = self_signed_pem(common_name="scalerd-testbed-apiserver", host=host,
+                                               valid_for=timedelta(days=30))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with tempfile.TemporaryDirectory() as directory:
         certificate_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
