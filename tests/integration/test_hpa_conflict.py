@@ -113,10 +113,13 @@ def test_once_decides_reports_hpa_conflict_and_writes_only_the_event(testbed, ad
     deployment = unique_name("api")
     create_deployment(admin, deployment, replicas=2)
     set_rps(testbed, {deployment: 45})
-    create_hpa(autoscaling, deployment=deployment)
+    hpa = create_hpa(autoscaling, deployment=deployment)
 
-    finished = run_scalerd("once", "--config", config_file(tmp_path, testbed, deployment), "--kubeconfig",
-                           str(testbed.kubeconfig_path), "--context", "scalerd", "--output", "json")
+    try:
+        finished = run_scalerd("once", "--config", config_file(tmp_path, testbed, deployment), "--kubeconfig",
+                               str(testbed.kubeconfig_path), "--context", "scalerd", "--output", "json")
+    finally:
+        autoscaling.delete_namespaced_horizontal_pod_autoscaler(hpa, NAMESPACE)
 
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout) == {
