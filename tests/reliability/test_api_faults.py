@@ -147,8 +147,9 @@ def test_a_stalled_write_overruns_its_cycle_and_is_neither_stacked_nor_repeated(
 def test_a_write_that_times_out_gives_up_within_the_budget_and_its_late_twin_is_refused(
         testbed, admin, scene, daemons):
     deployment, config_args = scene
-    # Past the writer's 10 s request timeout: the client gives up, the server still applies it afterwards.
-    testbed.control.inject_fault(verb="patch", path_pattern=_scale_path(deployment), stall_seconds=11.0, count=1)
+    # Past the writer's 10 s request timeout: the client gives up, the server still processes it afterwards.
+    # 16 s leaves the next cycle's resend (about 11 s in) several seconds to land first, even on a busy machine.
+    testbed.control.inject_fault(verb="patch", path_pattern=_scale_path(deployment), stall_seconds=16.0, count=1)
 
     daemon = daemons.start(config_args)
     [failure] = wait_until(lambda: events_named(daemon, "kube_write_not_applied"), timeout=15,
@@ -160,7 +161,10 @@ def test_a_write_that_times_out_gives_up_within_the_budget_and_its_late_twin_is_
     assert "Read timed out" in failure["detail"] and "retry budget" in failure["detail"]
     # The next cycle sent the change again and it landed; the stalled original, processed last, carried the
     # same resourceVersion and was refused: a resend can never apply a decision twice.
-    attempts = scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment])
+    attempts = wait_until(
+        lambda: found if len(found := scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment])) == 2
+        else None,
+        timeout=10, what="the stalled original answered")
     assert [attempt.status for attempt in attempts] == [200, 409]
     assert [(line["applied"], line["write_status"]) for line in decisions if line["write_status"]] == [
         (False, "failed"), (True, "applied")]
