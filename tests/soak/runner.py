@@ -82,7 +82,7 @@ class Soak:
     """One soak run on a running test bed; `run()` returns the report (also written to `out/report.json`)."""
 
     def __init__(self, bed, *, seconds: float, targets: int, out: Path, seed: int = 0, fault_every: float = 2.0,
-                 rotate_every: float = 120.0) -> None:
+                 rotate_every: float = 120.0, stop_signals: tuple[str, ...] = ("SIGTERM", "SIGKILL")) -> None:
         self._bed = bed
         self._seconds = seconds
         self._out = Path(out)
@@ -90,6 +90,7 @@ class Soak:
         self._seed = seed
         self._fault_every = fault_every
         self._rotate_every = rotate_every
+        self._stop_signals = stop_signals
         self._run_id = unique_name("soak")[-6:]
         self._deployments = [f"soak-{self._run_id}-{index:02d}" for index in range(targets)]
         self._lease = f"soak-{self._run_id}"
@@ -208,7 +209,7 @@ class Soak:
         if victim is None:
             return {"fault": "replacement skipped: no live leader", "holder": holder}
         role = "leader" if victim is leader else "standby"
-        signal_name = self._random.choice(["SIGTERM", "SIGKILL"])
+        signal_name = self._random.choice(self._stop_signals)
         victim.stopped_on_purpose = True
         if signal_name == "SIGTERM":
             victim.daemon.terminate()
