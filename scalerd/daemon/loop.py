@@ -433,6 +433,14 @@ class Daemon:
             # The recommendations made since the last persisted change are unknown: assume they kept the
             # current count, as the HPA's recordInitialRecommendation does when its controller starts.
             state = replace(state, recommendations=(*state.recommendations, (now, view.replicas)))
+            persisted_count = _last_decided_count(view)
+            if persisted_count is not None and persisted_count != view.replicas:
+                # The count moved after the last persisted decision: a leader killed between its scale write and
+                # its annotations, or a hand. When is unknown; taking it as now keeps cooldown and rate limits
+                # from counting it late, never early.
+                log.info("unrecorded_change_assumed_now", target=target.name, persisted=persisted_count,
+                         current=view.replicas)
+                state = state.with_change(now=now, from_replicas=persisted_count, to_replicas=view.replicas)
         return state
 
     def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
@@ -506,6 +514,15 @@ def _failed_result(target: Target, *, reason: str, error: str) -> TargetResult:
         target=target.name, namespace=target.namespace, deployment=target.deployment, current=None, desired=None,
         applied=False, reason=reason, error=error,
     )
+
+
+def _last_decided_count(view: DeploymentView) -> int | None:
+    """The `desired` of the Deployment's `scalerd.io/last-decision` annotation, if it holds a readable one."""
+    try:
+        desired = json.loads(view.annotations.get(LAST_DECISION_ANNOTATION, ""))["desired"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return desired if isinstance(desired, int) and not isinstance(desired, bool) else None
 
 
 def decision_json(decision: Decision) -> dict:

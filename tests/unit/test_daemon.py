@@ -440,6 +440,27 @@ def test_a_new_leader_continues_the_cooldown_from_the_annotation():
     assert (scaled.current, scaled.desired, scaled.applied) == (5, 10, True)
 
 
+def test_a_count_changed_after_the_last_persisted_decision_counts_as_a_change_at_takeover():
+    config = make_config(rps_target(cooldown=60.0))
+    bed = Harness(config)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    [first] = bed.daemon.run_cycle()
+    assert (first.desired, first.applied) == (5, True)
+    # A leader killed between its scale write (5 -> 7) and its annotations: the count moved, the state did not.
+    bed.clocks.wall_now += 300.0
+    bed.cluster.update("apps", "api", replicas=7)
+
+    successor = bed.new_leader(config)
+    bed.set_rps(95.0)
+    [held] = successor.run_cycle()
+    assert (held.current, held.desired, held.reason, held.applied) == (7, 7, "cooldown", False)
+
+    bed.clocks.advance(61.0)
+    [scaled] = successor.run_cycle()
+    assert (scaled.current, scaled.desired, scaled.applied) == (7, 10, True)
+
+
 def test_a_leader_that_lost_the_lease_forgets_its_memory_and_reloads_from_the_annotation():
     bed = Harness(make_config(rps_target(cooldown=60.0)), leading=True)
     bed.cluster.add("api", replicas=2)
