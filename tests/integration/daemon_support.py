@@ -139,6 +139,19 @@ def set_rps(testbed, values: dict[str, float]) -> None:
                                           timeout=10.0)
 
 
+def rps_scene(testbed, admin, directory: Path, *, replicas: int = 2, rps: float = 45,
+              **target_fields) -> tuple[str, Path]:
+    """A fresh Deployment at `replicas` whose Prometheus metric reads `rps` (45 asks for 5 at 10 per replica),
+    and the config file `directory/scalerd.yaml` that targets it: (deployment, config path)."""
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=replicas)
+    set_rps(testbed, {deployment: rps})
+    config = directory / "scalerd.yaml"
+    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
+                                 targets=[{"name": "api", "deployment": deployment, **target_fields}]))
+    return deployment, config
+
+
 def run_scalerd(*arguments: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     """Runs `python -m scalerd ARGUMENTS`; the caller checks the exit code (it is what many tests assert)."""
     return subprocess.run([sys.executable, "-m", "scalerd", *arguments], cwd=REPO_ROOT, capture_output=True,

@@ -12,6 +12,7 @@ from tests.integration.daemon_support import (
     events_about,
     replicas_of,
     rps_config,
+    rps_scene,
     run_scalerd,
     scale_writes,
     set_rps,
@@ -30,12 +31,7 @@ def _once(testbed, config_path, *extra: str):
 
 
 def test_once_scales_up_from_a_prometheus_metric_and_explains_it(testbed, admin, tmp_path):
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: 45})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment}]))
+    deployment, config = rps_scene(testbed, admin, tmp_path)
 
     finished = _once(testbed, config)
 
@@ -56,12 +52,7 @@ def test_once_scales_up_from_a_prometheus_metric_and_explains_it(testbed, admin,
 
 
 def test_once_dry_run_decides_and_writes_nothing(testbed, admin, tmp_path):
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: 45})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment}]))
+    deployment, config = rps_scene(testbed, admin, tmp_path)
 
     finished = _once(testbed, config, "--dry-run")
 
@@ -75,12 +66,7 @@ def test_once_dry_run_decides_and_writes_nothing(testbed, admin, tmp_path):
 
 
 def test_once_scales_down_then_holds_within_the_cooldown_read_from_the_annotation(testbed, admin, tmp_path):
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=6)
-    set_rps(testbed, {deployment: 20})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment, "cooldown": "1h"}]))
+    deployment, config = rps_scene(testbed, admin, tmp_path, replicas=6, rps=20, cooldown="1h")
 
     down = _once(testbed, config)
     set_rps(testbed, {deployment: 90})

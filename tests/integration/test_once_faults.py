@@ -9,13 +9,10 @@ import pytest
 from tests.integration.daemon_support import (
     NAMESPACE,
     audit_lines,
-    create_deployment,
     replicas_of,
-    rps_config,
+    rps_scene,
     run_scalerd,
-    set_rps,
 )
-from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
 
@@ -27,13 +24,7 @@ def admin(testbed):
 @pytest.fixture
 def scene(testbed, admin, tmp_path):
     """A Deployment at 2 replicas whose metric asks for 5, and the config that says so."""
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: 45})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment}]))
-    yield deployment, config
+    yield rps_scene(testbed, admin, tmp_path)
     testbed.control.clear_faults()
 
 

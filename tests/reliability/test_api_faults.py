@@ -15,28 +15,20 @@ from kubernetes import client as kube_client
 from tests.integration.daemon_support import (
     NAMESPACE,
     audit_lines,
-    create_deployment,
     events_about,
     replicas_of,
-    rps_config,
-    set_rps,
+    rps_scene,
     wait_until,
 )
 from tests.reliability.support import decisions_about, events_named, scale_statuses
 from tests.soak.records import scale_attempts
-from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
 
 @pytest.fixture
 def scene(testbed, admin, tmp_path):
     """(deployment, config arguments): at 2 replicas, its metric asking for 5."""
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: 45})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment}]))
+    deployment, config = rps_scene(testbed, admin, tmp_path)
     return deployment, ["--config", str(config)]
 
 

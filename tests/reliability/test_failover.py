@@ -13,10 +13,9 @@ import time
 
 from tests.integration.daemon_support import (
     audit_lines,
-    create_deployment,
     lease_holder,
     replicas_of,
-    rps_config,
+    rps_scene,
     serve_rps,
     set_rps,
     wait_until,
@@ -38,12 +37,7 @@ from tests.testbed.kafka_tools import unique_name
 
 
 def _scene(testbed, admin, tmp_path, *, rps: float) -> tuple[str, list[str]]:
-    deployment = unique_name("api")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: rps})
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
-                                 targets=[{"name": "api", "deployment": deployment}]))
+    deployment, config = rps_scene(testbed, admin, tmp_path, rps=rps)
     return deployment, ["--config", str(config)]
 
 
