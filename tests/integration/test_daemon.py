@@ -142,8 +142,9 @@ def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies
     assert replicas_of(admin, deployment) == 8, "a target removed from the config is no longer touched"
 
 
-def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
-                                                                                daemons, record_property):
+def _leader_and_standby(testbed, admin, tmp_path, daemons):
+    """A Deployment at 2 replicas (its metric asking for 2) and two ready `scalerd run` on one Lease, the first
+    holding it: (deployment, lease, leader, standby)."""
     deployment = unique_name("api")
     lease = unique_name("lease")
     create_deployment(admin, deployment, replicas=2)
@@ -158,6 +159,12 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
                            extra=("--lease-name", lease, *FAST_LEASE))
     daemons.append(second)
     second.wait_ready()
+    return deployment, lease, first, second
+
+
+def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
+                                                                                daemons, record_property):
+    deployment, lease, first, second = _leader_and_standby(testbed, admin, tmp_path, daemons)
 
     set_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
@@ -193,20 +200,7 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_plus_retry(testbed, admin,
                                                                                         tmp_path, daemons,
                                                                                         record_property):
-    deployment = unique_name("api")
-    lease = unique_name("lease")
-    create_deployment(admin, deployment, replicas=2)
-    set_rps(testbed, {deployment: 20})
-    config_args = _config_file(tmp_path, testbed, deployment)
-    first = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("first"),
-                          extra=("--lease-name", lease, *FAST_LEASE))
-    daemons.append(first)
-    first.wait_ready()
-    wait_until(lambda: lease_holder(admin, lease) == first.identity, timeout=10, what="first holds the Lease")
-    second = ScalerdDaemon(testbed, tmp_path, config_args=config_args, identity=unique_name("second"),
-                           extra=("--lease-name", lease, *FAST_LEASE))
-    daemons.append(second)
-    second.wait_ready()
+    deployment, lease, first, second = _leader_and_standby(testbed, admin, tmp_path, daemons)
     wait_until(lambda: len(first.decisions()) >= 1, timeout=5, what="the leader decides")
 
     first.kill()
