@@ -122,6 +122,8 @@ def test_failing_renewals_fence_the_leader_and_a_recovered_api_restores_it(emula
     wait_until(lambda: not leader.is_leader(), timeout=RETRY * 2)
     emulator.server.clear_faults()
     wait_until(leader.may_write, timeout=RETRY * 3)  # the record still names it: nobody else took over
+    # on_change runs on the elector's thread just after the flag flips: wait for it rather than race it.
+    wait_until(lambda: len(changes) == 3, timeout=RETRY * 2)
     assert changes == [True, False, True]
 
 
