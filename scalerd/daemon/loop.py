@@ -360,7 +360,7 @@ class Daemon:
     def _run_target(self, target: Target, *, readings: list[Reading], now: float, wall_time: datetime) -> TargetResult:
         view = self._cache.get(target.namespace, target.deployment)
         if view is None:
-            log.warning("deployment_missing", target=target.name, namespace=target.namespace,
+            log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
                         deployment=target.deployment)
             return _failed_result(target, reason="deployment_not_found",
                                   error=f"deployment {target.namespace}/{target.deployment} not found")

@@ -191,7 +191,7 @@ def test_a_deleted_deployment_is_reported_never_recreated_and_managed_again_once
 
     kube_client.AppsV1Api(admin).delete_namespaced_deployment(deployment, NAMESPACE)
     deleted_at = time.time()
-    missing = wait_until(lambda: [line for line in events_named(daemon, "deployment_missing")][2:], timeout=10,
+    missing = wait_until(lambda: [line for line in events_named(daemon, "deployment_not_found")][2:], timeout=10,
                          what="three cycles without the Deployment")
     create_deployment(admin, deployment, replicas=1)
     serve_rps(testbed, {deployment: 45})

@@ -362,10 +362,13 @@ def test_a_missing_deployment_is_skipped_and_the_other_targets_still_run():
     bed.set_rps(45.0, "api")
     bed.set_rps(45.0, "gone")
 
-    results = {result.target: result for result in bed.daemon.run_cycle()}
+    with capture_logs() as logs:
+        results = {result.target: result for result in bed.daemon.run_cycle()}
 
     assert results["gone"].reason == "deployment_not_found"
     assert results["gone"].error == "deployment apps/gone not found"
+    assert [(line["event"], line["log_level"]) for line in logs if line.get("target") == "gone"] == [
+        ("deployment_not_found", "warning")]
     assert (results["api"].desired, results["api"].applied) == (5, True)
 
 
