@@ -55,6 +55,28 @@ HPA_SYNC_TIMEOUT = 10.0
 """How long `once` (a cycle waiting for every target) waits for the HPAs' first list."""
 
 
+@dataclass(frozen=True)
+class CycleClock:
+    """The cycle's one reading of time: both clocks, read together at its start and handed down to everything
+    the cycle decides and persists (so the monotonic history and the wall-clock annotation agree exactly)."""
+
+    monotonic: float
+    wall: float
+
+    @property
+    def wall_time(self) -> datetime:
+        return datetime.fromtimestamp(self.wall, tz=UTC)
+
+    @property
+    def wall_offset(self) -> float:
+        """What turns this process's monotonic times into wall-clock times (subtract it for the reverse)."""
+        return self.wall - self.monotonic
+
+
+DeploymentKey = tuple[str, str]
+"""(namespace, name) of a Deployment: what engine state describes, whichever target names it."""
+
+
 class ConfigProvider(Protocol):
     def poll(self) -> Config | None: ...
 
@@ -184,10 +206,11 @@ class Daemon:
         self._wall = wall
         self._interval_override = interval_override
         self._hold_current_on_takeover = hold_current_on_takeover
-        self._states: dict[str, EngineState] = {}
+        self._states: dict[DeploymentKey, EngineState] = {}
+        """The history of each managed Deployment: a target moved to another Deployment starts from that one's."""
         self._hpas = hpas
-        self._hpa_conflicts: dict[str, str] = {}
-        """Target name -> the HPA its HPAConflict Event named: the Event is not repeated while this holds."""
+        self._hpa_conflicts: dict[DeploymentKey, str] = {}
+        """Deployment -> the HPA its HPAConflict Event named: the Event is not repeated while this holds."""
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
         self._leadership_changed = threading.Event()
@@ -248,12 +271,12 @@ class Daemon:
             log.warning("cycle_skipped", why="previous cycle still running")
             return []
         try:
-            started = self._monotonic()
-            results = self._cycle(stop, wait_for_every_target=wait_for_every_target)
+            clock = CycleClock(monotonic=self._monotonic(), wall=self._wall())
+            results = self._cycle(stop, clock=clock, wait_for_every_target=wait_for_every_target)
             if results is None:
                 return []
-            self._metrics.cycle_duration.observe(max(0.0, self._monotonic() - started))
-            self._metrics.last_successful_cycle.set(self._wall())
+            self._metrics.cycle_duration.observe(max(0.0, self._monotonic() - clock.monotonic))
+            self._metrics.last_successful_cycle.set(clock.wall)
             self._health.cycle_completed()
             return results
         finally:
@@ -263,7 +286,8 @@ class Daemon:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._sources.close()
 
-    def _cycle(self, stop: threading.Event | None, *, wait_for_every_target: bool) -> list[TargetResult] | None:
+    def _cycle(self, stop: threading.Event | None, *, clock: CycleClock,
+               wait_for_every_target: bool) -> list[TargetResult] | None:
         """The results, or None when the cycle could not run (the cache has not listed the Deployments yet)."""
         self._apply_reload()
         # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
@@ -282,20 +306,17 @@ class Daemon:
             self._states.clear()
         if not leader:
             return []
-        now = self._monotonic()
-        wall_seconds = self._wall()
-        wall_time = datetime.fromtimestamp(wall_seconds, tz=UTC)
         config = self._config
         # Every metric is asked for at once, and each target waits only for its own readings: a slow metric
         # source delays the targets it serves, no other.
-        pending = self._sources.submit_all(config.targets, at=wall_seconds)
+        pending = self._sources.submit_all(config.targets, at=clock.wall)
         futures = {}
         for target in config.targets:
             if not self._claim(target.name):
                 log.warning("target_skipped", target=target.name, why="still running from the previous cycle")
                 continue
             futures[self._executor.submit(
-                self._run_target_released, target, pending=pending, now=now, wall_time=wall_time, stop=stop,
+                self._run_target_released, target, pending=pending, clock=clock, stop=stop,
             )] = target
         deadline = None if wait_for_every_target else CYCLE_DEADLINE_FRACTION * self.interval
         done, overrunning = concurrent.futures.wait(futures, timeout=deadline)
@@ -315,10 +336,12 @@ class Daemon:
             self._sources = self._sources_factory(new_config)
             old_sources.close()
         removed = {t.name for t in self._config.targets} - {t.name for t in new_config.targets}
-        for name in removed:
-            self._states.pop(name, None)
-            self._hpa_conflicts.pop(name, None)
-        self._cache.set_deployments({(target.namespace, target.deployment) for target in new_config.targets})
+        managed = {_deployment_key(target) for target in new_config.targets}
+        for key in set(self._states) - managed:
+            del self._states[key]
+        for key in set(self._hpa_conflicts) - managed:
+            del self._hpa_conflicts[key]
+        self._cache.set_deployments(managed)
         self._config = new_config
         self._health.interval = self.interval
         log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))
@@ -336,8 +359,8 @@ class Daemon:
             return True
 
     def _run_target_released(
-        self, target: Target, *, pending: Mapping[tuple[str, str], concurrent.futures.Future[Reading]], now: float,
-        wall_time: datetime, stop: threading.Event | None,
+        self, target: Target, *, pending: Mapping[tuple[str, str], concurrent.futures.Future[Reading]],
+        clock: CycleClock, stop: threading.Event | None,
     ) -> TargetResult | None:
         """The target's result; None when a shutdown began while its metrics were read (nothing is decided)."""
         try:
@@ -349,7 +372,7 @@ class Daemon:
             self._count_metric_errors(target, readings)
             if stop is not None and stop.is_set():
                 return None
-            return self._run_target(target, readings=readings, now=now, wall_time=wall_time)
+            return self._run_target(target, readings=readings, clock=clock)
         except Exception as error:  # one target's bug must not stop the others or the loop
             log.exception("target_failed", target=target.name)
             return _failed_result(target, reason="error", error=f"{type(error).__name__}: {error}")
@@ -357,7 +380,7 @@ class Daemon:
             with self._in_flight_lock:
                 self._in_flight.discard(target.name)
 
-    def _run_target(self, target: Target, *, readings: list[Reading], now: float, wall_time: datetime) -> TargetResult:
+    def _run_target(self, target: Target, *, readings: list[Reading], clock: CycleClock) -> TargetResult:
         view = self._cache.get(target.namespace, target.deployment)
         if view is None:
             log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
@@ -366,14 +389,14 @@ class Daemon:
                                   error=f"deployment {target.namespace}/{target.deployment} not found")
         hpa = None if self._hpas is None else self._hpas.hpa_for(target.namespace, target.deployment)
         if hpa is not None:
-            return self._stand_back(target, view=view, hpa=hpa, readings=readings, now=now, wall_time=wall_time)
-        self._hpa_conflicts.pop(target.name, None)
-        state = self._state_of(target, view, now=now)
+            return self._stand_back(target, view=view, hpa=hpa, readings=readings, clock=clock)
+        self._hpa_conflicts.pop(_deployment_key(target), None)
+        state = self._state_of(target, view, clock=clock)
         outcome = None
         for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
             paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
             decision, new_state = decide(
-                target, current=view.replicas, readings=readings, now=now, wall_time=wall_time,
+                target, current=view.replicas, readings=readings, now=clock.monotonic, wall_time=clock.wall_time,
                 state=state, paused=paused,
             )
             if not decision.changed:
@@ -388,45 +411,47 @@ class Daemon:
                                       error=f"deployment {target.namespace}/{target.deployment} not found")
         applied = outcome is not None and outcome.applied
         if applied:
-            new_state = new_state.with_change(now=now, from_replicas=decision.current, to_replicas=decision.desired)
-        self._states[target.name] = new_state
+            new_state = new_state.with_change(now=clock.monotonic, from_replicas=decision.current,
+                                              to_replicas=decision.desired)
+        self._states[_deployment_key(target)] = new_state
         result = _result_of(target, decision, applied=applied, outcome=outcome)
-        self._report(target, decision, result, view=view, state=new_state, now=now)
+        self._report(target, decision, result, view=view, state=new_state, clock=clock)
         return result
 
-    def _stand_back(self, target: Target, *, view: DeploymentView, hpa: str, readings: list[Reading], now: float,
-                    wall_time: datetime) -> TargetResult:
+    def _stand_back(self, target: Target, *, view: DeploymentView, hpa: str, readings: list[Reading],
+                    clock: CycleClock) -> TargetResult:
         """Decide for the log only: `hpa` scales this Deployment, and scalerd does not fight it."""
         # No state is kept meanwhile: the HPA changes the count, and when it is gone the annotation's history
         # is taken up again as on a takeover.
-        state = self._state_of(target, view, now=now)
-        self._states.pop(target.name, None)
+        state = self._state_of(target, view, clock=clock)
+        self._states.pop(_deployment_key(target), None)
         paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
-        decision, _ = decide(target, current=view.replicas, readings=readings, now=now, wall_time=wall_time,
-                             state=state, paused=paused)
+        decision, _ = decide(target, current=view.replicas, readings=readings, now=clock.monotonic,
+                             wall_time=clock.wall_time, state=state, paused=paused)
         conflict = (f"HorizontalPodAutoscaler {hpa} also scales Deployment {target.namespace}/{target.deployment}: "
                     "scalerd does not write its replicas while that HPA exists")
         decision = replace(decision, reason=HPA_CONFLICT,
                            message=f"{conflict} (it would have set {decision.desired}: {decision.message})")
-        if self._hpa_conflicts.get(target.name) != hpa:
-            self._hpa_conflicts[target.name] = hpa
+        if self._hpa_conflicts.get(_deployment_key(target)) != hpa:
+            self._hpa_conflicts[_deployment_key(target)] = hpa
             log.warning("hpa_conflict", target=target.name, namespace=target.namespace,
                         deployment=target.deployment, hpa=hpa)
             self._emit(target, view, reason="HPAConflict", event_type="Warning",
                        message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
         result = _result_of(target, decision, applied=False, outcome=None)
-        self._report(target, decision, result, view=view, state=state, now=now)
+        self._report(target, decision, result, view=view, state=state, clock=clock)
         return result
 
-    def _state_of(self, target: Target, view: DeploymentView, *, now: float) -> EngineState:
-        remembered = self._states.get(target.name)
+    def _state_of(self, target: Target, view: DeploymentView, *, clock: CycleClock) -> EngineState:
+        now = clock.monotonic
+        remembered = self._states.get(_deployment_key(target))
         if remembered is not None:
             return remembered
         persisted = view.annotations.get(STATE_ANNOTATION)
         state = EngineState()
         if persisted:
             try:
-                state = EngineState.from_json(json.loads(persisted)).shifted(now - self._wall())
+                state = EngineState.from_json(json.loads(persisted)).shifted(-clock.wall_offset)
             except ValueError as error:  # a hand-edited annotation: start afresh, say so
                 log.warning("state_annotation_invalid", target=target.name, error=str(error))
         if self._hold_current_on_takeover:
@@ -444,8 +469,7 @@ class Daemon:
         return state
 
     def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
-                state: EngineState,
-                now: float) -> None:
+                state: EngineState, clock: CycleClock) -> None:
         direction = _direction(decision)
         self._metrics.decisions.labels(target=target.name, direction=direction).inc()
         log.info(
@@ -460,7 +484,7 @@ class Daemon:
                        message=f"scale to {decision.desired} failed: {result.error}")
         if not result.applied:
             return
-        persisted_state = state.shifted(self._wall() - now)
+        persisted_state = state.shifted(clock.wall_offset)
         self._annotate(target, {
             LAST_DECISION_ANNOTATION: json.dumps(decision_json(decision), separators=(",", ":")),
             STATE_ANNOTATION: json.dumps(persisted_state.to_json(), separators=(",", ":")),
@@ -480,6 +504,10 @@ class Daemon:
                                event_type=event_type)
         except Exception:  # an Event is an explanation; its loss must not fail the target
             log.exception("event_failed", target=target.name, reason=reason)
+
+
+def _deployment_key(target: Target) -> DeploymentKey:
+    return (target.namespace, target.deployment)
 
 
 def _direction(decision: Decision) -> str:

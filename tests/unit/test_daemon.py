@@ -353,7 +353,7 @@ def test_a_write_not_applied_changes_no_state_and_no_annotation(harness, status,
     assert (result.desired, result.applied, result.write_status) == (5, False, status)
     assert harness.writer.annotations == []
     assert [event["reason"] for event in harness.writer.events] == event_reasons
-    assert harness.daemon._states["api"].last_change is None
+    assert harness.daemon._states[("apps", "api")].last_change is None
 
 
 def test_a_missing_deployment_is_skipped_and_the_other_targets_still_run():
@@ -727,3 +727,82 @@ def test_once_waits_for_every_target():
     [result] = bed.daemon.run_cycle(wait_for_every_target=True)
 
     assert (result.target, result.desired, result.applied) == ("api", 5, True)
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        pytest.param({"deployment": "api-v2"}, id="deployment"),
+        pytest.param({"namespace": "apps-v2"}, id="namespace"),
+    ],
+)
+def test_a_target_moved_to_another_deployment_by_a_reload_starts_from_that_deployments_history(moved):
+    bed = Harness(make_config(rps_target(cooldown=600.0)))
+    bed.cluster.add("api", replicas=2)
+    moved_target = rps_target(cooldown=600.0, **moved)
+    bed.cluster.add(moved_target.deployment, namespace=moved_target.namespace, replicas=2)
+    bed.set_rps(45.0)
+    [first] = bed.daemon.run_cycle()
+    assert (first.deployment, first.applied) == ("api", True)
+
+    bed.provider.next = make_config(moved_target)
+    bed.clocks.advance(1.0)
+    [second] = bed.daemon.run_cycle()
+
+    # The old Deployment's change 1 s ago is not this Deployment's: no cooldown holds it.
+    assert (second.namespace, second.deployment) == (moved_target.namespace, moved_target.deployment)
+    assert (second.current, second.desired, second.reason, second.applied) == (2, 5, first.reason, True)
+
+
+class SteppingWallClock:
+    """A wall clock that moves on by `step` seconds at every reading: a second reading in a cycle shows."""
+
+    def __init__(self, start: float, step: float) -> None:
+        self.readings: list[float] = []
+        self._next = start
+        self._step = step
+
+    def __call__(self) -> float:
+        self.readings.append(self._next)
+        self._next += self._step
+        return self.readings[-1]
+
+
+def test_a_cycle_reads_the_wall_clock_once_and_persists_its_state_at_that_reading():
+    bed = Harness(make_config(rps_target()))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    wall = SteppingWallClock(WALL_START, step=7.0)
+    daemon = Daemon(
+        config=make_config(rps_target()), config_provider=None, cache=bed.cluster, writer=bed.writer,
+        sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
+        monotonic=bed.clocks.monotonic, wall=wall,
+    )
+
+    [result] = daemon.run_cycle()
+
+    assert result.applied is True
+    assert bed.sources.read_at == [WALL_START]
+    [(_, _, annotations)] = bed.writer.annotations
+    persisted = EngineState.from_json(json.loads(annotations[STATE_ANNOTATION]))
+    assert (persisted.last_change, persisted.scale_events) == (WALL_START, ((WALL_START, 3),))
+    # The takeover's hold of the current count, and this cycle's proposal: both at the one reading.
+    assert persisted.recommendations == ((WALL_START, 2), (WALL_START, 5))
+    assert wall.readings == [WALL_START]
+
+
+def test_a_new_leader_reads_the_persisted_state_on_the_cycles_one_clock_reading():
+    bed = Harness(make_config(rps_target(cooldown=60.0)))
+    _scaled_up_100_seconds_ago(bed)
+    bed.set_rps(95.0)
+    wall = SteppingWallClock(WALL_START - 30.0, step=7.0)  # the change was 70 s before this cycle's reading
+    daemon = Daemon(
+        config=make_config(rps_target(cooldown=80.0)), config_provider=None, cache=bed.cluster, writer=bed.writer,
+        sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
+        monotonic=bed.clocks.monotonic, wall=wall,
+    )
+
+    [result] = daemon.run_cycle()
+
+    assert (result.current, result.desired, result.reason, result.applied) == (8, 8, "cooldown", False)
+    assert wall.readings == [WALL_START - 30.0]
