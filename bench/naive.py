@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from kubernetes import client as kube_client
 
 from scalerd.config import load_config_file
-from scalerd.config.model import Config, KafkaMetric, PrometheusMetric, Target
+from scalerd.config.model import Config, Target
 from scalerd.engine import EngineState, decide
 from scalerd.kube.client import load_api_client
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.kafka import KafkaSource
 from scalerd.sources.prometheus import PrometheusSource, QueryError

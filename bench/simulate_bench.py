@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 
 from bench.figures import Figure
-from scalerd.config.model import DailyEntry, PrometheusMetric, Target
+from scalerd.config.model import DailyEntry, Target
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.simulate import simulate_to_directory
 
 WEEK_STEPS = 60_480

@@ -45,17 +45,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import itemgetter
 
-from scalerd.config.model import (
-    Behavior,
-    Metric,
-    PolicyType,
-    ScalingPolicy,
-    ScalingRules,
-    SelectPolicy,
-    Target,
-)
+from scalerd.config.model import Behavior, Metric, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy, Target
+from scalerd.metric_types.registry import metric_outcome, raw_proposal
 from scalerd.readings import Reading
-from scalerd.replica_math import metric_outcome, raw_proposal
 from scalerd.schedule import active_schedule_proposal
 
 _time_of = itemgetter(0)

@@ -1,5 +1,4 @@
 """What one metric alone asks for: the HPA's replica arithmetic, one function per target type.
-
 Each function is the float64 arithmetic of the upstream replica calculator
 (kubernetes `pkg/controller/podautoscaler/replica_calculator.go`), with the current replica count
 standing in for the ready-pod count where upstream lists pods:
@@ -17,16 +16,16 @@ Tolerance is the upstream band `(1 - tolerance) <= ratio <= (1 + tolerance)` com
 the same as `abs(1 - ratio) <= tolerance` at the edges (1.1 is inside the band, |1 - 1.1| is not <= 0.1).
 
 Values are used as float64; upstream first turns an external metric into a milli-quantity, which this engine
-does not imitate. A proposal is never negative.
+does not imitate. A proposal is never negative. Each metric type (`scalerd.metric_types`) picks the rule its
+configuration names.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scalerd.config.model import CpuMetric, KafkaMetric, Metric, PrometheusMetric
-from scalerd.readings import PodCpu, Reading
+from scalerd.readings import PodCpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +38,10 @@ class MetricOutcome:
     untolerated: int | None
     """Tolerance 0: what the metric alone asks for, as `scalerd metrics` and the decisions report it."""
     error: str | None = None
+
+
+Arithmetic = Callable[..., int]
+"""`arithmetic(value, target, *, current, tolerance)`: one of the three rules below."""
 
 
 def within_tolerance(ratio: float, tolerance: float) -> bool:
@@ -132,58 +135,18 @@ def cpu_pod_replicas(pods: Sequence[PodCpu], target: float, *, current: int, tol
     return replicas, utilization
 
 
-def kafka_capped_lag(metric: KafkaMetric, reading: Reading) -> float:
-    """The lag the arithmetic sees: at most partitions × lagPerReplica unless idle consumers are allowed.
-
-    Capping the value (as KEDA's Kafka scaler does) rather than the count keeps the tolerance band on the
-    same number the count comes from.
-    """
-    lag = reading.value
-    if metric.allow_idle_consumers or reading.partition_count is None:
-        return lag
-    return min(lag, reading.partition_count * metric.lag_per_replica)
-
-
-def metric_outcome(metric: Metric, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:
-    """The metric's value and proposals (with and without tolerance) this cycle, or the error that made it fail."""
-    if reading.failed:
-        return MetricOutcome(value=reading.value, proposal=None, untolerated=None, error=reading.error)
-    if reading.hold:
-        return MetricOutcome(value=None, proposal=current, untolerated=current)
-    if isinstance(metric, CpuMetric) and reading.pods is not None:
-        try:
-            replicas, utilization = cpu_pod_replicas(
-                reading.pods, metric.target_utilization, current=current, tolerance=tolerance
-            )
-            untolerated, _ = cpu_pod_replicas(reading.pods, metric.target_utilization, current=current, tolerance=0.0)
-        except CpuDataError as error:
-            return MetricOutcome(value=None, proposal=None, untolerated=None, error=f"cpu: {error}")
-        return MetricOutcome(value=float(utilization), proposal=replicas, untolerated=untolerated)
-    value = reading.value
+def value_outcome(
+    name: str, value: float | None, arithmetic: Arithmetic, target: float, *, current: int, tolerance: float,
+    measured: Callable[[float], float] | None = None,
+) -> MetricOutcome:
+    """The outcome of a metric read as one number: `arithmetic` on `measured(value)` (default: the value itself)."""
     if value is None or not math.isfinite(value):
         return MetricOutcome(
-            value=value, proposal=None, untolerated=None, error=f"metric {metric.name}: no finite value (got {value})"
+            value=value, proposal=None, untolerated=None, error=f"metric {name}: no finite value (got {value})"
         )
-    if isinstance(metric, KafkaMetric):
-        arithmetic, measured, target = average_value_replicas, kafka_capped_lag(metric, reading), metric.lag_per_replica
-    elif isinstance(metric, PrometheusMetric):
-        if metric.target_per_replica is not None:
-            arithmetic, measured, target = average_value_replicas, value, metric.target_per_replica
-        else:
-            arithmetic, measured, target = value_replicas, value, metric.target_value
-    else:
-        arithmetic, measured, target = cpu_utilization_replicas, value, metric.target_utilization
+    seen = value if measured is None else measured(value)
     return MetricOutcome(
         value=value,
-        proposal=arithmetic(measured, target, current=current, tolerance=tolerance),
-        untolerated=arithmetic(measured, target, current=current, tolerance=0.0),
+        proposal=arithmetic(seen, target, current=current, tolerance=tolerance),
+        untolerated=arithmetic(seen, target, current=current, tolerance=0.0),
     )
-
-
-def raw_proposal(metric: Metric, reading: Reading, *, current: int, tolerance: float) -> int | None:
-    """The replica count this metric alone asks for; None when the reading failed.
-
-    Pass tolerance=0.0 for the count before tolerance (what `scalerd metrics` and decisions report).
-    A kafka proposal already includes the partition cap unless `allowIdleConsumers`.
-    """
-    return metric_outcome(metric, reading, current=current, tolerance=tolerance).proposal

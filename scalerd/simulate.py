@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
-from scalerd.config.model import Behavior, CpuMetric, Target
+from scalerd.config.model import Behavior, Target
 from scalerd.engine import EngineState, decide
+from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import Reading
 
 DECISIONS_HEADER = ("timestamp", "metric_proposal", "desired", "replicas", "reason")

@@ -21,10 +21,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from scalerd.config import ConfigError, load_config_file
-from scalerd.config.model import CpuMetric, KafkaMetric, Target
+from scalerd.config.model import Target
 from scalerd.logs import configure_logging
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.registry import metric_outcome
 from scalerd.readings import Reading
-from scalerd.replica_math import metric_outcome
 from scalerd.sources import Sources
 
 ASSUMED_CURRENT_REPLICAS = 1

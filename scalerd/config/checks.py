@@ -10,6 +10,7 @@ import difflib
 import enum
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
@@ -21,6 +22,8 @@ REQUIRED = object()
 """The default of a field that must be given."""
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# A metric's name is a column of a simulate trace and a key in JSON output: no spaces, commas or quotes.
+_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -256,3 +259,21 @@ def dns_label_problem(value: str) -> str:
         "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or "
         f"digit, at most 63 characters (got {describe(value)})"
     )
+
+
+def url_problem(url: str) -> str | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http:// or https:// URL (got {describe(url)})"
+    return None
+
+
+def metric_name_problem(name: str) -> str | None:
+    if _METRIC_NAME.fullmatch(name) is None:
+        return (
+            f"must be letters, digits, '_', '.', ':' or '-', starting with a letter or digit (got {describe(name)})"
+        )
+    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-import urllib.parse
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from scalerd.config.checks import (
     child_path,
     dns_label_problem,
     is_dns_label,
+    url_problem,
 )
 from scalerd.config.describe import describe
 from scalerd.config.errors import ConfigError
@@ -34,18 +34,13 @@ from scalerd.config.model import (
     API_VERSION,
     Behavior,
     Config,
-    CpuMetric,
     CronWindow,
     DailyEntry,
     Defaults,
     Fallback,
-    KafkaMetric,
     KafkaSettings,
     Metric,
-    OffsetResetPolicy,
-    OnMissing,
     PolicyType,
-    PrometheusMetric,
     PrometheusSettings,
     ScalingPolicy,
     ScalingRules,
@@ -67,8 +62,6 @@ MAX_STABILIZATION_WINDOW = 3600.0
 MIN_POLICY_PERIOD = 1.0
 MAX_POLICY_PERIOD = 1800.0
 
-# A metric's name is a column of a simulate trace and a key in JSON output: no spaces, commas or quotes.
-_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})")
 # Any fixed instant works: a cron expression that matches nothing after it matches nothing at all.
 _CRON_PROBE_START = datetime(2024, 1, 1)
@@ -199,7 +192,7 @@ def _prometheus_settings(section: Section | None) -> PrometheusSettings:
     if section is None:
         return built
     settings = PrometheusSettings(
-        url=section.checked_string("url", check=_url_problem, default=built.url),
+        url=section.checked_string("url", check=url_problem, default=built.url),
         timeout=section.duration("timeout", default=built.timeout, exclusive_minimum=True),
         bearer_token_file=section.string("bearerTokenFile", default=None, nullable=True),
         ca_file=section.string("caFile", default=None, nullable=True),
@@ -318,13 +311,6 @@ def _has_entries(section: Section, key: str) -> bool:
 
 # --- metrics -------------------------------------------------------------------------------------------------
 
-_KAFKA_METRIC_FIELDS = (
-    "type", "name", "group", "topics", "lagPerReplica", "offsetResetPolicy", "allowIdleConsumers", "bootstrapServers",
-)
-_PROMETHEUS_METRIC_FIELDS = ("type", "name", "query", "targetPerReplica", "targetValue", "onMissing", "url")
-_CPU_METRIC_FIELDS = ("type", "name", "targetUtilization")
-
-
 def _metrics(target: Section) -> tuple[Metric, ...]:
     metrics: list[Metric] = []
     first_path_of_name: dict[str, str] = {}
@@ -345,85 +331,23 @@ def _metrics(target: Section) -> tuple[Metric, ...]:
 
 
 def _metric(item: object, path: str, problems: Problems) -> Metric | None:
+    # Imported here: each type's module reads its section with this package's helpers, so importing the
+    # registry while this package is being imported would be circular.
+    from scalerd.metric_types.registry import METRIC_TYPES
+
     if not isinstance(item, dict):
         problems.add(path, f"must be a mapping (got {describe(item)})")
         return None
-    allowed = ", ".join(_METRIC_READERS)
+    allowed = ", ".join(METRIC_TYPES)
     if "type" not in item:
         problems.add(child_path(path, "type"), f"required (one of {allowed})")
         return None
     metric_type = item["type"]
-    if not isinstance(metric_type, str) or metric_type not in _METRIC_READERS:
+    if not isinstance(metric_type, str) or metric_type not in METRIC_TYPES:
         problems.add(child_path(path, "type"), f"must be one of {allowed} (got {describe(metric_type)})")
         return None
-    known, read = _METRIC_READERS[metric_type]
-    return read(as_mapping(item, path, problems, known=known))
-
-
-def _metric_name(section: Section, metric_type: str) -> str | None:
-    return section.checked_string("name", check=_metric_name_problem, default=metric_type)
-
-
-def _kafka_metric(section: Section) -> KafkaMetric:
-    return KafkaMetric(
-        name=_metric_name(section, "kafka"),
-        group=section.string("group"),
-        topics=_topics(section),
-        lag_per_replica=section.positive_number("lagPerReplica"),
-        offset_reset_policy=section.choice("offsetResetPolicy", OffsetResetPolicy, default=OffsetResetPolicy.LATEST),
-        allow_idle_consumers=section.boolean("allowIdleConsumers", default=False),
-        bootstrap_servers=section.string("bootstrapServers", default=None, nullable=True),
-    )
-
-
-def _topics(section: Section) -> tuple[str, ...]:
-    if not section.has("topics"):
-        section.report("topics", "required: a list of topic names")
-        return ()
-    items = section.items("topics")
-    if items is None:
-        return ()
-    if not items:
-        section.report("topics", "must list at least one topic")
-    topics = []
-    for path, topic in items:
-        if not isinstance(topic, str) or not topic.strip():
-            section.problems.add(path, f"must be a topic name (got {describe(topic)})")
-        elif topic in topics:
-            section.problems.add(path, f"duplicate topic {describe(topic)}")
-        else:
-            topics.append(topic)
-    return tuple(topics)
-
-
-def _prometheus_metric(section: Section) -> PrometheusMetric:
-    has_per_replica = section.has("targetPerReplica")
-    has_value = section.has("targetValue")
-    if has_per_replica and has_value:
-        section.problems.add(section.path, "give exactly one of targetPerReplica and targetValue, not both")
-    elif not has_per_replica and not has_value:
-        section.problems.add(
-            section.path, "needs targetPerReplica (average per replica) or targetValue (value for the whole target)"
-        )
-    return PrometheusMetric(
-        name=_metric_name(section, "prometheus"),
-        query=section.string("query"),
-        target_per_replica=section.positive_number("targetPerReplica", default=None),
-        target_value=section.positive_number("targetValue", default=None),
-        on_missing=section.choice("onMissing", OnMissing, default=OnMissing.FAIL),
-        url=section.checked_string("url", check=_url_problem, default=None, nullable=True),
-    )
-
-
-def _cpu_metric(section: Section) -> CpuMetric:
-    return CpuMetric(name=_metric_name(section, "cpu"), target_utilization=section.positive_number("targetUtilization"))
-
-
-_METRIC_READERS = {
-    "kafka": (_KAFKA_METRIC_FIELDS, _kafka_metric),
-    "prometheus": (_PROMETHEUS_METRIC_FIELDS, _prometheus_metric),
-    "cpu": (_CPU_METRIC_FIELDS, _cpu_metric),
-}
+    registered = METRIC_TYPES[metric_type]
+    return registered.read(as_mapping(item, path, problems, known=registered.fields))
 
 
 # --- schedule ------------------------------------------------------------------------------------------------
@@ -623,6 +547,8 @@ def _seed_default_max(schedule: tuple[ScheduleEntry, ...], min_replicas: int | N
 
 
 def _seed_metrics(spec: Section) -> tuple[Metric, ...]:
+    from scalerd.metric_types.cpu import CpuMetric  # imported here for the reason given in _metric
+
     metrics: list[Metric] = []
     first_path_of_type: dict[str, str] = {}
     for path, item in spec.items("metrics") or []:
@@ -648,7 +574,9 @@ def _seed_metrics(spec: Section) -> tuple[Metric, ...]:
     return tuple(metrics)
 
 
-def _seed_kafka_metric(spec: Section, *, lag_per_replica: float | None) -> KafkaMetric:
+def _seed_kafka_metric(spec: Section, *, lag_per_replica: float | None) -> Metric:
+    from scalerd.metric_types.kafka import KafkaMetric, read_topics  # imported here for the reason given in _metric
+
     if not spec.has("kafka"):
         spec.report("kafka", "required by the KafkaLag metric: {group, topics}")
         return KafkaMetric(name="kafka", group=None, topics=(), lag_per_replica=lag_per_replica)
@@ -656,7 +584,7 @@ def _seed_kafka_metric(spec: Section, *, lag_per_replica: float | None) -> Kafka
     if kafka is None:
         return KafkaMetric(name="kafka", group=None, topics=(), lag_per_replica=lag_per_replica)
     return KafkaMetric(
-        name="kafka", group=kafka.string("group"), topics=_topics(kafka), lag_per_replica=lag_per_replica
+        name="kafka", group=kafka.string("group"), topics=read_topics(kafka), lag_per_replica=lag_per_replica
     )
 
 
@@ -695,24 +623,6 @@ def _timezone_problem(name: str) -> str | None:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return f"unknown time zone {describe(name)} (an IANA name such as UTC or Europe/Berlin)"
-    return None
-
-
-def _url_problem(url: str) -> str | None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"must be an http:// or https:// URL (got {describe(url)})"
-    return None
-
-
-def _metric_name_problem(name: str) -> str | None:
-    if _METRIC_NAME.fullmatch(name) is None:
-        return (
-            f"must be letters, digits, '_', '.', ':' or '-', starting with a letter or digit (got {describe(name)})"
-        )
     return None
 
 

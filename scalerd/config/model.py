@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 API_VERSION = "scalerd/v1"
 
@@ -21,21 +22,6 @@ class SelectPolicy(str, enum.Enum):
     MAX = "Max"
     MIN = "Min"
     DISABLED = "Disabled"
-
-
-class OnMissing(str, enum.Enum):
-    """What an empty, NaN or infinite Prometheus result means."""
-
-    FAIL = "fail"  # an error: counts toward the fallback, never a silent zero
-    ZERO = "zero"  # the value 0
-    HOLD = "hold"  # propose the current replica count
-
-
-class OffsetResetPolicy(str, enum.Enum):
-    """Lag of a partition that has no committed offset for the group."""
-
-    LATEST = "latest"  # 1 when the partition holds messages (so a target at zero still wakes), else 0
-    EARLIEST = "earliest"  # high - low
 
 
 @dataclass(frozen=True)
@@ -90,44 +76,16 @@ class Fallback:
     """Within [minReplicas, maxReplicas]: the loader rejects a fallback the bounds would silently clip."""
 
 
-@dataclass(frozen=True)
-class KafkaMetric:
-    name: str
-    group: str
-    topics: tuple[str, ...]
-    lag_per_replica: float
-    """AverageValue: proposal = ceil(total lag / lag_per_replica)."""
-    offset_reset_policy: OffsetResetPolicy = OffsetResetPolicy.LATEST
-    allow_idle_consumers: bool = False
-    """False: the proposal never exceeds the number of partitions."""
-    bootstrap_servers: str | None = None
-    """Overrides defaults.kafka.bootstrap_servers for this metric."""
-    type: str = "kafka"
+class Metric(Protocol):
+    """One metric of a target: a frozen dataclass of its type's module (`scalerd.metric_types`)."""
 
+    @property
+    def name(self) -> str:
+        """Unique within the target; defaults to the type."""
 
-@dataclass(frozen=True)
-class PrometheusMetric:
-    name: str
-    query: str
-    target_per_replica: float | None = None
-    """AverageValue: proposal = ceil(value / target_per_replica). Exactly one of the two targets is set."""
-    target_value: float | None = None
-    """Value: proposal = ceil(current * value / target_value)."""
-    on_missing: OnMissing = OnMissing.FAIL
-    url: str | None = None
-    """Overrides defaults.prometheus.url for this metric."""
-    type: str = "prometheus"
-
-
-@dataclass(frozen=True)
-class CpuMetric:
-    name: str
-    target_utilization: float
-    """Percent of requested CPU, averaged over the pods as the HPA does."""
-    type: str = "cpu"
-
-
-Metric = KafkaMetric | PrometheusMetric | CpuMetric
+    @property
+    def type(self) -> str:
+        """The registered type that reads and answers it."""
 
 
 @dataclass(frozen=True)

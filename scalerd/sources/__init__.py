@@ -10,14 +10,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from scalerd.config.model import (
-    CpuMetric,
-    Defaults,
-    KafkaMetric,
-    Metric,
-    PrometheusMetric,
-    Target,
-)
+from scalerd.config.model import Defaults, Metric, Target
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.base import Source
 from scalerd.sources.cpu import CpuSource

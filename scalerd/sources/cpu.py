@@ -31,8 +31,9 @@ from kubernetes import client as kube
 from kubernetes.client.rest import ApiException
 from kubernetes.utils import parse_quantity
 
-from scalerd.config.model import CpuMetric, Target
+from scalerd.config.model import Target
 from scalerd.kube._api import request
+from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import PodCpu, Reading
 
 CPU_INITIALIZATION_PERIOD = 300.0

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from scalerd.config.model import KafkaMetric, KafkaSettings, Target
+from scalerd.config.model import KafkaSettings, Target
+from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.readings import Reading
 from scalerd.sources.lag import TopicPartitionKey, partition_lags, total_lag
 

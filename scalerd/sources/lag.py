@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from scalerd.config.model import OffsetResetPolicy
+from scalerd.metric_types.kafka import OffsetResetPolicy
 from scalerd.readings import PartitionLag
 
 TopicPartitionKey = tuple[str, int]

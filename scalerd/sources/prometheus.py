@@ -18,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from scalerd.config.model import OnMissing, PrometheusMetric, PrometheusSettings, Target
+from scalerd.config.model import PrometheusSettings, Target
+from scalerd.metric_types.base import OnMissing
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 
 QUERY_PATH = "/api/v1/query"

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client as kube
 
-from scalerd.config.model import CpuMetric, Target
+from scalerd.config.model import Target
+from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import PodCpu, Reading
 from scalerd.sources.cpu import CpuSource
 

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from scalerd.config.model import KafkaMetric, KafkaSettings, OffsetResetPolicy, Target
+from scalerd.config.model import KafkaSettings, Target
+from scalerd.metric_types.kafka import KafkaMetric, OffsetResetPolicy
+from scalerd.metric_types.registry import raw_proposal
 from scalerd.readings import PartitionLag, Reading
-from scalerd.replica_math import raw_proposal
 from scalerd.sources.kafka import KafkaSource
 from tests.testbed.kafka_tools import unique_name
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from scalerd.config.model import OnMissing, PrometheusMetric, PrometheusSettings, Target
+from scalerd.config.model import PrometheusSettings, Target
+from scalerd.metric_types.base import OnMissing
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.prometheus import PrometheusSource
 

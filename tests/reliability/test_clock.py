@@ -12,16 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalerd.config.model import (
-    Behavior,
-    DailyEntry,
-    PolicyType,
-    PrometheusMetric,
-    ScalingPolicy,
-    ScalingRules,
-    Target,
-)
+from scalerd.config.model import Behavior, DailyEntry, PolicyType, ScalingPolicy, ScalingRules, Target
 from scalerd.engine import EngineState, decide
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -9,23 +9,22 @@ from scalerd.config import load_config_file, load_config_text
 from scalerd.config.model import (
     Behavior,
     Config,
-    CpuMetric,
     CronWindow,
     DailyEntry,
     Defaults,
     Fallback,
-    KafkaMetric,
     KafkaSettings,
-    OffsetResetPolicy,
-    OnMissing,
     PolicyType,
-    PrometheusMetric,
     PrometheusSettings,
     ScalingPolicy,
     ScalingRules,
     SelectPolicy,
     Target,
 )
+from scalerd.metric_types.base import OnMissing
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric, OffsetResetPolicy
+from scalerd.metric_types.prometheus import PrometheusMetric
 
 REPO = Path(__file__).resolve().parents[2]
 HPA_SCALE_UP = ScalingRules(

@@ -13,14 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from scalerd.config.model import (
-    Behavior,
-    Config,
-    Defaults,
-    PrometheusMetric,
-    PrometheusSettings,
-    Target,
-)
+from scalerd.config.model import Behavior, Config, Defaults, PrometheusSettings, Target
 from scalerd.daemon.loop import (
     LAST_DECISION_ANNOTATION,
     MAX_DECIDE_ATTEMPTS,
@@ -33,6 +26,7 @@ from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import WriteOutcome
 from scalerd.logs import REDACTED, REDACTOR
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 
 WALL_START = 1_700_000_000.0

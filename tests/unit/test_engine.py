@@ -7,13 +7,10 @@ import pytest
 
 from scalerd.config.model import (
     Behavior,
-    CpuMetric,
     CronWindow,
     DailyEntry,
     Fallback,
-    KafkaMetric,
     PolicyType,
-    PrometheusMetric,
     ScalingPolicy,
     ScalingRules,
     SelectPolicy,
@@ -26,6 +23,9 @@ from scalerd.engine import (
     limit_by_policies,
     stabilize_recommendation,
 )
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import PodCpu, Reading
 
 NOW = 1_781_000_000.0

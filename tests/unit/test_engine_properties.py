@@ -8,16 +8,9 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scalerd.config.model import (
-    Behavior,
-    PolicyType,
-    PrometheusMetric,
-    ScalingPolicy,
-    ScalingRules,
-    SelectPolicy,
-    Target,
-)
+from scalerd.config.model import Behavior, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy, Target
 from scalerd.engine import EngineState, decide
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.replica_math import within_tolerance
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalerd.config.model import OffsetResetPolicy
+from scalerd.metric_types.kafka import OffsetResetPolicy
 from scalerd.readings import PartitionLag
 from scalerd.sources.lag import partition_lag, partition_lags, total_lag
 

@@ -11,13 +11,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalerd.config.model import (
-    Config,
-    Defaults,
-    KafkaSettings,
-    PrometheusSettings,
-    Target,
-)
+from scalerd.config.model import Config, Defaults, KafkaSettings, PrometheusSettings, Target
 from scalerd.logs import (
     REDACTED,
     REDACTOR,

@@ -5,15 +5,16 @@ import math
 
 import pytest
 
-from scalerd.config.model import CpuMetric, KafkaMetric, PrometheusMetric
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
+from scalerd.metric_types.registry import metric_outcome, raw_proposal
 from scalerd.readings import PodCpu, Reading
 from scalerd.replica_math import (
     CpuDataError,
     average_value_replicas,
     cpu_pod_replicas,
     cpu_utilization_replicas,
-    metric_outcome,
-    raw_proposal,
     value_replicas,
     within_tolerance,
 )

@@ -14,17 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalerd.config.model import (
-    Behavior,
-    CpuMetric,
-    DailyEntry,
-    KafkaMetric,
-    PolicyType,
-    PrometheusMetric,
-    ScalingPolicy,
-    ScalingRules,
-    Target,
-)
+from scalerd.config.model import Behavior, DailyEntry, PolicyType, ScalingPolicy, ScalingRules, Target
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.simulate import (
     SUMMARY_KEYS,
     Series,

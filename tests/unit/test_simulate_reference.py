@@ -16,16 +16,16 @@ from hypothesis import strategies as st
 
 from scalerd.config.model import (
     Behavior,
-    CpuMetric,
     DailyEntry,
     Metric,
     PolicyType,
-    PrometheusMetric,
     ScalingPolicy,
     ScalingRules,
     SelectPolicy,
     Target,
 )
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.simulate import TraceRow, baseline_of, replay
 
 START = 1_700_000_000.0

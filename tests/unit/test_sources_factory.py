@@ -5,15 +5,10 @@ import socket
 
 import pytest
 
-from scalerd.config.model import (
-    CpuMetric,
-    Defaults,
-    KafkaMetric,
-    KafkaSettings,
-    PrometheusMetric,
-    PrometheusSettings,
-    Target,
-)
+from scalerd.config.model import Defaults, KafkaSettings, PrometheusSettings, Target
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources import NO_KUBERNETES_ACCESS, Sources
 

@@ -20,7 +20,8 @@ from confluent_kafka.admin import (
     TopicMetadata,
 )
 
-from scalerd.config.model import KafkaMetric, KafkaSettings, OffsetResetPolicy, Target
+from scalerd.config.model import KafkaSettings, Target
+from scalerd.metric_types.kafka import KafkaMetric, OffsetResetPolicy
 from scalerd.readings import PartitionLag, Reading
 from scalerd.sources.kafka import KafkaSource
 

@@ -10,13 +10,11 @@ import pytest
 
 from scalerd.cli import main
 from scalerd.commands.metrics import print_json, print_table, target_report
-from scalerd.config.model import (
-    CpuMetric,
-    KafkaMetric,
-    OnMissing,
-    PrometheusMetric,
-    Target,
-)
+from scalerd.config.model import Target
+from scalerd.metric_types.base import OnMissing
+from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import PartitionLag, PodCpu, Reading
 
 KAFKA = KafkaMetric(name="lag", group="orders", topics=("orders",), lag_per_replica=10.0)

@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from scalerd.config.model import OnMissing, PrometheusMetric, PrometheusSettings, Target
+from scalerd.config.model import PrometheusSettings, Target
+from scalerd.metric_types.base import OnMissing
+from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.prometheus import PrometheusSource
 from tests.testbed.certificates import write_self_signed
