@@ -14,6 +14,7 @@ import json
 import math
 import os
 from array import array
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from scalerd.engine import EngineState, decide
 from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import Reading
 
-DECISIONS_HEADER = ("timestamp", "metric_proposal", "desired", "replicas", "reason")
+DECISIONS_HEADER = ("timestamp", "metric_proposal", "desired", "replicas", "reason", "ready", "forecast_proposal")
 SUMMARY_KEYS = (
     "steps",
     "replica_seconds",
@@ -33,6 +34,7 @@ SUMMARY_KEYS = (
     "oracle_replica_seconds",
     "baseline_replica_seconds",
     "baseline_underprovisioned_seconds",
+    "startup_delay_seconds",
 )
 SLACK_SECONDS = 1e-6
 """Step times are first + k * interval, never accumulated, yet still rounded (7 * 0.1 is 0.7000000000000001,
@@ -127,6 +129,11 @@ class Step(NamedTuple):
     oracle: int
     baseline_metric_proposal: int | None
     baseline_replicas: int
+    ready: int
+    """The replicas serving after the step: those added at least the start-up delay ago."""
+    baseline_ready: int
+    forecast_proposal: int | None = None
+    """The predictive proposal (None without `predictive`, or while its history is too short)."""
 
 
 def baseline_of(target: Target) -> Target:
@@ -152,13 +159,46 @@ def _cpu_reading(name: str, demand: float, replicas: int) -> Reading:
 
 
 class _SimulatedTarget:
-    """One target's replicas and engine state, advanced one step at a time."""
+    """One target's replicas and engine state, advanced one step at a time.
 
-    def __init__(self, target: Target, *, replicas: int) -> None:
+    A replica added at t serves from t + startup_delay; a removal takes the replicas still starting first
+    (the most recently added first), then serving ones, and takes effect at once.
+    """
+
+    def __init__(self, target: Target, *, replicas: int, startup_delay: float = 0.0) -> None:
         self.target = target
         self.replicas = replicas
         self.state = EngineState()
         self._has_cpu = any(isinstance(metric, CpuMetric) for metric in target.metrics)
+        self._startup_delay = startup_delay
+        self._starting: deque[list] = deque()
+        """[serving from, count] of replicas still starting, oldest first."""
+        self._starting_count = 0
+
+    def ready(self, now: float) -> int:
+        """The replicas serving at `now`."""
+        starting = self._starting
+        while starting and starting[0][0] <= now + SLACK_SECONDS:
+            self._starting_count -= starting.popleft()[1]
+        return self.replicas - self._starting_count
+
+    def _apply(self, *, now: float, desired: int) -> None:
+        change = desired - self.replicas
+        if change > 0:
+            if self._startup_delay > 0:
+                self._starting.append([now + self._startup_delay, change])
+                self._starting_count += change
+        else:
+            removed = -change
+            starting = self._starting
+            while removed and starting:
+                taken = min(removed, starting[-1][1])
+                starting[-1][1] -= taken
+                self._starting_count -= taken
+                removed -= taken
+                if not starting[-1][1]:
+                    starting.pop()
+        self.replicas = desired
 
     def step(self, *, now: float, wall_time: datetime, row: TraceRow, row_readings: tuple[Reading | None, ...]):
         current = self.replicas
@@ -178,24 +218,31 @@ class _SimulatedTarget:
         )
         if decision.desired != current:
             self.state = self.state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
-            self.replicas = decision.desired
+            self._apply(now=now, desired=decision.desired)
         return decision
 
 
 def replay(
-    target: Target, *, interval: float, rows: Iterable[TraceRow], initial_replicas: int | None = None
+    target: Target, *, interval: float, rows: Iterable[TraceRow], initial_replicas: int | None = None,
+    startup_delay: float = 0.0,
 ) -> Iterator[Step]:
     """Run the engine every `interval` seconds from the first row's timestamp to the last row's.
 
-    `initial_replicas` defaults to the target's minReplicas. Yields one Step per cycle.
+    `initial_replicas` defaults to the target's minReplicas (all serving at the start); a replica added at t
+    serves from t + `startup_delay`, for the target and the baseline alike. Yields one Step per cycle.
     """
     if not interval > 0:
         raise ValueError(f"interval must be > 0 (got {interval})")
+    if not startup_delay >= 0:
+        raise ValueError(f"startup_delay must be >= 0 (got {startup_delay})")
     start_replicas = target.min_replicas if initial_replicas is None else initial_replicas
-    simulated = _SimulatedTarget(target, replicas=start_replicas)
+    simulated = _SimulatedTarget(target, replicas=start_replicas, startup_delay=startup_delay)
     baseline_target = baseline_of(target)
     # A target that already is its own baseline would only repeat every decision: run it once.
-    baseline = None if baseline_target == target else _SimulatedTarget(baseline_target, replicas=start_replicas)
+    baseline = (
+        None if baseline_target == target
+        else _SimulatedTarget(baseline_target, replicas=start_replicas, startup_delay=startup_delay)
+    )
     lowest, highest = target.min_replicas, target.max_replicas
 
     row_iterator = iter(rows)
@@ -218,11 +265,12 @@ def replay(
         wall_time = datetime.fromtimestamp(now, UTC)
         replicas_before = simulated.replicas
         decision = simulated.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
+        ready = simulated.ready(now)
         if baseline is None:
-            baseline_decision, baseline_replicas = decision, simulated.replicas
+            baseline_decision, baseline_replicas, baseline_ready = decision, simulated.replicas, ready
         else:
             baseline_decision = baseline.step(now=now, wall_time=wall_time, row=row, row_readings=row_readings)
-            baseline_replicas = baseline.replicas
+            baseline_replicas, baseline_ready = baseline.replicas, baseline.ready(now)
         proposal = decision.metric_proposal
         yield Step(
             now,
@@ -236,6 +284,8 @@ def replay(
             lowest if proposal is None else min(max(proposal, lowest), highest),
             baseline_decision.metric_proposal,
             baseline_replicas,
+            ready,
+            baseline_ready,
         )
         index += 1
 
@@ -252,6 +302,7 @@ class Summary:
     oracle_replica_seconds: float = 0.0
     baseline_replica_seconds: float = 0.0
     baseline_underprovisioned_seconds: float = 0.0
+    startup_delay_seconds: float = 0.0
 
     def add(self, step: Step) -> None:
         interval = self.interval
@@ -259,9 +310,9 @@ class Summary:
         self.replica_seconds += step.replicas * interval
         self.oracle_replica_seconds += step.oracle * interval
         self.baseline_replica_seconds += step.baseline_replicas * interval
-        if step.metric_proposal is not None and step.metric_proposal > step.replicas:
+        if step.metric_proposal is not None and step.metric_proposal > step.ready:
             self.underprovisioned_seconds += interval
-        if step.baseline_metric_proposal is not None and step.baseline_metric_proposal > step.baseline_replicas:
+        if step.baseline_metric_proposal is not None and step.baseline_metric_proposal > step.baseline_ready:
             self.baseline_underprovisioned_seconds += interval
         if step.scaled:
             self.scale_events += 1
@@ -312,7 +363,7 @@ class SimulationResult:
 
 def simulate_to_directory(
     target: Target, *, interval: float, trace: TextIO, out_dir: str,
-    initial_replicas: int | None = None, trace_name: str = "trace",
+    initial_replicas: int | None = None, trace_name: str = "trace", startup_delay: float = 0.0,
 ) -> SimulationResult:
     """Replay `trace` (an open text stream) and write decisions.csv and summary.json into `out_dir`.
 
@@ -321,14 +372,17 @@ def simulate_to_directory(
     """
     columns = [metric.name for metric in target.metrics]
     rows = read_trace(trace, columns=columns, source=trace_name)
-    summary = Summary(interval=interval)
+    summary = Summary(interval=interval, startup_delay_seconds=startup_delay)
     series = Series(metric_names=tuple(columns))
     os.makedirs(out_dir, exist_ok=True)
     decisions_path = os.path.join(out_dir, "decisions.csv")
     with open(decisions_path, "w", newline="", encoding="utf-8") as decisions_file:
         writer = csv.writer(decisions_file, lineterminator="\n")
         writer.writerow(DECISIONS_HEADER)
-        for step in replay(target, interval=interval, rows=rows, initial_replicas=initial_replicas):
+        steps = replay(
+            target, interval=interval, rows=rows, initial_replicas=initial_replicas, startup_delay=startup_delay
+        )
+        for step in steps:
             timestamp = step.timestamp
             writer.writerow((
                 int(timestamp) if timestamp.is_integer() else plain_number(timestamp),
@@ -336,6 +390,8 @@ def simulate_to_directory(
                 step.desired,
                 step.replicas,
                 step.reason,
+                step.ready,
+                "" if step.forecast_proposal is None else step.forecast_proposal,
             ))
             summary.add(step)
             series.add(step)

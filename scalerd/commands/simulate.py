@@ -6,6 +6,7 @@ import os
 import sys
 
 from scalerd.config import ConfigError, load_config_file
+from scalerd.config.durations import read_duration
 from scalerd.config.model import Config, Target
 from scalerd.simulate import (
     SimulationResult,
@@ -26,6 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="NAME", help="the target to replay (needed when the file has several)")
     parser.add_argument("--initial-replicas", type=_non_negative_int, metavar="N",
                         help="replicas at the start (default: the target's minReplicas)")
+    parser.add_argument("--startup-delay", type=_duration, default=0.0, metavar="D",
+                        help="a replica added at t serves from t + D (a duration like 60s or 1m; default 0s)")
+
+
+def _duration(text: str) -> float:
+    seconds, problem = read_duration(text.strip())
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {text!r})")
+    return seconds
 
 
 def _non_negative_int(text: str) -> int:
@@ -54,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         with open(args.trace, newline="", encoding="utf-8-sig") as trace:
             result = simulate_to_directory(
                 target, interval=config.defaults.interval, trace=trace, out_dir=args.out,
-                initial_replicas=args.initial_replicas, trace_name=args.trace,
+                initial_replicas=args.initial_replicas, trace_name=args.trace, startup_delay=args.startup_delay,
             )
     except (OSError, TraceError) as error:
         print(str(error), file=sys.stderr)
@@ -93,6 +105,8 @@ def _human_summary(result: SimulationResult, *, plot_path: str) -> str:
         (f"replica-seconds: {numbers['replica_seconds']}"
          f" (baseline {numbers['baseline_replica_seconds']}, oracle {numbers['oracle_replica_seconds']})"),
         (f"under-provisioned seconds: {numbers['underprovisioned_seconds']}"
-         f" (baseline {numbers['baseline_underprovisioned_seconds']})"),
+         f" (baseline {numbers['baseline_underprovisioned_seconds']})"
+         + (f", replicas serving {numbers['startup_delay_seconds']} s after they are added"
+            if result.summary.startup_delay_seconds else "")),
     ))
 

@@ -67,7 +67,10 @@ def test_the_summary_adds_up_from_the_decisions(replayed, decisions):
     assert list(summary) == [
         "steps", "replica_seconds", "underprovisioned_seconds", "scale_events",
         "oracle_replica_seconds", "baseline_replica_seconds", "baseline_underprovisioned_seconds",
+        "startup_delay_seconds",
     ]
+    assert summary["startup_delay_seconds"] == 0
+    assert all(row["ready"] == row["replicas"] and row["forecast_proposal"] == "" for row in decisions)
     assert summary["steps"] == TRACE_ROWS
     assert summary["replica_seconds"] == 30 * sum(replicas)
     assert summary["underprovisioned_seconds"] == 30 * sum(p > r for p, r in zip(proposals, replicas))

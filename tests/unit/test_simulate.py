@@ -132,6 +132,7 @@ def test_the_summary_of_the_load_step():
         "oracle_replica_seconds": 5 * (1 + 20 * 7 + 19 * 2 + 1 * 3),  # 910
         "baseline_replica_seconds": 5 * (1 + 5 * 3 + 10 * 3 + 20 * 6),  # 830
         "baseline_underprovisioned_seconds": 6 * 5,
+        "startup_delay_seconds": 0,
     }
 
 
@@ -141,10 +142,12 @@ def test_the_output_files_of_the_load_step(tmp_path):
     result = simulate_to_directory(rps_target(), interval=5.0, trace=trace, out_dir=str(tmp_path / "out"))
 
     lines = (tmp_path / "out" / "decisions.csv").read_text().splitlines()
-    assert lines[0] == "timestamp,metric_proposal,desired,replicas,reason"
+    assert lines[0] == "timestamp,metric_proposal,desired,replicas,reason,ready,forecast_proposal"
     assert [line.split(",")[:4] for line in lines[1:]] == [
         [str(int(t)), str(proposal), str(desired), str(replicas)] for t, proposal, desired, replicas in STEP_EXPECTED
     ]
+    # Without a start-up delay every replica serves at once; without predictive there is no forecast.
+    assert [line.split(",")[5:] for line in lines[1:]] == [[str(replicas), ""] for *_, replicas in STEP_EXPECTED]
     assert all(line.split(",")[4] for line in lines[1:]), "every row carries a reason code"
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert tuple(summary) == SUMMARY_KEYS
@@ -400,7 +403,7 @@ def test_replay_invariants(loads, row_spacing, interval, min_replicas, span, ini
 def test_series_keeps_one_load_column_per_metric():
     series = Series(metric_names=("rps", "lag"))
     for timestamp, loads in ((0.0, (10.0, 500.0)), (15.0, (20.0, 700.0))):
-        series.add(Step(timestamp, loads, 1, 1, 1, False, "no_change", 1, 1, 1))
+        series.add(Step(timestamp, loads, 1, 1, 1, False, "no_change", 1, 1, 1, 1, 1))
 
     assert [list(column) for column in series.loads] == [[10.0, 20.0], [500.0, 700.0]]
     assert list(series.timestamps) == [0.0, 15.0]

@@ -143,3 +143,38 @@ def test_negative_initial_replicas_is_a_usage_error(files, capsys):
     assert exited.value.code == 2
     assert "--initial-replicas: must be an integer >= 0 (got -1)" in capsys.readouterr().err
 
+
+@pytest.mark.parametrize(
+    ("flag", "expected_delay", "expected_underprovisioned"),
+    [
+        pytest.param([], 0, 30, id="default-0s"),
+        pytest.param(["--startup-delay", "10s"], 10, 40, id="10s"),
+        pytest.param(["--startup-delay", "1m"], 60, 45, id="1m-nothing-added-serves-before-the-load-drops"),
+    ],
+)
+def test_startup_delay_flag(files, flag, expected_delay, expected_underprovisioned):
+    config, trace, out = files(ONE_TARGET)
+
+    assert main(["simulate", "--config", config, "--trace", trace, "--out", out, *flag]) == 0
+
+    with open(f"{out}/summary.json") as summary_file:
+        summary = json.load(summary_file)
+    assert summary["startup_delay_seconds"] == expected_delay
+    assert summary["underprovisioned_seconds"] == expected_underprovisioned
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("-5s", "must be >= 0 (got '-5s')", id="negative"),
+        pytest.param("soon", "invalid duration 'soon'", id="not-a-duration"),
+    ],
+)
+def test_a_bad_startup_delay_is_a_usage_error(files, capsys, value, message):
+    config, trace, out = files(ONE_TARGET)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--config", config, "--trace", trace, "--out", out, f"--startup-delay={value}"])
+
+    assert exit_info.value.code == 2
+    assert f"argument --startup-delay: {message}" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from scalerd.simulate import Series, Step
 def series_of(oracle_by_time: list[tuple[float, int]]) -> Series:
     series = Series(metric_names=("rps",))
     for timestamp, oracle in oracle_by_time:
-        series.add(Step(timestamp, (oracle * 10.0,), oracle, oracle, oracle, False, "no_change", oracle, oracle, oracle))
+        series.add(Step(timestamp, (oracle * 10.0,), oracle, oracle, oracle, False, "no_change", oracle, oracle, oracle,
+                        oracle, oracle))
     return series
 
 
@@ -59,7 +60,7 @@ def test_write_plot_writes_a_png_with_one_panel_row_per_view(tmp_path, series, e
 def test_a_schedule_only_target_plots_without_a_legend_warning(tmp_path):
     series = Series(metric_names=())
     for hour in range(12):
-        series.add(Step(hour * 3600.0, (), None, 3, 3, False, "no_change", 1, None, 1))
+        series.add(Step(hour * 3600.0, (), None, 3, 3, False, "no_change", 1, None, 1, 3, 1))
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
