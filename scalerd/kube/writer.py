@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,7 @@ BACKOFF_MAX = 2.0
 CONNECT_TIMEOUT = 3.0
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
 EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
+CONFIG_MAPS_PATH = "/api/v1/namespaces/{namespace}/configmaps"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,40 @@ class KubeWriter:
             send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH,
                                    path_params={"namespace": namespace, "name": name}, body=body,
                                    content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+        )
+
+    def remove_annotations(self, *, view: DeploymentView, keys: Sequence[str]) -> WriteOutcome:
+        """Delete `keys` from the Deployment's annotations, only if it is still at `view`'s version.
+
+        The one write scalerd makes to a Deployment's metadata: the one-time removal of the annotations where it
+        kept its history before its store existed (`scalerd.kube.state_store`).
+        """
+        body = {"metadata": {"resourceVersion": view.resource_version, "annotations": dict.fromkeys(keys)}}
+        return self._write(
+            verb="patch", namespace=view.namespace, name=view.name, planned=f"remove annotations {', '.join(keys)}",
+            send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH,
+                                   path_params={"namespace": view.namespace, "name": view.name}, body=body,
+                                   content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+        )
+
+    def save_config_map(self, *, namespace: str, name: str, labels: Mapping[str, str], data: Mapping[str, str],
+                        resource_version: str | None) -> WriteOutcome:
+        """Create the ConfigMap (`resource_version` None), or replace it only if it is still at that version.
+
+        Both are conditional: a create meets an existing object with 409 AlreadyExists, a replace a newer version
+        with 409 Conflict, so a deposed leader's write never lands.
+        """
+        metadata = {"name": name, "namespace": namespace, "labels": dict(labels)}
+        if resource_version is None:
+            method, path, verb = "POST", CONFIG_MAPS_PATH, "create"
+        else:
+            method, path, verb = "PUT", CONFIG_MAPS_PATH + "/{name}", "update"
+            metadata["resourceVersion"] = resource_version
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(data)}
+        return self._write(
+            verb=verb, namespace=namespace, name=name, planned=f"{verb} ConfigMap {name} ({len(data)} keys)",
+            send=functools.partial(self._request, method, path, path_params={"namespace": namespace, "name": name},
+                                   body=body, _request_timeout=self._timeouts),
         )
 
     def event(self, *, namespace: str, involved: DeploymentView | dict, reason: str, message: str,

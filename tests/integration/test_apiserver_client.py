@@ -606,3 +606,60 @@ def test_pages_with_limit_and_continue(admin):
     pages = [[item.metadata.name for item in page.items] for page in (first, second, third)]
     assert pages == [["page-0", "page-1"], ["page-2", "page-3"], ["page-4"]]
     assert (first.metadata.remaining_item_count, third.metadata._continue) == (3, None)
+
+
+def test_generation_moves_on_spec_and_annotation_changes_not_on_status_or_labels(admin):
+    """deployment/strategy.go PrepareForUpdate: spec or annotations changed → generation + 1."""
+    _create(admin, "generations")
+    apps = client.AppsV1Api(admin)
+
+    def generation() -> tuple[int, int]:
+        deployment = apps.read_namespaced_deployment("generations", "default")
+        return deployment.metadata.generation, deployment.status.observed_generation
+
+    assert generation() == (1, 1)
+    apps.patch_namespaced_deployment_scale("generations", "default", {"spec": {"replicas": 3}})
+    assert generation() == (2, 2)
+    apps.patch_namespaced_deployment("generations", "default", {"metadata": {"annotations": {"a": "1"}}})
+    assert generation() == (3, 3)
+    apps.patch_namespaced_deployment("generations", "default", {"metadata": {"annotations": {"a": "1"}}})
+    apps.patch_namespaced_deployment("generations", "default", {"metadata": {"labels": {"team": "x"}}})
+    apps.patch_namespaced_deployment_status("generations", "default", {"status": {"collisionCount": 1}})
+    assert generation() == (3, 3)
+    apps.patch_namespaced_deployment("generations", "default", {"metadata": {"annotations": {"a": None}}})
+    assert generation() == (4, 4)
+
+
+def test_annotations_beyond_256_kib_are_invalid(admin):
+    """apimachinery ValidateAnnotations: keys and values together at most TotalAnnotationSizeLimitB bytes."""
+    apps = client.AppsV1Api(admin)
+    _create(admin, "annotated")
+    limit = 256 * 1024
+    apps.patch_namespaced_deployment("annotated", "default", {"metadata": {"annotations": {"k": "x" * (limit - 1)}}})
+
+    with pytest.raises(ApiException) as refused:
+        apps.patch_namespaced_deployment("annotated", "default", {"metadata": {"annotations": {"k": "x" * limit}}})
+
+    status = _status(refused.value)
+    assert (refused.value.status, status["message"]) == (
+        422, 'Deployment.apps "annotated" is invalid: metadata.annotations: Too long: must have at most 262144 bytes')
+    assert status["details"]["causes"] == [{"reason": "FieldValueTooLong", "field": "metadata.annotations",
+                                            "message": "Too long: must have at most 262144 bytes"}]
+
+
+def test_config_map_data_beyond_1_mib_is_invalid(admin):
+    """ValidateConfigMap: the values of data and binaryData together at most core.MaxSecretSize (1 MiB)."""
+    core = client.CoreV1Api(admin)
+    limit = 1024 * 1024
+    half = "y" * (limit // 2)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "full"}, "data": {"a": half, "b": half}})
+
+    with pytest.raises(ApiException) as refused:
+        core.replace_namespaced_config_map("full", "default", {"metadata": {"name": "full"},
+                                                               "data": {"a": half, "b": half + "z"}})
+    with pytest.raises(ApiException) as bad_key:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "slash"}, "data": {"a/b": "1"}})
+
+    assert (refused.value.status, _status(refused.value)["message"]) == (
+        422, 'ConfigMap "full" is invalid: []: Too long: must have at most 1048576 bytes')
+    assert (bad_key.value.status, _status(bad_key.value)["details"]["causes"][0]["field"]) == (422, "data[a/b]")

@@ -40,6 +40,11 @@ def _without_resource_version(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {key: value for key, value in obj["metadata"].items() if key != "resourceVersion"}}
 
 
+def _annotations(obj: Mapping[str, Any]) -> dict[str, str]:
+    """Semantic equality: absent and empty annotations are the same."""
+    return obj["metadata"].get("annotations") or {}
+
+
 def _template_hash(template: Mapping[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
     return digest[:10]
@@ -308,7 +313,9 @@ class Cluster:
             if resource is res.DEPLOYMENTS:
                 kinds.default_deployment(new)
                 new["status"] = _copy(old.get("status") or {})
-                if new["spec"] != old["spec"]:
+                # deployment/strategy.go PrepareForUpdate: spec changes bump the generation, and so do annotation
+                # changes, "because annotations are copied from deployments to their replica sets".
+                if new["spec"] != old["spec"] or _annotations(new) != _annotations(old):
                     new["metadata"]["generation"] = old["metadata"]["generation"] + 1
             if resource is res.NAMESPACES:
                 new["spec"], new["status"] = old["spec"], old["status"]
@@ -317,7 +324,8 @@ class Cluster:
         if new == old:
             return old
         stored = self.store.write(resource.key, new)
-        if resource is res.DEPLOYMENTS and stored["spec"] != old["spec"]:
+        if resource is res.DEPLOYMENTS and stored["metadata"]["generation"] != old["metadata"]["generation"]:
+            # The controller observes every new generation (status.observedGeneration follows), not only specs.
             self._reconcile(stored["metadata"]["namespace"], stored["metadata"]["name"])
         return stored
 

@@ -79,6 +79,8 @@ def _cause_reason(message: str) -> str:
         return "FieldValueRequired"
     if message.startswith("Unsupported value"):
         return "FieldValueNotSupported"
+    if message.startswith("Too long"):
+        return "FieldValueTooLong"
     return "FieldValueInvalid"
 
 

@@ -186,8 +186,11 @@ def validate(resource: res.ResourceType, obj: Mapping[str, Any], old: Mapping[st
         causes.append(("metadata.name", "Required value: name or generateName is required"))
     elif len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         causes.append(("metadata.name", f"Invalid value: {_quoted(name)}: {_SUBDOMAIN_MESSAGE}"))
+    causes.extend(_annotation_causes(metadata))
     if resource is res.DEPLOYMENTS:
         causes.extend(_deployment_causes(obj, old))
+    if resource is res.CONFIGMAPS:
+        causes.extend(_config_map_causes(obj))
     if resource is res.LEASES:
         duration = (obj.get("spec") or {}).get("leaseDurationSeconds")
         if duration is not None and (not isinstance(duration, int) or duration <= 0):
@@ -196,6 +199,45 @@ def validate(resource: res.ResourceType, obj: Mapping[str, Any], old: Mapping[st
         causes.extend(_hpa_causes(obj))
     if causes:
         raise invalid(kind=resource.kind, group=resource.group, name=name, causes=causes)
+
+
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * (1 << 10)
+"""apimachinery pkg/api/validation/objectmeta.go: TotalAnnotationSizeLimitB, keys and values counted in bytes."""
+CONFIG_MAP_DATA_LIMIT = 1024 * 1024
+"""pkg/apis/core/validation/validation.go ValidateConfigMap: the values of data and binaryData, core.MaxSecretSize."""
+_CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_CONFIG_MAP_KEY_MESSAGE = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+                           "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+
+
+def _too_long(limit: int) -> str:
+    """field.TooLong's wording (apimachinery pkg/util/validation/field/errors.go)."""
+    return f"Too long: must have at most {limit} bytes"
+
+
+def _annotation_causes(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+    annotations = metadata.get("annotations") or {}
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
+    return [("metadata.annotations", _too_long(TOTAL_ANNOTATION_SIZE_LIMIT))] if size > TOTAL_ANNOTATION_SIZE_LIMIT \
+        else []
+
+
+def _config_map_causes(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    causes = []
+    size = 0
+    for field, decode in (("data", str.encode), ("binaryData", _base64_length)):
+        for key, value in (obj.get(field) or {}).items():
+            if len(key) > 253 or not _CONFIG_MAP_KEY.match(key):
+                causes.append((f"{field}[{key}]", f"Invalid value: {_quoted(key)}: {_CONFIG_MAP_KEY_MESSAGE}"))
+            size += len(decode(value)) if field == "data" else decode(value)
+    if size > CONFIG_MAP_DATA_LIMIT:
+        # field.NewPath("") renders as "[]": the error is about the whole object.
+        causes.append(("[]", _too_long(CONFIG_MAP_DATA_LIMIT)))
+    return causes
+
+
+def _base64_length(text: str) -> int:
+    return len(text) * 3 // 4 - text.count("=")
 
 
 def _deployment_causes(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[tuple[str, str]]:
