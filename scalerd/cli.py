@@ -14,6 +14,7 @@ COMMANDS = {
     "once": "one cycle against the cluster; prints one decision per target",
     "metrics": "read every metric source and print values and raw proposals",
     "simulate": "replay a trace through the rule engine with a simulated clock",
+    "status": "one line per target from scalerd's stored history and the Deployments' counts (no metric reads)",
 }
 
 

@@ -20,6 +20,7 @@ from typing import NoReturn
 
 import structlog
 
+from scalerd.commands import store_options
 from scalerd.config import ConfigError
 from scalerd.config.durations import parse_duration
 from scalerd.daemon.loop import Daemon
@@ -36,7 +37,7 @@ from scalerd.health import (
     parse_listen_address,
 )
 from scalerd.kube.cache import DeploymentCache
-from scalerd.kube.client import KubeConfigError, load_api_client, pod_namespace
+from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.leader import LeaderElector, default_identity
 from scalerd.kube.writer import KubeWriter
 from scalerd.logs import configure_logging
@@ -56,9 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ConfigMap whose key config.yaml holds the configuration, watched")
     parser.add_argument("--listen", default="0.0.0.0:8080", metavar="ADDR",
                         help="address of /metrics, /healthz and /readyz (default: 0.0.0.0:8080)")
-    parser.add_argument("--lease-name", default="scalerd", metavar="NAME", help="Lease name (default: scalerd)")
-    parser.add_argument("--lease-namespace", metavar="NS",
-                        help="Lease namespace (default: the pod's namespace in-cluster, else default)")
+    store_options.add_arguments(parser)
     parser.add_argument("--no-leader-elect", action="store_true",
                         help="write without holding the Lease (one instance only: for local runs)")
     parser.add_argument("--dry-run", action="store_true",
@@ -158,7 +157,7 @@ def _run_until_signalled(daemon: Daemon) -> None:
 def _elector(args: argparse.Namespace, *, api_client, on_change: Callable[[bool], None],
              metrics: DaemonMetrics) -> LeaderElector:
     return LeaderElector(
-        api_client, name=args.lease_name, namespace=args.lease_namespace or pod_namespace() or "default",
+        api_client, name=args.lease_name, namespace=store_options.lease_namespace(args),
         identity=default_identity(), lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
         retry_period=args.retry_period, on_change=on_change, on_request=metrics.count_api_request,
     )
