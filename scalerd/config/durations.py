@@ -1,4 +1,4 @@
-"""Durations as the configuration writes them: "500ms", "15s", "2m", "1h", "1h30m", or whole seconds."""
+"""Durations as the configuration writes them: "500ms", "15s", "2m", "1h", "1h30m", "8d", or whole seconds."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ from scalerd.config.describe import describe
 
 # Units in decreasing size, each at most once: "1h30m" reads naturally, "30m1h" is almost surely a typo.
 _DURATION = re.compile(
-    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?"
+    r"(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?"
 )
-_SECONDS_PER_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_SECONDS_PER_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _HINT = "use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds"
 
 
@@ -60,15 +60,16 @@ def parse_duration(value: object, *, path: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest config spelling of a duration, for messages: 3600 -> "1h", 90 -> "1m30s", 0.5 -> "500ms"."""
+    """The shortest config spelling of a duration, for messages: 3600 -> "1h", 90 -> "1m30s", 0.5 -> "500ms", 86400 -> "1d"."""
     if seconds == 0:
         return "0s"
     parts = []
     whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     millis = round((seconds - whole) * 1000)
-    for amount, unit in ((hours, "h"), (minutes, "m"), (secs, "s"), (millis, "ms")):
+    for amount, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s"), (millis, "ms")):
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts)

@@ -41,6 +41,7 @@ from scalerd.config.model import (
     KafkaSettings,
     Metric,
     PolicyType,
+    Predictive,
     PrometheusSettings,
     ScalingPolicy,
     ScalingRules,
@@ -162,7 +163,7 @@ _PROMETHEUS_FIELDS = (
 _KAFKA_FIELDS = ("bootstrapServers", "config", "timeout")
 _TARGET_FIELDS = (
     "name", "namespace", "deployment", "minReplicas", "maxReplicas", "paused", "timezone", "metrics", "schedule",
-    "behavior", "fallback",
+    "behavior", "fallback", "predictive",
 )
 
 
@@ -287,6 +288,7 @@ def _target(section: Section, *, defaults: Defaults) -> _Placed:
         schedule=schedule,
         behavior=_behavior(section.section("behavior", known=_BEHAVIOR_FIELDS)),
         fallback=_fallback(section),
+        predictive=_predictive(section),
         paused=paused,
     )
     return _Placed(
@@ -473,6 +475,23 @@ def _fallback(target: Section) -> Fallback | None:
         return None
     failure_threshold = section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD)
     return Fallback(failure_threshold=failure_threshold, replicas=section.integer("replicas", minimum=0))
+
+
+_PREDICTIVE_FIELDS = ("leadTime", "history")
+MAX_LEAD_TIME = 30 * 60.0
+MIN_HISTORY, MAX_HISTORY = 3600.0, 35 * 86400.0
+
+
+def _predictive(target: Section) -> Predictive | None:
+    if target.data.get("predictive") is None:
+        return None
+    section = target.section("predictive", known=_PREDICTIVE_FIELDS)
+    if section is None:
+        return None
+    return Predictive(
+        lead_time=section.duration("leadTime", maximum=MAX_LEAD_TIME),
+        history=section.duration("history", default=Predictive.history, minimum=MIN_HISTORY, maximum=MAX_HISTORY),
+    )
 
 
 # --- the seed's AutoScalerPolicy document --------------------------------------------------------------------

@@ -110,6 +110,16 @@ ScheduleEntry = DailyEntry | CronWindow
 
 
 @dataclass(frozen=True)
+class Predictive:
+    """`predictive`: proposals from a forecast of each metric over the next `lead_time` (see docs/predictive.md)."""
+
+    lead_time: float
+    """Seconds, 0 to 30 min: how long a new replica takes to serve; the forecast looks this far ahead."""
+    history: float = 8 * 86400.0
+    """Seconds, 1 h to 35 d: how far back the forecast may look."""
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     """Unique, a DNS-1123 label."""
@@ -124,6 +134,8 @@ class Target:
     behavior: Behavior = field(default_factory=Behavior)
     fallback: Fallback | None = None
     paused: bool = False
+    predictive: Predictive | None = None
+    """None: the HPA's reactive math, unchanged."""
 
 
 @dataclass(frozen=True)

@@ -447,6 +447,36 @@ BAD_CONFIGS = [
         ["targets[0].fallback.replicas: required"],
         id="fallback-replicas",
     ),
+    # --- predictive
+    pytest.param(
+        valid_target("predictive: {history: 8d}"),
+        ["targets[0].predictive.leadTime: required"],
+        id="predictive-lead-time-required",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 31m, history: 59m}"),
+        ["targets[0].predictive.leadTime: must be between 0s and 30m (got '31m')",
+         "targets[0].predictive.history: must be between 1h and 35d (got '59m')"],
+        id="predictive-upper-lead-time-lower-history",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: -1s, history: 36d}"),
+        ["targets[0].predictive.leadTime: must be between 0s and 30m (got '-1s')",
+         "targets[0].predictive.history: must be between 1h and 35d (got '36d')"],
+        id="predictive-negative-lead-time-long-history",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: soon, lead: 60s}"),
+        ["targets[0].predictive.lead: unknown field (did you mean leadTime?)",
+         "targets[0].predictive.leadTime: invalid duration 'soon': use e.g. 500ms, 15s, 2m, 1h30m,"
+         " or a whole number of seconds"],
+        id="predictive-typo-and-bad-duration",
+    ),
+    pytest.param(
+        valid_target("predictive: 60s"),
+        ["targets[0].predictive: must be a mapping (got '60s')"],
+        id="predictive-not-a-mapping",
+    ),
     # --- the seed's AutoScalerPolicy documents
     pytest.param(
         seed("{deploymentName: orders, metrics: [{type: KafkaLag, threshold: 0}, {type: Memory, threshold: 5}]}"),

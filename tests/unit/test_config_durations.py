@@ -17,6 +17,8 @@ from scalerd.config.durations import format_duration
         pytest.param("2m", 120.0, id="minutes"),
         pytest.param("1h", 3600.0, id="hours"),
         pytest.param("1h30m", 5400.0, id="hours-and-minutes"),
+        pytest.param("8d", 691200.0, id="days"),
+        pytest.param("1d12h", 129600.0, id="days-and-hours"),
         pytest.param("2m30s500ms", 150.5, id="every-unit-but-hours"),
         pytest.param("1.5s", 1.5, id="decimal"),
         pytest.param("0s", 0.0, id="zero"),
@@ -36,7 +38,7 @@ HINT = "use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds"
     ("value", "message"),
     [
         pytest.param("fast", f"x.timeout: invalid duration 'fast': {HINT}", id="word"),
-        pytest.param("1d", f"x.timeout: invalid duration '1d': {HINT}", id="days-unsupported"),
+        pytest.param("1h1d", f"x.timeout: invalid duration '1h1d': {HINT}", id="days-after-hours"),
         pytest.param("30m1h", f"x.timeout: invalid duration '30m1h': {HINT}", id="units-out-of-order"),
         pytest.param("-5s", "x.timeout: must not be negative (got '-5s')", id="negative-string"),
         pytest.param("--5s", f"x.timeout: invalid duration '--5s': {HINT}", id="double-sign"),

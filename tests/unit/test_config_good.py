@@ -15,6 +15,7 @@ from scalerd.config.model import (
     Fallback,
     KafkaSettings,
     PolicyType,
+    Predictive,
     PrometheusSettings,
     ScalingPolicy,
     ScalingRules,
@@ -107,9 +108,29 @@ def test_the_contract_example_maps_field_by_field() -> None:
                 ),
                 behavior=Behavior(cooldown=120.0, tolerance=0.1, scale_up=HPA_SCALE_UP, scale_down=HPA_SCALE_DOWN),
                 fallback=Fallback(failure_threshold=3, replicas=5),
+                predictive=Predictive(lead_time=60.0, history=8 * 86400.0),
             ),
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("predictive", "expected"),
+    [
+        pytest.param("{leadTime: 0s}", Predictive(lead_time=0.0, history=691200.0), id="zero-lead-default-history"),
+        pytest.param("{leadTime: 30m, history: 35d}", Predictive(lead_time=1800.0, history=3024000.0),
+                     id="upper-bounds"),
+        pytest.param("{leadTime: 90, history: 1h}", Predictive(lead_time=90.0, history=3600.0),
+                     id="bare-seconds-lower-history"),
+        pytest.param("null", None, id="null-is-absent"),
+    ],
+)
+def test_predictive(predictive, expected) -> None:
+    config = load_config_text(
+        "apiVersion: scalerd/v1\ntargets: [{name: a, deployment: a, maxReplicas: 3, metrics: [{type: cpu, "
+        f"targetUtilization: 50}}], predictive: {predictive}}}]\n"
+    )
+    assert config.targets[0].predictive == expected
 
 
 def test_seed_policy_maps_onto_a_target_with_the_contract_defaults() -> None:

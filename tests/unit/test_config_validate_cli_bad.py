@@ -85,7 +85,7 @@ CASES = [
     pytest.param(
         (
             'apiVersion: scalerd/v1\n'
-            'defaults: {interval: 1d}\n'
+            'defaults: {interval: 1w}\n'
             'targets:\n'
             '  - name: t\n'
             '    deployment: d\n'
@@ -94,9 +94,9 @@ CASES = [
             '      - {type: cpu, targetUtilization: 70}\n'
         ),
         [
-            "defaults.interval: invalid duration '1d': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds",
+            "defaults.interval: invalid duration '1w': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds",
         ],
-        id='dur-1d',
+        id='dur-weeks-unsupported',
     ),
     pytest.param(
         (
