@@ -11,7 +11,6 @@ and never logged.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,10 +23,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from scalerd.config.model import KafkaSettings, Target
 from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.readings import Reading
+from scalerd.sources.broker_log import BrokerLog
 from scalerd.sources.lag import TopicPartitionKey, partition_lags, total_lag
-
-# librdkafka logs through this logger instead of writing to stderr itself.
-_librdkafka_logger = logging.getLogger("scalerd.kafka.librdkafka")
 
 AdminFactory = Callable[[dict], AdminClient]
 
@@ -50,6 +47,7 @@ class KafkaSource:
         self._settings = settings
         self._admin_factory = admin_factory
         self._clients: dict[str, AdminClient] = {}
+        self._broker_logs: dict[str, BrokerLog] = {}
         self._executor: ThreadPoolExecutor | None = None
 
     def read(self, wanted: Sequence[tuple[Target, KafkaMetric]]) -> list[Reading]:
@@ -86,7 +84,8 @@ class KafkaSource:
                 {
                     **self._settings.config,
                     "bootstrap.servers": servers,
-                    "logger": _librdkafka_logger,
+                    # librdkafka logs through this object instead of writing to stderr itself.
+                    "logger": self._broker_logs.setdefault(servers, BrokerLog(servers)),
                 }
             )
             self._clients[servers] = admin
@@ -104,6 +103,8 @@ class KafkaSource:
             admin.poll(0)  # hands queued librdkafka log lines to the logger
         if any(isinstance(committed, KafkaReadError) for committed in offsets.committed_by_group.values()):
             self._forget(servers)
+        else:
+            self._broker_logs[servers].recovered()
         return [_reading(metric, offsets, servers=servers) for metric in metrics]
 
     def _forget(self, servers: str) -> None:
