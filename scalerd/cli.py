@@ -15,7 +15,10 @@ COMMANDS = {
     "metrics": "read every metric source and print values and raw proposals",
     "simulate": "replay a trace through the rule engine with a simulated clock",
     "status": "one line per target from scalerd's stored history and the Deployments' counts (no metric reads)",
+    "import": "HorizontalPodAutoscalers and KEDA ScaledObjects in, an equivalent scalerd/v1 file out",
 }
+_MODULES = {"import": "import_"}
+"""Command modules whose name is not the command's (`import` is a Python keyword)."""
 
 
 # The contract's common flags. Every command takes them, before or after its name (`scalerd --log-format json run
@@ -65,7 +68,7 @@ def _command_name(argv: list[str]) -> str | None:
 
 
 def _command_module(name: str):
-    return importlib.import_module(f"scalerd.commands.{name}")
+    return importlib.import_module(f"scalerd.commands.{_MODULES.get(name, name)}")
 
 
 def main(argv: list[str] | None = None) -> int:
