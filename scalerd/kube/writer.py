@@ -3,6 +3,8 @@
 Every attempt first asks `may_write()` (the Lease's fencing check), so a daemon that lost leadership stops between
 two retries, not only between two cycles. Replica changes are conditional on the resourceVersion the decision was
 made from; that also makes resending after a timeout safe: a PATCH that did land turns the resend into a 409.
+Such a 409, after an attempt that got no answer or a 5xx (either may have been committed), is checked with one GET:
+a Deployment at the requested count means the earlier attempt landed, and the write is reported applied.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ APPLIED, DRY_RUN, CONFLICT, FENCED, FAILED, NOT_FOUND, FORBIDDEN = (
     "applied", "dry_run", "conflict", "fenced", "failed", "not_found", "forbidden",
 )
 HTTP_TOO_MANY_REQUESTS = 429
+HTTP_CONFLICT = 409
 STATUS_OF_FINAL_ANSWER = {409: CONFLICT, 404: NOT_FOUND, 403: FORBIDDEN}
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 2.0
@@ -85,6 +88,8 @@ class _Progress:
     attempts: int = 0
     refused_wait: float | None = None
     """The wait that did not fit in the retry budget, when that is why retrying stopped."""
+    maybe_committed: bool = False
+    """An attempt got no answer or a 5xx: it may have been applied all the same."""
 
 
 class KubeWriter:
@@ -115,6 +120,7 @@ class KubeWriter:
             send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH + "/scale",
                                    path_params={"namespace": view.namespace, "name": view.name}, body=body,
                                    content_type=MERGE_PATCH, _request_timeout=self._timeouts),
+            landed=functools.partial(self._at_replicas, namespace=view.namespace, name=view.name, replicas=replicas),
         )
 
     def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome:
@@ -182,8 +188,10 @@ class KubeWriter:
                                    body=body, _request_timeout=self._timeouts),
         )
 
-    def _write(self, *, verb: str, namespace: str, name: str, planned: str,
-               send: Callable[..., Any]) -> WriteOutcome:
+    def _write(self, *, verb: str, namespace: str, name: str, planned: str, send: Callable[..., Any],
+               landed: Callable[[], tuple[str, str] | None] | None = None) -> WriteOutcome:
+        """`landed`: after a 409 that may answer our own earlier, unanswered attempt, (the object's resourceVersion,
+        what shows it) when the object has that attempt's effect, else None."""
         if self._dry_run:
             return WriteOutcome(applied=False, status=DRY_RUN, detail=f"dry run: would {planned}", attempts=0,
                                 resource_version=None)
@@ -193,7 +201,12 @@ class KubeWriter:
             if not self._may_write():
                 raise _Fenced()
             progress.attempts += 1
-            return call_json(self._on_request, verb, send)
+            try:
+                return call_json(self._on_request, verb, send)
+            except ApiException as error:
+                if (error.status or NO_ANSWER) == NO_ANSWER or error.status >= 500:
+                    progress.maybe_committed = True
+                raise
 
         retrying = Retrying(
             retry=retry_if_exception(is_retryable), wait=self._wait,
@@ -205,6 +218,16 @@ class KubeWriter:
             outcome = WriteOutcome(applied=False, status=FENCED, attempts=progress.attempts, resource_version=None,
                                    detail="not written: this instance does not hold a fresh leader Lease")
         except ApiException as error:
+            proof = None
+            if error.status == HTTP_CONFLICT and progress.maybe_committed and landed is not None:
+                proof = landed()
+            if proof is not None:
+                resource_version, evidence = proof
+                detail = f"{planned} (an attempt without an answer landed: its resend was refused with 409 and {evidence})"
+                log.info("kube_write_landed_unanswered", verb=verb, namespace=namespace, name=name, detail=detail,
+                         attempts=progress.attempts)
+                return WriteOutcome(applied=True, status=APPLIED, attempts=progress.attempts,
+                                    resource_version=resource_version, detail=detail)
             outcome = self._final_answer(error, progress)
         else:
             return WriteOutcome(applied=True, status=APPLIED, detail=planned, attempts=progress.attempts,
@@ -213,6 +236,19 @@ class KubeWriter:
         logger("kube_write_not_applied", verb=verb, namespace=namespace, name=name, planned=planned,
                status=outcome.status, detail=outcome.detail, attempts=outcome.attempts)
         return outcome
+
+    def _at_replicas(self, *, namespace: str, name: str, replicas: int) -> tuple[str, str] | None:
+        """(resourceVersion, evidence) when the Deployment's spec.replicas is `replicas`; None otherwise or unread."""
+        try:
+            deployment = call_json(self._on_request, "get", self._request, "GET", DEPLOYMENT_PATH,
+                                   path_params={"namespace": namespace, "name": name},
+                                   _request_timeout=self._timeouts)
+        except ApiException as error:
+            log.warning("kube_write_check_failed", namespace=namespace, name=name, error=api_message(error))
+            return None
+        if (deployment.get("spec") or {}).get("replicas") != replicas:
+            return None
+        return (deployment.get("metadata") or {}).get("resourceVersion"), f"the Deployment is at {replicas} replicas"
 
     def _final_answer(self, error: ApiException, progress: _Progress) -> WriteOutcome:
         status = STATUS_OF_FINAL_ANSWER.get(error.status or NO_ANSWER, FAILED)

@@ -154,3 +154,34 @@ def test_annotation_and_event_land_on_the_deployment(emulator, web):
     assert [(event.reason, event.message, event.type, event.count, event.source.component,
              event.involved_object.kind, event.involved_object.uid) for event in events] == [
         ("ScaledUp", "2 -> 4: lag 4000", "Normal", 1, "scalerd", "Deployment", view.uid)]
+
+
+def test_a_resend_refused_because_the_unanswered_attempt_landed_is_reported_applied(emulator, web):
+    # The first PATCH is committed but its answer is lost; the resend carries the now stale resourceVersion.
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", lose_answer=True)
+    before = view_of(emulator, web)
+
+    outcome = make_writer(emulator).scale(view=before, replicas=5)
+
+    after = view_of(emulator, web)
+    assert (outcome.status, outcome.applied, outcome.attempts) == ("applied", True, 2)
+    assert outcome.resource_version == after.resource_version
+    assert outcome.detail == ("set replicas 2 -> 5 (an attempt without an answer landed: its resend was refused "
+                              "with 409 and the Deployment is at 5 replicas)")
+    assert after.replicas == 5
+    assert requests_to(emulator, scale_path(web), count=2) == [("patch", 200), ("patch", 409)]
+
+
+def test_a_resend_refused_when_the_count_is_not_the_one_asked_for_stays_a_conflict(emulator, web):
+    stale = view_of(emulator, web)
+    emulator.admin_apps().patch_namespaced_deployment_scale(web, "shop", {"spec": {"replicas": 3}},
+                                                            _content_type=MERGE_PATCH)
+    # The first attempt's 503 may or may not have been applied; the re-read shows it was not (3, not 8).
+    emulator.server.inject_fault(verb="patch", path_pattern=f"/deployments/{web}/scale$", status=503)
+
+    outcome = make_writer(emulator).scale(view=stale, replicas=8)
+
+    assert (outcome.status, outcome.applied, outcome.attempts) == ("conflict", False, 2)
+    assert "the object has been modified" in outcome.detail
+    assert view_of(emulator, web).replicas == 3
+    assert requests_to(emulator, scale_path(web), count=2) == [("patch", 503), ("patch", 409)]

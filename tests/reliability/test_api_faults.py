@@ -7,6 +7,7 @@ log shows every attempt, refused ones too.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
@@ -162,3 +163,26 @@ def test_a_write_that_times_out_gives_up_within_the_budget_and_its_late_twin_is_
         (False, "failed"), (True, "applied")]
     assert decisions[-1]["reason"] == "no_change"
     assert [event.reason for event in events_about(admin, deployment)] == ["ScaleFailed", "ScaledUp"]
+
+
+def test_a_write_whose_answer_is_lost_and_whose_resend_is_refused_is_reported_and_recorded_as_applied(
+        testbed, admin, scene, daemons):
+    deployment, config_args = scene
+    # The PATCH is committed, then the connection closes without an answer: the resend's resourceVersion is stale.
+    testbed.control.inject_fault(verb="patch", path_pattern=_scale_path(deployment), lose_answer=True, count=1)
+
+    daemon = daemons.start(config_args)
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled to 5")
+    wait_until(lambda: events_about(admin, deployment), timeout=10, what="the change's Event")
+    decisions = _settled(daemon, deployment)
+
+    assert scale_statuses(testbed.audit_path, deployment) == [200, 409]
+    assert [(line["current"], line["desired"], line["applied"], line["write_status"]) for line in decisions
+            if line["write_status"]] == [(2, 5, True, "applied")]
+    assert [event.reason for event in events_about(admin, deployment)] == ["ScaledUp"]
+    # Recorded: the state annotation carries the change, so cooldown and rate limits count it.
+    annotations = kube_client.AppsV1Api(admin).read_namespaced_deployment(deployment, NAMESPACE).metadata.annotations
+    state = json.loads(annotations["scalerd.io/state"])
+    assert [delta for _time, delta in state["scale_events"]] == [3]
+    assert [line["event"] for line in events_named(daemon, "kube_write_landed_unanswered")] == [
+        "kube_write_landed_unanswered"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import io
 import json
 import queue
 import re
@@ -68,6 +69,7 @@ class _Fault:
     remaining: int
     retry_after: int | None
     stall_seconds: float
+    lose_answer: bool
 
 
 @dataclass(frozen=True)
@@ -156,11 +158,13 @@ class ApiServer:
     # -- controls (also served under /_testbed/) --------------------------------------------------------------
 
     def inject_fault(self, *, verb: str, path_pattern: str, status: int | None = None, count: int = 1,
-                     retry_after: int | None = None, stall_seconds: float = 0.0) -> None:
+                     retry_after: int | None = None, stall_seconds: float = 0.0, lose_answer: bool = False) -> None:
         if verb not in FAULT_VERBS:
             raise ValueError(f"verb: must be one of {', '.join(FAULT_VERBS)}, not {verb!r}")
-        if status is None and stall_seconds <= 0:
-            raise ValueError("a fault needs a status, a stall_seconds above 0, or both")
+        if status is None and stall_seconds <= 0 and not lose_answer:
+            raise ValueError("a fault needs a status, a stall_seconds above 0, lose_answer, or a combination")
+        if lose_answer and (status is not None or verb == "watch"):
+            raise ValueError("lose_answer: the request is served normally (no status) and is not a watch")
         if count < 1:
             raise ValueError(f"count: must be at least 1, not {count}")
         try:
@@ -169,7 +173,8 @@ class ApiServer:
             raise ValueError(f"path_pattern: {error}") from None
         with self._faults_lock:
             self._faults.append(_Fault(verb=verb, path_pattern=pattern, status=status, remaining=count,
-                                       retry_after=retry_after, stall_seconds=stall_seconds))
+                                       retry_after=retry_after, stall_seconds=stall_seconds,
+                                       lose_answer=lose_answer))
 
     def clear_faults(self) -> None:
         with self._faults_lock:
@@ -497,7 +502,9 @@ class _Handler(BaseHTTPRequestHandler):
                         raise conflict(plural=request.resource.plural, group=request.resource.group,
                                        name=request.name)
                     raise injected(status=fault.status, retry_after=fault.retry_after)
-            if request is None:
+            if fault is not None and fault.lose_answer:
+                status = self._serve_losing_the_answer(method, path, request, query, raw, user)
+            elif request is None:
                 status = self._serve_non_resource(method, path)
             else:
                 self.api.authorize(user, request)
@@ -509,6 +516,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self._audit(status)
+
+    def _serve_losing_the_answer(self, method: str, path: str, request: _Request | None, query: Mapping[str, str],
+                                 raw: bytes, user: str) -> int:
+        """Serve the request in full (a write is committed), then close the connection without a byte of the answer:
+        a load balancer or NAT dropping the connection after the API server did the work. The audit log has the
+        status the server meant to send."""
+        real_output, self.wfile = self.wfile, io.BytesIO()
+        try:
+            if request is None:
+                return self._serve_non_resource(method, path)
+            self.api.authorize(user, request)
+            return self._serve_resource(request, query, raw)
+        except ApiError as error:
+            self._send_error(error)
+            return error.code
+        finally:
+            self.wfile = real_output
+            self.close_connection = True
 
     def _audit(self, status: int) -> None:
         """Once per request, before its answer goes out (so a client that has its answer finds the line);
@@ -760,7 +785,8 @@ class _Handler(BaseHTTPRequestHandler):
         if (method, action) == ("POST", "faults"):
             api.inject_fault(verb=body["verb"], path_pattern=body["path_pattern"], status=body.get("status"),
                              count=int(body.get("count", 1)), retry_after=body.get("retry_after"),
-                             stall_seconds=float(body.get("stall_seconds", 0.0)))
+                             stall_seconds=float(body.get("stall_seconds", 0.0)),
+                             lose_answer=bool(body.get("lose_answer", False)))
             return {}
         if (method, action) == ("DELETE", "faults"):
             api.clear_faults()

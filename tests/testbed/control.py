@@ -25,12 +25,14 @@ class TestbedControl:
         return response.json()
 
     def inject_fault(self, *, verb: str, path_pattern: str, status: int | None = None, count: int = 1,
-                     retry_after: int | None = None, stall_seconds: float = 0.0) -> None:
+                     retry_after: int | None = None, stall_seconds: float = 0.0, lose_answer: bool = False) -> None:
         """The next `count` requests with this verb ("*": any) whose URL path matches the regex `path_pattern`
         stall `stall_seconds`, then answer `status` (500, 503, 429 with Retry-After, 409) or, without one,
-        normally."""
+        normally; with `lose_answer` they are served in full (a write is committed) and the connection is then
+        closed without an answer."""
         self._call("POST", "faults", {"verb": verb, "path_pattern": path_pattern, "status": status, "count": count,
-                                      "retry_after": retry_after, "stall_seconds": stall_seconds})
+                                      "retry_after": retry_after, "stall_seconds": stall_seconds,
+                                      "lose_answer": lose_answer})
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
