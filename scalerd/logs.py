@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import structlog
 
 from scalerd.config.model import Config
+from scalerd.metric_types.registry import METRIC_TYPES
 
 REDACTED = "[redacted]"
 SECRET_KEY = re.compile(r"token|password|passwd|sasl|secret|credential|authorization", re.IGNORECASE)
@@ -133,7 +134,12 @@ def config_secrets(config: Config) -> set[str]:
         if SECRET_KEY.search(key) or ".key" in key
     )
     prometheus = config.defaults.prometheus
-    for secret_file in (prometheus.bearer_token_file, prometheus.password_file):
+    secret_files = [prometheus.bearer_token_file, prometheus.password_file]
+    secret_files.extend(
+        path for target in config.targets for metric in target.metrics
+        for path in METRIC_TYPES[metric.type].secret_files(metric)
+    )
+    for secret_file in secret_files:
         if secret_file:
             secrets.update(_file_secret(secret_file))
     if prometheus.username is not None and prometheus.password_file:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from scalerd.config.checks import Section, metric_name_problem
-from scalerd.config.model import Metric
+from scalerd.config.model import Defaults, Metric, Target
 from scalerd.readings import Reading
 from scalerd.replica_math import Arithmetic, MetricOutcome, average_value_replicas, value_replicas
 
@@ -17,6 +19,31 @@ class OnMissing(str, enum.Enum):
     FAIL = "fail"  # an error: counts toward the fallback, never a silent zero
     ZERO = "zero"  # the value 0
     HOLD = "hold"  # propose the current replica count
+
+
+class Source(Protocol):
+    """Reads every metric of one type for one cycle (`scalerd.sources.<type>`)."""
+
+    def submit(self, wanted: Sequence[tuple[Target, Metric]], *, at: float) -> list[Future[Reading]]:
+        """One future Reading per wanted (target, metric), in order, settled as soon as that metric's own answer is
+        in; a future never raises (a failure is the Reading's error). Identical requests are sent once per call,
+        however many targets use them. `at`: the cycle's wall-clock time (Unix seconds)."""
+
+    def close(self) -> None:
+        """Release clients, sessions and threads; called on shutdown and when a reload replaces the sources."""
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source factory may use: the configuration's defaults, the Kubernetes API client if any, the clock."""
+
+    defaults: Defaults
+    kube_api_client: Any | None
+    clock: Callable[[], float]
+
+
+def no_secret_files(_metric: Metric) -> tuple[str, ...]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -30,6 +57,10 @@ class MetricType:
     outcome: Callable[..., MetricOutcome]
     """`outcome(metric, reading, *, current, tolerance)`: the value and proposals of a reading that neither failed
     nor holds (those two are answered once for every type, by `registry.metric_outcome`)."""
+    source: Callable[[SourceContext], Source]
+    """Builds the source that reads every metric of this type; one per `scalerd.sources.Sources`."""
+    secret_files: Callable[[Metric], tuple[str, ...]] = no_secret_files
+    """Files whose content is a credential of the metric: masked in every log line."""
 
 
 def metric_name(section: Section, metric_type: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalerd.config.checks import Section
-from scalerd.metric_types.base import MetricType, metric_name
+from scalerd.metric_types.base import MetricType, Source, SourceContext, metric_name
 from scalerd.readings import Reading
 from scalerd.replica_math import CpuDataError, MetricOutcome, cpu_pod_replicas, cpu_utilization_replicas, value_outcome
 
@@ -18,6 +18,7 @@ class CpuMetric:
 
 
 FIELDS = ("type", "name", "targetUtilization")
+NO_KUBERNETES_ACCESS = "cpu metrics need Kubernetes access (metrics.k8s.io), and no API client was given"
 
 
 def read(section: Section) -> CpuMetric:
@@ -40,4 +41,15 @@ def outcome(metric: CpuMetric, reading: Reading, *, current: int, tolerance: flo
     return MetricOutcome(value=float(utilization), proposal=replicas, untolerated=untolerated)
 
 
-CPU = MetricType(name="cpu", fields=FIELDS, read=read, outcome=outcome)
+def source(context: SourceContext) -> Source:
+    # Imported here: the Kubernetes client loads only where metrics are read.
+    from scalerd.sources.base import BatchSource, UnavailableSource
+    from scalerd.sources.cpu import CpuSource
+
+    if context.kube_api_client is None:
+        return UnavailableSource(NO_KUBERNETES_ACCESS)
+    cpu = CpuSource(context.kube_api_client, clock=context.clock)
+    return BatchSource("cpu", read=cpu.read, close=cpu.close)
+
+
+CPU = MetricType(name="cpu", fields=FIELDS, read=read, outcome=outcome, source=source)

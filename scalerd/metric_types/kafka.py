@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from scalerd.config.checks import Section
 from scalerd.config.describe import describe
-from scalerd.metric_types.base import MetricType, metric_name
+from scalerd.metric_types.base import MetricType, Source, SourceContext, metric_name
 from scalerd.readings import Reading
 from scalerd.replica_math import MetricOutcome, average_value_replicas, value_outcome
 
@@ -89,4 +89,13 @@ def outcome(metric: KafkaMetric, reading: Reading, *, current: int, tolerance: f
     )
 
 
-KAFKA = MetricType(name="kafka", fields=FIELDS, read=read, outcome=outcome)
+def source(context: SourceContext) -> Source:
+    # Imported here: the client library loads only where metrics are read.
+    from scalerd.sources.base import BatchSource
+    from scalerd.sources.kafka import KafkaSource
+
+    kafka = KafkaSource(context.defaults.kafka)
+    return BatchSource("kafka", read=kafka.read, close=kafka.close)
+
+
+KAFKA = MetricType(name="kafka", fields=FIELDS, read=read, outcome=outcome, source=source)

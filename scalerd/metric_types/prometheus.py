@@ -4,7 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalerd.config.checks import Section, url_problem
-from scalerd.metric_types.base import MetricType, OnMissing, average_or_value, check_one_target, metric_name
+from scalerd.metric_types.base import (
+    MetricType,
+    OnMissing,
+    Source,
+    SourceContext,
+    average_or_value,
+    check_one_target,
+    metric_name,
+)
 from scalerd.readings import Reading
 from scalerd.replica_math import MetricOutcome, value_outcome
 
@@ -44,4 +52,10 @@ def outcome(metric: PrometheusMetric, reading: Reading, *, current: int, toleran
     return value_outcome(metric.name, reading.value, arithmetic, target, current=current, tolerance=tolerance)
 
 
-PROMETHEUS = MetricType(name="prometheus", fields=FIELDS, read=read, outcome=outcome)
+def source(context: SourceContext) -> Source:
+    from scalerd.sources.prometheus import PrometheusSource  # the HTTP client loads only where metrics are read
+
+    return PrometheusSource(context.defaults.prometheus, clock=context.clock)
+
+
+PROMETHEUS = MetricType(name="prometheus", fields=FIELDS, read=read, outcome=outcome, source=source)

@@ -14,7 +14,14 @@ from requests.adapters import HTTPAdapter
 
 
 class HttpError(Exception):
-    """The request gave no usable answer; the message says why and names the URL, never a credential."""
+    """The request gave no usable answer: `why`, and the URL it was for (credentials cut out) when it got that far.
+
+    The message never holds a credential."""
+
+    def __init__(self, why: str, *, url: str | None = None) -> None:
+        super().__init__(why if url is None else f"{url}: {why}")
+        self.why = why
+        self.url = url
 
 
 class SecretFile:
@@ -68,9 +75,9 @@ class HttpClient:
                 verify=self._verify(),
             )
         except requests.Timeout:
-            raise HttpError(f"{without_credentials(url)}: no answer within {timeout:g}s") from None
+            raise HttpError(f"no answer within {timeout:g}s", url=without_credentials(url)) from None
         except requests.RequestException as error:
-            raise HttpError(f"{without_credentials(url)}: cannot connect: {_root_cause(error)}") from None
+            raise HttpError(f"cannot connect: {_root_cause(error)}", url=without_credentials(url)) from None
 
     def close(self) -> None:
         self._session.close()

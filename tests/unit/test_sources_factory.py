@@ -6,11 +6,11 @@ import socket
 import pytest
 
 from scalerd.config.model import Defaults, KafkaSettings, PrometheusSettings, Target
-from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.cpu import NO_KUBERNETES_ACCESS, CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
-from scalerd.sources import NO_KUBERNETES_ACCESS, Sources
+from scalerd.sources import Sources
 
 
 def closed_port() -> int:
@@ -62,7 +62,7 @@ def test_a_defect_in_one_source_costs_its_metrics_only(sources, monkeypatch):
     def broken(wanted):
         raise KeyError("partition")
 
-    monkeypatch.setattr(the_sources._kafka, "read", broken)
+    monkeypatch.setattr(the_sources._sources["kafka"], "_read", broken)
     lag = KafkaMetric(name="lag", group="g", topics=("t",), lag_per_replica=100.0)
     cpu = CpuMetric(name="cpu", target_utilization=70.0)
 

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -22,9 +17,7 @@ from scalerd.metric_types.base import OnMissing
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.prometheus import PrometheusSource
-from tests.testbed.certificates import write_self_signed
-
-Answer = tuple[int, str, str]  # status, content type, body
+from tests.recording_server import Answer, RecordingServer, serve, tls_server_context
 
 
 def vector(*values: str) -> Answer:
@@ -33,72 +26,20 @@ def vector(*values: str) -> Answer:
     return 200, "application/json", json.dumps(body)
 
 
-@dataclass
-class RecordingPrometheus:
-    """Answers each query with what the test set, default a vector with 1; records every request."""
-
-    answers: dict[str, Answer] = field(default_factory=dict)
-    delay: float = 0.0
-    requests: list[dict] = field(default_factory=list)
-    in_flight: int = 0
-    most_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def handle(self, handler: BaseHTTPRequestHandler) -> Answer:
-        parts = urlsplit(handler.path)
-        params = {key: values[0] for key, values in parse_qs(parts.query).items()}
-        with self.lock:
-            self.requests.append({"path": parts.path, "params": params, "headers": dict(handler.headers)})
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        time.sleep(self.delay)
-        with self.lock:
-            self.in_flight -= 1
-        return self.answers.get(params.get("query", ""), vector("1"))
-
-
-def serve(recorder: RecordingPrometheus, *, tls: ssl.SSLContext | None = None) -> Iterator[RecordingPrometheus]:
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, content_type, body = recorder.handle(self)
-            payload = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    recorder.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
-    yield recorder
-    server.shutdown()
-    server.server_close()
+def recording_prometheus() -> RecordingServer:
+    """Answers each query with what the test set in `answers`, default a vector with 1."""
+    return RecordingServer(key=lambda _path, params: params.get("query", ""), default=vector("1"))
 
 
 @pytest.fixture
-def prometheus() -> Iterator[RecordingPrometheus]:
-    yield from serve(RecordingPrometheus())
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    return write_self_signed(directory, common_name="prometheus-under-test")
+def prometheus() -> Iterator[RecordingServer]:
+    yield from serve(recording_prometheus())
 
 
 @pytest.fixture
-def tls_prometheus(tmp_path) -> Iterator[tuple[RecordingPrometheus, Path]]:
-    certificate_file, key_file = self_signed_certificate(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificate_file, key_file)
-    for recorder in serve(RecordingPrometheus(), tls=context):
+def tls_prometheus(tmp_path) -> Iterator[tuple[RecordingServer, Path]]:
+    context, certificate_file = tls_server_context(tmp_path, common_name="prometheus-under-test")
+    for recorder in serve(recording_prometheus(), tls=context):
         yield recorder, certificate_file
 
 
@@ -113,7 +54,7 @@ def metric(query: str, *, name: str = "rps", on_missing: OnMissing = OnMissing.F
 
 
 @pytest.fixture
-def make_source(prometheus: RecordingPrometheus) -> Iterator[Callable[..., PrometheusSource]]:
+def make_source(prometheus: RecordingServer) -> Iterator[Callable[..., PrometheusSource]]:
     sources = []
 
     def make(**settings) -> PrometheusSource:
