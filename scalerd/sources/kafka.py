@@ -135,13 +135,15 @@ class KafkaSource:
         latest = admin.list_offsets(
             {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=_remaining(deadline)
         )
-        committed_requests = {
-            group: admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group, group_partitions)],
-                request_timeout=_remaining(deadline),
-            )[group]
-            for group, group_partitions in _partitions_by_group(metrics, partitions).items()
-        }
+        committed_requests: dict[str, Future | KafkaReadError] = {}
+        for group, group_partitions in _partitions_by_group(metrics, partitions).items():
+            try:
+                committed_requests[group] = admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group, group_partitions)], request_timeout=_remaining(deadline),
+                )[group]
+            except (KafkaException, ValueError, TypeError) as error:
+                # The client refused this group's request outright: its metrics fail, the other groups are read.
+                committed_requests[group] = KafkaReadError(f"request refused by the client: {error}")
 
         low = _offsets(earliest, deadline=deadline, what="earliest offsets")
         high = _offsets(latest, deadline=deadline, what="latest offsets")
@@ -149,6 +151,8 @@ class KafkaSource:
         committed_by_group: dict[str, Mapping[TopicPartitionKey, int] | KafkaReadError] = {}
         for group, request in committed_requests.items():
             try:
+                if isinstance(request, KafkaReadError):
+                    raise request
                 committed_by_group[group] = _committed(request, deadline=deadline)
             except KafkaReadError as error:
                 committed_by_group[group] = KafkaReadError(f"committed offsets of group {group!r}: {error}")
@@ -194,13 +198,13 @@ def _topics(admin: AdminClient, *, deadline: float) -> tuple[dict[str, tuple[int
 def _partitions_by_group(
     metrics: Iterable[KafkaMetric], partitions: Sequence[TopicPartition]
 ) -> dict[str, list[TopicPartition]]:
+    """The readable partitions each group's metrics need. A group none of whose topics can be read (all missing or
+    listed with an error) is left out: there is nothing to ask, and its metrics fail naming those topics."""
     topics_by_group: dict[str, set[str]] = {}
     for metric in metrics:
         topics_by_group.setdefault(metric.group, set()).update(metric.topics)
-    return {
-        group: [tp for tp in partitions if tp.topic in topics]
-        for group, topics in topics_by_group.items()
-    }
+    by_group = {group: [tp for tp in partitions if tp.topic in topics] for group, topics in topics_by_group.items()}
+    return {group: group_partitions for group, group_partitions in by_group.items() if group_partitions}
 
 
 def _offsets(requests: Mapping[TopicPartition, Future], *, deadline: float, what: str) -> dict[TopicPartitionKey, int]:

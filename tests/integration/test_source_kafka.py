@@ -166,6 +166,15 @@ def test_a_missing_topic_is_an_error_and_is_not_created(source, kafka, make_topi
     assert typo not in AdminClient({"bootstrap.servers": testbed.kafka_bootstrap}).list_topics(timeout=3).topics
 
 
+def test_a_group_whose_only_topic_is_missing_fails_alone_beside_a_good_group(source, orders, group_name, testbed):
+    ghost = unique_name("no-such-topic")
+
+    good, missing = read(source, lag_metric(group_name, orders), lag_metric(unique_name("ghosts"), ghost))
+
+    assert (good.value, good.error) == (4.0, None)
+    assert missing == Reading(name="lag", error=f"kafka {testbed.kafka_bootstrap}: topic '{ghost}' not found")
+
+
 def test_a_broker_that_is_down_gives_an_error_within_the_timeout_never_a_zero_lag():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -14,6 +14,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import (
+    AdminClient,
     ClusterMetadata,
     ListOffsetsResultInfo,
     PartitionMetadata,
@@ -41,7 +42,11 @@ def failed(error: Exception) -> Future:
 
 
 class FakeAdmin:
-    """An AdminClient over fixed offsets: topics {name: [(low, high), ...]}, commits {group: {(t, p): offset}}."""
+    """An AdminClient over fixed offsets: topics {name: [(low, high), ...]}, commits {group: {(t, p): offset}}.
+
+    Requests go through the real client's own argument checks (its `_check_*_request` helpers), so a request the
+    real AdminClient refuses (an empty partition list, a malformed request) raises here exactly as it would there.
+    """
 
     def __init__(self, config: dict, *, topics: dict, commits: dict) -> None:
         self.config = config
@@ -70,6 +75,7 @@ class FakeAdmin:
         return metadata
 
     def list_offsets(self, specs: dict, *, request_timeout: float) -> dict:
+        AdminClient._check_list_offsets_request(specs, {"request_timeout": request_timeout})
         kinds = {spec._value for spec in specs.values()}
         self.calls.append(("list_offsets", kinds.pop(), sorted((tp.topic, tp.partition) for tp in specs)))
         answers = {}
@@ -82,6 +88,7 @@ class FakeAdmin:
         return answers
 
     def list_consumer_group_offsets(self, requests: list, *, request_timeout: float) -> dict:
+        AdminClient._check_list_consumer_group_offsets_request(requests)
         (request,) = requests
         self.calls.append(("list_consumer_group_offsets", request.group_id,
                            sorted((tp.topic, tp.partition) for tp in request.topic_partitions)))
@@ -181,6 +188,43 @@ def test_a_missing_topic_fails_only_the_metrics_that_need_it(admins):
     assert readings == [Reading(name="a", error="kafka k:9092: topics 'typo', 'gone' not found"),
                         Reading(name="b", value=3.0, partition_count=1,
                                 partitions=(PartitionLag("refunds", 0, 1, 0, 4, 3),))]
+
+
+@pytest.mark.parametrize(
+    ("ghost_topics", "error"),
+    [
+        pytest.param(("gone",), "kafka k:9092: topic 'gone' not found", id="missing"),
+        pytest.param(("gone", "typo"), "kafka k:9092: topics 'gone', 'typo' not found", id="all-missing"),
+        pytest.param(("payments",), "kafka k:9092: topic 'payments': Broker: Leader not available",
+                     id="listed-with-an-error"),
+    ],
+)
+def test_a_group_whose_only_topics_cannot_be_read_fails_alone_with_the_topic_named(admins, ghost_topics, error):
+    source = KafkaSource(KafkaSettings(bootstrap_servers="k:9092"), admin_factory=admins)
+    source.read(pairs(kafka_metric("a", "billing", "orders")))
+    admin = admins.created["k:9092"]
+    admin.topic_errors["payments"] = KafkaError(KafkaError.LEADER_NOT_AVAILABLE)
+    admin.calls.clear()
+
+    readings = source.read(pairs(kafka_metric("good", "billing", "refunds"),
+                                 kafka_metric("ghost", "ghosts", *ghost_topics)))
+
+    assert readings == [Reading(name="good", value=3.0, partition_count=1,
+                                partitions=(PartitionLag("refunds", 0, 1, 0, 4, 3),)),
+                        Reading(name="ghost", error=error)]
+    # Nothing to ask about the ghosts' offsets: no request names that group.
+    assert [call[1] for call in admin.calls if call[0] == "list_consumer_group_offsets"] == ["billing"]
+    assert admins.created["k:9092"] is admin
+
+
+def test_a_group_request_the_client_refuses_fails_that_group_only(admins):
+    source = KafkaSource(KafkaSettings(bootstrap_servers="k:9092"), admin_factory=admins)
+
+    readings = source.read(pairs(kafka_metric("good", "billing", "refunds"), kafka_metric("blank", "", "orders")))
+
+    assert readings[0].value == 3.0
+    assert readings[1] == Reading(name="blank", error="kafka k:9092: committed offsets of group '': request refused "
+                                                      "by the client: 'group_id' cannot be empty")
 
 
 def test_a_topic_listed_with_an_error_says_so_rather_than_not_found(admins):
