@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -63,10 +64,26 @@ def test_runs_until_sigterm_and_leaves_no_process_behind(bed_process, tmp_path):
 
     children = json.loads((tmp_path / "pids.json").read_text())
     assert set(children) == set(endpoints)
+    listed = _files_listed_in_readme(parts=list(endpoints))
+    assert {name: (tmp_path / name).exists() for name in listed} == listed
     bed_process.send_signal(signal.SIGTERM)
 
     assert bed_process.wait(STOP_TIMEOUT_SECONDS) == 0
     assert [name for name, pid in children.items() if _group_exists(pid)] == []
+
+
+def _files_listed_in_readme(*, parts: list[str]) -> dict[str, bool]:
+    """The README's table of the bed's directory: file name -> whether it says the file is there at start."""
+    text = (REPO_ROOT / "tests" / "testbed" / "README.md").read_text()
+    table = text[text.index("| file | what |"):].split("\n\n", 1)[0].splitlines()[2:]
+    listed = {}
+    for row in table:
+        names, what = row.strip("|").split("|", 1)
+        present = "not there at start" not in what
+        for name in re.findall(r"`([^`]+)`", names):
+            for expanded in ([f"{part}.log" for part in parts] if name == "<part>.log" else [name.rstrip("/")]):
+                listed[expanded] = present
+    return listed
 
 
 def test_sigint_stops_it_the_same_way(bed_process, tmp_path):

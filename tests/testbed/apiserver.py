@@ -1,7 +1,7 @@
 """A strict Kubernetes API emulator for the test bed, plain HTTP and TLS on one port: the real `kubernetes` client
 and `kubectl` work against it with default flags. Deviations from a real kube-apiserver are in tests/testbed/README.md.
 
-Run standalone: `python -m tests.testbed.apiserver --port P --rbac-dir manifests --audit audit.jsonl
+Run standalone: `python -m tests.testbed.apiserver --port P [--rbac-dir manifests] --audit audit.jsonl
 --token TOKEN=USER ...` (until SIGTERM). Tests in other processes drive it through `/_testbed/` (control.py).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
 from tests.testbed.certificates import self_signed_pem
-from tests.testbed.k8s_cluster import Cluster, validation_mode
+from tests.testbed.k8s_cluster import STRICT, Cluster, validation_mode
 from tests.testbed.k8s_errors import (
     ApiError,
     bad_request,
@@ -48,7 +48,7 @@ from tests.testbed.k8s_errors import (
     unsupported_media_type,
 )
 from tests.testbed.k8s_patch import PATCH_TYPES
-from tests.testbed.k8s_rbac import Authorizer
+from tests.testbed.k8s_rbac import Authorizer, rbac_documents
 from tests.testbed.k8s_selectors import field_matcher, label_matcher
 from tests.testbed.k8s_store import Watcher, WatchEvent, parse_resource_version
 
@@ -83,10 +83,13 @@ class _Request:
 
 
 class ApiServer:
-    def __init__(self, *, rbac_dir: Path, audit_path: Path, tokens: Mapping[str, str], host: str = "127.0.0.1",
-                 port: int = 0, status_delay: float = 0.0, history_limit: int = 1000,
+    def __init__(self, *, audit_path: Path, tokens: Mapping[str, str], rbac_dir: Path | None = None,
+                 host: str = "127.0.0.1", port: int = 0, status_delay: float = 0.0, history_limit: int = 1000,
                  bookmark_interval: float = 1.0, certificate_path: Path | None = None):
-        self._authorizer = Authorizer.from_directory(Path(rbac_dir))
+        """`rbac_dir`: the RBAC objects of its `*.yaml` files are created at start, as if an administrator had
+        applied them; RBAC decisions then follow the stored objects, however they change."""
+        self._authorizer: Authorizer | None = None
+        self._authorizer_revision: tuple[int, ...] = ()
         self._audit_path = Path(audit_path)
         self._audit_lock = threading.Lock()
         self._audit_file = None
@@ -99,9 +102,20 @@ class ApiServer:
         self._faults_fired = 0
         self._faults_lock = threading.Lock()
         self.cluster = Cluster(status_delay=status_delay, history_limit=history_limit)
+        if rbac_dir is not None:
+            self._create_rbac(Path(rbac_dir))
         self._http: _HttpServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._stopping = threading.Event()
+
+    def _create_rbac(self, directory: Path) -> None:
+        kinds_by_name = {resource.kind: resource for resource in res.RBAC_RESOURCES}
+        for document in rbac_documents(directory):
+            resource = kinds_by_name[document["kind"]]
+            namespace = (document.get("metadata") or {}).get("namespace", "") if resource.namespaced else ""
+            if namespace and self.cluster.store.get(res.NAMESPACES.key, "", namespace) is None:
+                self.cluster.create(res.NAMESPACES, "", {"metadata": {"name": namespace}}, field_validation=STRICT)
+            self.cluster.create(resource, namespace, document, field_validation=STRICT)
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -221,10 +235,22 @@ class ApiServer:
         plural = f"{resource.plural}/{request.subresource}" if request.subresource else resource.plural
         # A namespace object is authorized in its own namespace, as the real RequestInfo resolver does.
         namespace = request.name if resource is res.NAMESPACES and request.name else (request.namespace or "")
-        if not self._authorizer.allows(user=user, verb=request.verb, group=resource.group, resource=plural,
+        if not self._current_authorizer().allows(user=user, verb=request.verb, group=resource.group, resource=plural,
                                        namespace=namespace, name=request.name):
             raise forbidden(user=user, verb=request.verb, plural=resource.plural, subresource=request.subresource,
                             group=resource.group, namespace=namespace, name=request.name)
+
+    def _current_authorizer(self) -> Authorizer:
+        """Rebuilt from the stored RBAC objects after any of them changed (the real authorizer's informers lag a
+        little; the emulator's decisions follow each write at once)."""
+        store = self.cluster.store
+        with store.lock:
+            revision = tuple(store.revision(resource.key) for resource in res.RBAC_RESOURCES)
+            if self._authorizer is None or revision != self._authorizer_revision:
+                self._authorizer = Authorizer([obj for resource in res.RBAC_RESOURCES
+                                               for obj in store.items(resource.key, None)])
+                self._authorizer_revision = revision
+            return self._authorizer
 
     def audit(self, *, user: str, verb: str, path: str, status: int) -> None:
         line = json.dumps({"ts": time.time(), "user": user, "verb": verb, "path": path, "status": status})
@@ -456,11 +482,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f"couldn't get version/kind; json parse error: {error}") from None
 
     def _send(self, code: int, body: Any, *, headers: Mapping[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+              content_type: str | None = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         self._audit(code)
         self.send_response(code)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         for name, value in (headers or {}).items():
@@ -545,6 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_non_resource(self, method: str, path: str) -> int:
         if method != "GET":
             raise method_not_allowed()
+        if path.startswith("/openapi/") and not res.openapi_accepts_json(self.headers.get("Accept")):
+            self._send(406, b"", content_type=None, headers={"Vary": "Accept"})
+            return 406
         body = self._discovery(path.rstrip("/") or "/")
         if body is None:
             if path in ("/healthz", "/livez", "/readyz"):
@@ -820,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed.apiserver", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--rbac-dir", type=Path, required=True, help="directory of RBAC *.yaml manifests")
+    parser.add_argument("--rbac-dir", type=Path, help="RBAC objects of these *.yaml manifests exist from the start")
     parser.add_argument("--audit", type=Path, required=True, help="JSON-lines audit log, appended")
     parser.add_argument("--token", type=_token_pair, action="append", default=[], metavar="TOKEN=USER")
     parser.add_argument("--status-delay", type=float, default=0.0, help="seconds before status follows spec")

@@ -6,7 +6,7 @@ each a child process on a free 127.0.0.1 port, described by files in one directo
 - `endpoints.json`: {"kubernetes", "prometheus", "kafka", "exporter"}, written once every part answers;
 - `startup.json`: seconds from each part's spawn until it answered (Prometheus: until its first scrape);
 - `pids.json`: the process id of each running part;
-- `metrics.prom`: the Prometheus text the exporter serves (see `write_metrics`);
+- `metrics.prom`: the Prometheus text the exporter serves, created by the first `write_metrics`;
 - `audit.jsonl`: the emulator's request log; `<part>.log`: each part's output.
 """
 from __future__ import annotations

@@ -42,6 +42,10 @@ _LEASE_SPEC = {key: _ANY for key in (
 _HPA_SPEC = {key: _ANY for key in ("minReplicas", "maxReplicas", "metrics", "behavior")} | {
     "scaleTargetRef": {"apiVersion": _ANY, "kind": _ANY, "name": _ANY}}
 _TOP = {"apiVersion": _ANY, "kind": _ANY, "metadata": _METADATA}
+_POLICY_RULE = {key: _ANY for key in ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs")}
+_ROLE_REF = {key: _ANY for key in ("apiGroup", "kind", "name")}
+_SUBJECT = {key: _ANY for key in ("kind", "apiGroup", "name", "namespace")}
+_BINDING = {"subjects": [_SUBJECT], "roleRef": _ROLE_REF}
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Deployment": _TOP | {"spec": _DEPLOYMENT_SPEC, "status": _ANY},
     "Pod": _TOP | {"spec": _POD_SPEC, "status": _ANY},
@@ -51,6 +55,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Lease": _TOP | {"spec": _LEASE_SPEC},
     "HorizontalPodAutoscaler": _TOP | {"spec": _HPA_SPEC, "status": _ANY},
     "Scale": _TOP | {"spec": {"replicas": _ANY}, "status": _ANY},
+    "Service": _TOP | {"spec": _ANY, "status": _ANY},
+    "ServiceAccount": _TOP | {"secrets": _ANY, "imagePullSecrets": _ANY, "automountServiceAccountToken": _ANY},
+    "Role": _TOP | {"rules": [_POLICY_RULE]},
+    "ClusterRole": _TOP | {"rules": [_POLICY_RULE], "aggregationRule": _ANY},
+    "RoleBinding": _TOP | _BINDING,
+    "ClusterRoleBinding": _TOP | _BINDING,
     "Event/v1": _TOP | {key: _ANY for key in (
         "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
         "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance")},
@@ -197,6 +207,8 @@ def validate(resource: res.ResourceType, obj: Mapping[str, Any], old: Mapping[st
             causes.append(("spec.leaseDurationSeconds", f"Invalid value: {duration}: must be greater than 0"))
     if resource is res.HORIZONTAL_POD_AUTOSCALERS:
         causes.extend(_hpa_causes(obj))
+    if resource in (res.ROLE_BINDINGS, res.CLUSTER_ROLE_BINDINGS):
+        causes.extend(_binding_causes(resource, obj, old))
     if causes:
         raise invalid(kind=resource.kind, group=resource.group, name=name, causes=causes)
 
@@ -264,6 +276,26 @@ def _deployment_causes(obj: Mapping[str, Any], old: Mapping[str, Any] | None) ->
             causes.append((f"spec.template.spec.containers[{index}].image", "Required value"))
     if old is not None and (old.get("spec") or {}).get("selector") != selector and selector:
         causes.append(("spec.selector", f"Invalid value: {selector}: field is immutable"))
+    return causes
+
+
+def _binding_causes(resource: res.ResourceType, obj: Mapping[str, Any],
+                    old: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """pkg/apis/rbac/validation/validation.go: ValidateRoleBinding (roleRef) and ValidateRoleBindingUpdate."""
+    ref = obj.get("roleRef") or {}
+    kinds_allowed = ("ClusterRole",) if resource is res.CLUSTER_ROLE_BINDINGS else ("Role", "ClusterRole")
+    causes = []
+    if ref.get("apiGroup") != res.RBAC_GROUP:
+        causes.append(("roleRef.apiGroup", f'Unsupported value: "{ref.get("apiGroup", "")}": supported values: '
+                                           f'"{res.RBAC_GROUP}"'))
+    if ref.get("kind") not in kinds_allowed:
+        supported = ", ".join(f'"{kind}"' for kind in kinds_allowed)
+        causes.append(("roleRef.kind", f'Unsupported value: "{ref.get("kind", "")}": supported values: {supported}'))
+    if not ref.get("name"):
+        causes.append(("roleRef.name", "Required value"))
+    if old is not None and (old.get("roleRef") or {}) != ref:
+        causes.append(("roleRef", f'Invalid value: rbac.RoleRef{{APIGroup:"{ref.get("apiGroup", "")}", '
+                                  f'Kind:"{ref.get("kind", "")}", Name:"{ref.get("name", "")}"}}: cannot change roleRef'))
     return causes
 
 

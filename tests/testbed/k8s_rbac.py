@@ -1,4 +1,5 @@
-"""RBAC from the Role/ClusterRole and (Cluster)RoleBinding objects of a manifests directory (read once)."""
+"""RBAC decisions from Role/ClusterRole and (Cluster)RoleBinding objects: the stored ones, as the real RBAC
+authorizer reads them through its informers (plugin/pkg/auth/authorizer/rbac)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -8,7 +9,7 @@ from typing import Any
 
 import yaml
 
-_RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Authorizer:
     """Decides for non-admin users; only User and ServiceAccount subjects are honoured."""
 
     def __init__(self, documents: Iterable[dict[str, Any]]):
-        documents = [doc for doc in documents if isinstance(doc, dict) and doc.get("kind") in _RBAC_KINDS]
+        documents = [doc for doc in documents if isinstance(doc, dict) and doc.get("kind") in RBAC_KINDS]
         roles = {(doc["kind"], (doc.get("metadata") or {}).get("namespace"), doc["metadata"]["name"]):
                  tuple(_rule(raw) for raw in doc.get("rules") or [])
                  for doc in documents if doc["kind"] in ("Role", "ClusterRole")}
@@ -63,13 +64,6 @@ class Authorizer:
                 if user:
                     self._grants.setdefault(user, []).append(_Grant(namespace=scope, rules=rules))
 
-    @classmethod
-    def from_directory(cls, directory: Path) -> Authorizer:
-        documents: list[dict[str, Any]] = []
-        for path in sorted(Path(directory).glob("*.yaml")):
-            documents.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
-        return cls(documents)
-
     def allows(self, *, user: str, verb: str, group: str, resource: str, namespace: str, name: str) -> bool:
         for grant in self._grants.get(user, ()):
             if grant.namespace is not None and grant.namespace != namespace:
@@ -77,6 +71,15 @@ class Authorizer:
             if any(rule.allows(verb=verb, group=group, resource=resource, name=name) for rule in grant.rules):
                 return True
         return False
+
+
+def rbac_documents(directory: Path) -> list[dict[str, Any]]:
+    """The RBAC objects of every `*.yaml` of a manifests directory; other kinds are left out."""
+    documents: list[dict[str, Any]] = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        documents.extend(doc for doc in yaml.safe_load_all(path.read_text())
+                         if isinstance(doc, dict) and doc.get("kind") in RBAC_KINDS)
+    return documents
 
 
 def _rule(raw: dict[str, Any]) -> Rule:

@@ -65,8 +65,22 @@ HORIZONTAL_POD_AUTOSCALERS = ResourceType(
 POD_METRICS = ResourceType(group="metrics.k8s.io", version="v1beta1", plural="pods", singular="", kind="PodMetrics",
                            verbs=("get", "list"))
 
+SERVICES = ResourceType(group="", version="v1", plural="services", singular="service", kind="Service",
+                        short_names=("svc",))
+SERVICE_ACCOUNTS = ResourceType(group="", version="v1", plural="serviceaccounts", singular="serviceaccount",
+                                kind="ServiceAccount", short_names=("sa",))
+RBAC_GROUP = "rbac.authorization.k8s.io"
+ROLES = ResourceType(group=RBAC_GROUP, version="v1", plural="roles", singular="role", kind="Role")
+CLUSTER_ROLES = ResourceType(group=RBAC_GROUP, version="v1", plural="clusterroles", singular="clusterrole",
+                             kind="ClusterRole", namespaced=False)
+ROLE_BINDINGS = ResourceType(group=RBAC_GROUP, version="v1", plural="rolebindings", singular="rolebinding",
+                             kind="RoleBinding")
+CLUSTER_ROLE_BINDINGS = ResourceType(group=RBAC_GROUP, version="v1", plural="clusterrolebindings",
+                                     singular="clusterrolebinding", kind="ClusterRoleBinding", namespaced=False)
+RBAC_RESOURCES = (ROLES, CLUSTER_ROLES, ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS)
+
 RESOURCES = (DEPLOYMENTS, PODS, CONFIGMAPS, SECRETS, CORE_EVENTS, EVENTS, NAMESPACES, LEASES,
-             HORIZONTAL_POD_AUTOSCALERS, POD_METRICS)
+             HORIZONTAL_POD_AUTOSCALERS, POD_METRICS, SERVICES, SERVICE_ACCOUNTS, *RBAC_RESOURCES)
 _BY_PATH = {(resource.group, resource.version, resource.plural): resource for resource in RESOURCES}
 GROUP_VERSIONS = tuple(dict.fromkeys((resource.group, resource.version) for resource in RESOURCES))
 
@@ -112,7 +126,7 @@ def api_resource_list(*, group: str, version: str) -> dict[str, Any] | None:
                                  "verbs": list(resource.verbs)}
         if resource.short_names:
             entry["shortNames"] = list(resource.short_names)
-        if resource in (DEPLOYMENTS, PODS):
+        if resource in (DEPLOYMENTS, PODS, SERVICES):
             entry["categories"] = ["all"]
         resources.append(entry)
         for sub in resource.subresources:
@@ -176,6 +190,21 @@ def openapi_v3_group(path: str) -> dict[str, Any] | None:
             paths |= _resource_paths(resource, path)
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"}, "paths": paths,
             "components": {"schemas": {}}}
+
+
+OPENAPI_JSON = ("application", "json")
+
+
+def openapi_accepts_json(accept: str | None) -> bool:
+    """kube-openapi's handlers (pkg/handler RegisterOpenAPIVersionedService, pkg/handler3) serve the first Accept
+    clause that JSON or their protobuf matches and answer 406 when none does; the emulator has JSON only, so a
+    protobuf-only Accept (kubectl's OpenAPI v2 download) gets the 406 client-go then falls back from."""
+    for clause in (accept or "*/*").split(","):
+        media_type = clause.split(";")[0].strip()
+        kind, _, subtype = media_type.partition("/")
+        if kind in ("*", OPENAPI_JSON[0]) and subtype in ("*", OPENAPI_JSON[1]):
+            return True
+    return False
 
 
 def openapi_v2() -> dict[str, Any]:

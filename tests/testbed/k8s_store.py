@@ -53,10 +53,15 @@ class Store:
         self._history: deque[WatchEvent] = deque(maxlen=history_limit)
         self._evicted_up_to = 0
         self._watchers: dict[str, set[Watcher]] = {}
+        self._revisions: dict[str, int] = {}  # resource key -> resourceVersion of its latest write or delete
 
     @property
     def resource_version(self) -> int:
         return self._resource_version
+
+    def revision(self, resource_key: str) -> int:
+        """Changes whenever an object of the resource is written or deleted (0: never)."""
+        return self._revisions.get(resource_key, 0)
 
     def get(self, resource_key: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get(resource_key, {}).get(namespace, {}).get(name)
@@ -93,6 +98,7 @@ class Store:
         return self._resource_version
 
     def _record(self, event: WatchEvent) -> None:
+        self._revisions[event.resource_key] = event.resource_version
         if len(self._history) == self._history.maxlen:
             self._evicted_up_to = self._history[0].resource_version
         self._history.append(event)
