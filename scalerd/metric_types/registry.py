@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from scalerd.config.model import Metric
 from scalerd.metric_types.base import MetricType
 from scalerd.metric_types.cpu import CPU
+from scalerd.metric_types.http import HTTP
 from scalerd.metric_types.kafka import KAFKA
 from scalerd.metric_types.prometheus import PROMETHEUS
 from scalerd.readings import Reading
 from scalerd.replica_math import MetricOutcome
 
-METRIC_TYPES: Mapping[str, MetricType] = {metric_type.name: metric_type for metric_type in (KAFKA, PROMETHEUS, CPU)}
+REGISTERED = (KAFKA, PROMETHEUS, CPU, HTTP)
+METRIC_TYPES: Mapping[str, MetricType] = {metric_type.name: metric_type for metric_type in REGISTERED}
 
 
 def metric_outcome(metric: Metric, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:

@@ -93,7 +93,7 @@ BAD_EDITS = [
         "defaults.prometheus.url: must be an http:// or https:// URL (got 'ftp://{prometheus_address}')",)),
         id="prometheus-url-scheme"),
     pytest.param(BadEdit("type: prometheus", "type: prometeus", (
-        "targets[0].metrics[0].type: must be one of kafka, prometheus, cpu (got 'prometeus')",)),
+        "targets[0].metrics[0].type: must be one of kafka, prometheus, cpu, http (got 'prometeus')",)),
         id="metric-type"),
     pytest.param(BadEdit("targetPerReplica: 10", "targetPerReplica: -3", (
         "targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)",)), id="threshold-negative"),

@@ -238,12 +238,12 @@ BAD_CONFIGS = [
     # --- metrics
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, metrics: [{targetUtilization: 70}]"),
-        ["targets[0].metrics[0].type: required (one of kafka, prometheus, cpu)"],
+        ["targets[0].metrics[0].type: required (one of kafka, prometheus, cpu, http)"],
         id="metric-type-missing",
     ),
     pytest.param(
         one_target("name: orders, deployment: orders, maxReplicas: 10, metrics: [{type: kafak, group: g}]"),
-        ["targets[0].metrics[0].type: must be one of kafka, prometheus, cpu (got 'kafak')"],
+        ["targets[0].metrics[0].type: must be one of kafka, prometheus, cpu, http (got 'kafak')"],
         id="metric-type-unknown",
     ),
     pytest.param(

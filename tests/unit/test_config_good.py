@@ -24,6 +24,7 @@ from scalerd.config.model import (
 )
 from scalerd.metric_types.base import OnMissing
 from scalerd.metric_types.cpu import CpuMetric
+from scalerd.metric_types.http import HttpMetric
 from scalerd.metric_types.kafka import KafkaMetric, OffsetResetPolicy
 from scalerd.metric_types.prometheus import PrometheusMetric
 
@@ -100,6 +101,10 @@ def test_the_contract_example_maps_field_by_field() -> None:
                         target_value=None, on_missing=OnMissing.FAIL, url=None,
                     ),
                     CpuMetric(name="cpu", target_utilization=70.0),
+                    HttpMetric(
+                        name="backlog", url="https://queue.internal/stats", value_location=("backlog", "pending"),
+                        target_per_replica=100.0, on_missing=OnMissing.FAIL, timeout=5.0,
+                    ),
                 ),
                 schedule=(
                     DailyEntry(minute_of_day=22 * 60, replicas=2),

@@ -1263,7 +1263,7 @@ CASES = [
             '      - {type: memory, targetUtilization: 70}\n'
         ),
         [
-            "targets[0].metrics[0].type: must be one of kafka, prometheus, cpu (got 'memory')",
+            "targets[0].metrics[0].type: must be one of kafka, prometheus, cpu, http (got 'memory')",
         ],
         id='type-bad',
     ),
