@@ -68,6 +68,8 @@ class HealthState:
     monotonic: Callable[[], float]
     interval: float
     cache_synced: Callable[[], bool] = lambda: False
+    configuration_error: Callable[[], str | None] = lambda: None
+    """A fault no waiting cures (the Lease forbidden): /healthz fails with it, so it is seen and acted on."""
     config_loaded: bool = False
     started_at: float = field(init=False)
     last_cycle_completed: float | None = field(default=None, init=False)
@@ -79,8 +81,17 @@ class HealthState:
         self.last_cycle_completed = self.monotonic()
 
     def live(self) -> bool:
+        return self.liveness_failure() is None
+
+    def liveness_failure(self) -> str | None:
+        """Why /healthz fails, or None while it passes."""
+        problem = self.configuration_error()
+        if problem is not None:
+            return problem
         reference = self.started_at if self.last_cycle_completed is None else self.last_cycle_completed
-        return self.monotonic() - reference <= LIVENESS_INTERVALS * self.interval
+        if self.monotonic() - reference > LIVENESS_INTERVALS * self.interval:
+            return f"no cycle completed within {LIVENESS_INTERVALS} intervals"
+        return None
 
     def ready(self) -> bool:
         return self.config_loaded and self.cache_synced()
@@ -125,14 +136,14 @@ def _handler_class(*, metrics: DaemonMetrics, health: HealthState) -> type[BaseH
             if path == "/metrics":
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                self._reply_check(health.live(), "no cycle completed within 3 intervals")
+                self._reply_check(health.liveness_failure())
             elif path == "/readyz":
-                self._reply_check(health.ready(), "configuration not loaded or cache not synced")
+                self._reply_check(None if health.ready() else "configuration not loaded or cache not synced")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 
-        def _reply_check(self, passed: bool, failure: str) -> None:
-            if passed:
+        def _reply_check(self, failure: str | None) -> None:
+            if failure is None:
                 self._reply(200, b"ok\n", "text/plain")
             else:
                 self._reply(503, failure.encode() + b"\n", "text/plain")

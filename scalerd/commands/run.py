@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     register_secrets(config=config, api_client=api_client)
     cache = DeploymentCache(api_client, deployments=target_deployments(config), on_request=metrics.count_api_request)
     health = HealthState(monotonic=time.monotonic, interval=args.interval or config.defaults.interval,
-                         cache_synced=cache.synced)
+                         cache_synced=cache.synced,
+                         configuration_error=elector.configuration_error if elector else lambda: None)
     try:
         server = HealthServer(address=args.listen, metrics=metrics, health=health)
     except OSError as error:

@@ -9,6 +9,9 @@
   which is later, so the old leader's right to write ends (renew deadline) before anyone else's begins (lease
   duration, which must be longer).
 - `release()` clears holderIdentity (client-go's ReleaseOnCancel), so a standby takes over at its next attempt.
+- 403 on any request for its own Lease, or 404 on creating it (no such namespace), is a configuration error, not a
+  passing fault: it is logged once (`lease_misconfigured`, naming what to change) and reported through
+  `configuration_error()` (the daemon's /healthz fails on it) until a request for the Lease succeeds again.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from scalerd.kube._api import RequestHook, api_message, call_json, ignore_reques
 
 log = structlog.get_logger(__name__)
 
+HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 LEASE_PATH = LEASES_PATH + "/{name}"
@@ -136,6 +140,10 @@ class LeaseElection:
         self.observed: LeaseRecord | None = None
         self.observed_at = 0.0
         """Monotonic time at which `observed` was last seen to change (or was written by us)."""
+        self.configuration_error: str | None = None
+        """What to change when the Lease cannot be used at all (403, or 404 on create); None otherwise."""
+        self._attempt_answered = False
+        self._attempt_refused = False
 
     def holds_record(self) -> bool:
         """Whether the last record seen names this instance as holder (client-go's IsLeader)."""
@@ -145,6 +153,15 @@ class LeaseElection:
         return self.observed is not None and now < self.observed_at + self.observed.lease_duration_seconds
 
     def try_acquire_or_renew(self) -> bool:
+        """One attempt; a configuration error ends with the first attempt that gets an answer and no refusal."""
+        self._attempt_answered, self._attempt_refused = False, False
+        acquired = self._attempt()
+        if self._attempt_answered and not self._attempt_refused and self.configuration_error is not None:
+            log.info("lease_accessible", lease=self._describe())
+            self.configuration_error = None
+        return acquired
+
+    def _attempt(self) -> bool:
         now = self._clock()
         stamp = self._wall_clock().strftime(MICRO_TIME_FORMAT)
         wanted = LeaseRecord(holder_identity=self.identity, lease_duration_seconds=self._lease_duration_seconds,
@@ -156,6 +173,7 @@ class LeaseElection:
                               lease_transitions=self.observed.lease_transitions)
             try:
                 self._remember(self._store.replace(self._with_record(self._lease, renewal)))
+                self._attempt_answered = True
                 return True
             except ApiException as error:
                 log.info("lease_renew_fast_path_failed", lease=self._describe(), code=error.status,
@@ -164,8 +182,10 @@ class LeaseElection:
         try:
             current = self._store.get()
         except ApiException as error:
-            log.warning("lease_read_failed", lease=self._describe(), code=error.status, error=api_message(error))
+            if not self._misconfigured(error, creating=False):
+                log.warning("lease_read_failed", lease=self._describe(), code=error.status, error=api_message(error))
             return False
+        self._attempt_answered = True
         if current is None:
             return self._write(self._store.create, self._new_lease(wanted))
 
@@ -200,8 +220,29 @@ class LeaseElection:
         try:
             self._remember(send(lease))
         except ApiException as error:
-            log.info("lease_write_refused", lease=self._describe(), code=error.status, error=api_message(error))
+            if not self._misconfigured(error, creating=send == self._store.create):
+                log.info("lease_write_refused", lease=self._describe(), code=error.status, error=api_message(error))
             return False
+        self._attempt_answered = True
+        return True
+
+    def _misconfigured(self, error: ApiException, *, creating: bool) -> bool:
+        """A refusal no retry can cure: said once, with the flag or the RBAC to change."""
+        if error.status == HTTP_FORBIDDEN:
+            fix = (f"this account may not get, create and update Leases in namespace {self._namespace!r}: pass "
+                   "--lease-namespace with the namespace whose Role grants them (--lease-namespace scalerd, as "
+                   "manifests/ deploys scalerd), or grant them there (manifests/rbac.yaml, Role "
+                   "scalerd-leader-election)")
+        elif error.status == HTTP_NOT_FOUND and creating:
+            fix = (f"namespace {self._namespace!r} does not exist: pass --lease-namespace with the namespace scalerd "
+                   "runs in (--lease-namespace scalerd, as manifests/ deploys scalerd)")
+        else:
+            return False
+        if fix != self.configuration_error:
+            log.error("lease_misconfigured", lease=self._describe(), code=error.status, error=api_message(error),
+                      fix=fix)
+        self.configuration_error = fix
+        self._attempt_refused = True
         return True
 
     def _remember(self, lease: dict) -> None:
@@ -266,6 +307,10 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leading
 
+    def configuration_error(self) -> str | None:
+        """What to change when the Lease cannot be used at all (see the module's docstring); None otherwise."""
+        return self._election.configuration_error
+
     def may_write(self) -> bool:
         return self._leading and self._clock() - self._renewal_started_at < self._renew_deadline
 
@@ -276,7 +321,8 @@ class LeaderElector:
             log.warning("lease_release_skipped", reason="a renewal is still in flight; the Lease will expire")
             return
         try:
-            if self._election.release(timeout=RELEASE_WAIT):
+            # Only a Lease this instance holds is released: a standby, or one never let in, claims nothing.
+            if self._election.holds_record() and self._election.release(timeout=RELEASE_WAIT):
                 log.info("lease_released", identity=self.identity)
         finally:
             self._step_lock.release()

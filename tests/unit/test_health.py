@@ -134,3 +134,15 @@ def test_listen_addresses(address, expected):
 def test_a_bad_listen_address_is_an_error_naming_the_flag(address):
     with pytest.raises(ValueError, match=r"^--listen: expected HOST:PORT"):
         parse_listen_address(address)
+
+
+def test_healthz_fails_with_a_configuration_error_whatever_the_cycles(served):
+    port, _clock, health, _metrics, _synced = served
+    problem = {"value": "namespace 'nowhere' does not exist: pass --lease-namespace with the namespace scalerd runs in"}
+    health.configuration_error = lambda: problem["value"]
+    health.cycle_completed()
+    refused = _get(port, "/healthz")
+    problem["value"] = None
+    assert (refused, _get(port, "/healthz")) == (
+        (503, "namespace 'nowhere' does not exist: pass --lease-namespace with the namespace scalerd runs in\n"),
+        (200, "ok\n"))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.client import ApiException
+from structlog.testing import capture_logs
 
 from scalerd.kube.leader import LeaderElector, default_identity
 
@@ -294,3 +295,80 @@ def test_never_two_instances_may_write_at_once(actions):
         else:
             electors[argument].release()
         assert sum(e.may_write() for e in electors) <= 1
+
+
+class RefusingLeaseStore(MemoryLeaseStore):
+    """A Lease the account may not use: every request answered with `status` until `refusing` is cleared."""
+
+    def __init__(self, status: int, *, refusing_verbs: tuple[str, ...]) -> None:
+        super().__init__()
+        self.status = status
+        self.refusing_verbs = refusing_verbs
+
+    def _answer(self, verb: str) -> None:
+        super()._answer(verb)
+        if verb in self.refusing_verbs:
+            raise ApiException(status=self.status, reason="Forbidden" if self.status == 403 else "NotFound")
+
+
+FORBIDDEN_FIX = ("this account may not get, create and update Leases in namespace 'scalerd': pass --lease-namespace "
+                 "with the namespace whose Role grants them (--lease-namespace scalerd, as manifests/ deploys "
+                 "scalerd), or grant them there (manifests/rbac.yaml, Role scalerd-leader-election)")
+MISSING_FIX = ("namespace 'scalerd' does not exist: pass --lease-namespace with the namespace scalerd runs in "
+               "(--lease-namespace scalerd, as manifests/ deploys scalerd)")
+
+
+@pytest.mark.parametrize(("status", "refusing_verbs", "fix"), [
+    pytest.param(403, ("get",), FORBIDDEN_FIX, id="read-forbidden"),
+    pytest.param(403, ("create",), FORBIDDEN_FIX, id="create-forbidden"),
+    pytest.param(404, ("create",), MISSING_FIX, id="namespace-missing"),
+])
+def test_a_lease_it_may_not_use_is_said_once_reported_and_never_released(clock, status, refusing_verbs, fix):
+    store = RefusingLeaseStore(status, refusing_verbs=refusing_verbs)
+    a = elector(store, clock, "a")
+    with capture_logs() as logs:
+        for _ in range(5):
+            a.step()
+            clock.advance(RETRY)
+        a.release()
+
+    assert [(line["event"], line["log_level"], line.get("code"), line.get("fix")) for line in logs] == [
+        ("lease_misconfigured", "error", status, fix)]
+    assert (a.is_leader(), a.configuration_error()) == (False, fix)
+
+
+def test_a_lease_allowed_again_clears_the_configuration_error_and_leads(clock):
+    store = RefusingLeaseStore(403, refusing_verbs=("get",))
+    a = elector(store, clock, "a")
+    a.step()
+    store.refusing_verbs = ()
+    with capture_logs() as logs:
+        a.step()
+
+    assert [line["event"] for line in logs] == ["lease_accessible", "lease_acquired"]
+    assert (a.is_leader(), a.configuration_error()) == (True, None)
+
+
+@pytest.mark.parametrize(("status", "verb"), [
+    pytest.param(500, "get", id="server-error"),
+    pytest.param(404, "update", id="lease-deleted-under-a-write"),
+])
+def test_a_passing_fault_is_no_configuration_error(clock, status, verb):
+    store = RefusingLeaseStore(status, refusing_verbs=(verb,))
+    a, b = elector(store, clock, "a"), elector(store, clock, "b")
+    store.refusing_verbs = ()
+    a.step()
+    clock.advance(LEASE + 1)
+    store.refusing_verbs = (verb,)
+    b.step()
+    assert b.configuration_error() is None
+
+
+def test_release_by_an_instance_that_never_held_the_lease_claims_nothing(store, clock):
+    a, b = elector(store, clock, "a"), elector(store, clock, "b")
+    a.step()
+    b.step()
+    with capture_logs() as logs:
+        b.release()
+        a.release()
+    assert [(line["event"], line["identity"]) for line in logs] == [("lease_released", "a")]
