@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -50,11 +50,84 @@ class DaemonMetrics:
             registry=self.registry,
         )
 
+        # Per target: set by the leader at each decision, removed when the instance stops leading or the target is
+        # removed from the rules, so that a standby never exports a stale picture.
+        self.replicas = Gauge(
+            "scalerd_replicas", "Replicas of a target's Deployment at its last decision: current and desired.",
+            ["target", "kind"], registry=self.registry,
+        )
+        self.max_replicas = Gauge("scalerd_target_max_replicas", "A target's maxReplicas.", ["target"],
+                                  registry=self.registry)
+        self.min_replicas = Gauge("scalerd_target_min_replicas", "A target's minReplicas.", ["target"],
+                                  registry=self.registry)
+        self.decision_reasons = Counter(
+            "scalerd_decision_reasons_total", "Decisions made, by target and reason (the decision log's reason).",
+            ["target", "reason"], registry=self.registry,
+        )
+        self.metric_value = Gauge(
+            "scalerd_metric_value", "Last value a target's metric read (absent while it fails).",
+            ["target", "metric", "type"], registry=self.registry,
+        )
+        self.metric_consecutive_failures = Gauge(
+            "scalerd_metric_consecutive_failures", "Cycles in a row in which a target's metric failed to read.",
+            ["target", "metric", "type"], registry=self.registry,
+        )
+        self.interval = Gauge("scalerd_interval_seconds", "The loop period.", registry=self.registry)
+        self.config_rejected = Gauge(
+            "scalerd_config_rejected",
+            "1 while the configuration source holds an edit that was rejected (the last good configuration is in "
+            "force), else 0.", registry=self.registry,
+        )
+
     def count_api_request(self, verb: str, code: int | str) -> None:
         self.api_requests.labels(verb=verb, code=str(code)).inc()
 
+    def record_failures(self, *, target: str, outcomes: Iterable[tuple[str, str, bool]]) -> None:
+        """(metric name, type, failed) for each metric of one target's cycle: the failures in a row."""
+        for name, metric_type, failed in outcomes:
+            failures = self.metric_consecutive_failures.labels(target=target, metric=name, type=metric_type)
+            if failed:
+                failures.inc()
+            else:
+                failures.set(0)
+
+    def record_decision(self, *, target: str, current: int, desired: int, reason: str, min_replicas: int,
+                        max_replicas: int, values: Iterable[tuple[str, str, float | None]]) -> None:
+        """One decision: the counts, the bounds, the reason, and each metric's value (None: it failed)."""
+        self.replicas.labels(target=target, kind="current").set(current)
+        self.replicas.labels(target=target, kind="desired").set(desired)
+        self.min_replicas.labels(target=target).set(min_replicas)
+        self.max_replicas.labels(target=target).set(max_replicas)
+        self.decision_reasons.labels(target=target, reason=reason).inc()
+        for name, metric_type, value in values:
+            labels = {"target": target, "metric": name, "type": metric_type}
+            if value is None:
+                _remove(self.metric_value, labels)
+            else:
+                self.metric_value.labels(**labels).set(value)
+
+    def forget_targets(self, *, keep: Collection[str] = ()) -> None:
+        """Drop the per-target gauges of every target not in `keep` (counters keep their history)."""
+        for gauge in (self.replicas, self.max_replicas, self.min_replicas, self.metric_value,
+                      self.metric_consecutive_failures):
+            for labels in _label_sets(gauge):
+                if labels["target"] not in keep:
+                    _remove(gauge, labels)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _label_sets(gauge: Gauge) -> list[dict[str, str]]:
+    return [dict(sample.labels) for metric in gauge.collect() for sample in metric.samples]
+
+
+def _remove(gauge: Gauge, labels: dict[str, str]) -> None:
+    """Drop one label set (given in the gauge's label order); one never set is already gone."""
+    try:
+        gauge.remove(*labels.values())
+    except KeyError:
+        pass
 
 
 @dataclass

@@ -43,6 +43,9 @@ class ConfigProvider(Protocol):
 
     def poll(self) -> Config | None: ...
 
+    @property
+    def holds_rejected_edit(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -57,7 +60,10 @@ class _Tracker:
 
     def consider(self, text: str, parse: Callable[[], Config]) -> Config | None:
         digest = hashlib.sha256(text.encode()).hexdigest()
-        if digest in (self._accepted_digest, self._rejected_digest):
+        if digest == self._accepted_digest:
+            self._rejected_digest = None  # a rejected edit was undone: the source holds what is in force
+            return None
+        if digest == self._rejected_digest:
             return None
         try:
             config = parse()
@@ -71,6 +77,11 @@ class _Tracker:
         self._rejected_digest = None
         log.info("config_loaded", source=self._description, targets=len(config.targets))
         return config
+
+    @property
+    def holds_rejected_edit(self) -> bool:
+        """True from a rejected edit until a valid one (or the text in force) replaces it."""
+        return self._rejected_digest is not None
 
     def accept_initial(self, text: str) -> None:
         self._accepted_digest = hashlib.sha256(text.encode()).hexdigest()
@@ -108,6 +119,10 @@ class ConfigFile:
             self._stat_key = None
             return None
         return self._tracker.consider(text, lambda: load_config_file(self._path))
+
+    @property
+    def holds_rejected_edit(self) -> bool:
+        return self._tracker.holds_rejected_edit
 
     def close(self) -> None:
         """Nothing to release: the file is read on demand."""
@@ -163,6 +178,10 @@ class ConfigMapSource:
         if text is None:
             return None
         return self._tracker.consider(text, lambda: load_config_text(text, source=self.description))
+
+    @property
+    def holds_rejected_edit(self) -> bool:
+        return self._tracker.holds_rejected_edit
 
     def close(self) -> None:
         self._stop.set()

@@ -80,6 +80,9 @@ DeploymentKey = tuple[str, str]
 class ConfigProvider(Protocol):
     def poll(self) -> Config | None: ...
 
+    @property
+    def holds_rejected_edit(self) -> bool: ...
+
 
 class Elector(Protocol):
     def is_leader(self) -> bool: ...
@@ -221,6 +224,7 @@ class Daemon:
         self._wake = threading.Event()
         self._health.interval = self.interval
         self._health.config_loaded = True
+        self._metrics.interval.set(self.interval)
 
     @property
     def config(self) -> Config:
@@ -305,6 +309,7 @@ class Daemon:
             self._leadership_changed.clear()
             self._states.clear()
         if not leader:
+            self._metrics.forget_targets()
             return []
         config = self._config
         # Every metric is asked for at once, and each target waits only for its own readings: a slow metric
@@ -329,6 +334,7 @@ class Daemon:
         if self._config_provider is None:
             return
         new_config = self._config_provider.poll()
+        self._metrics.config_rejected.set(1 if self._config_provider.holds_rejected_edit else 0)
         if new_config is None:
             return
         if new_config.defaults != self._config.defaults:
@@ -342,14 +348,18 @@ class Daemon:
         for key in set(self._hpa_conflicts) - managed:
             del self._hpa_conflicts[key]
         self._cache.set_deployments(managed)
+        self._metrics.forget_targets(keep={target.name for target in new_config.targets})
         self._config = new_config
         self._health.interval = self.interval
+        self._metrics.interval.set(self.interval)
         log.info("config_applied", targets=len(new_config.targets), removed=sorted(removed))
 
     def _count_metric_errors(self, target: Target, readings: Sequence[Reading]) -> None:
         for metric, reading in zip(target.metrics, readings):
             if reading.failed:
                 self._metrics.metric_errors.labels(source=metric.type).inc()
+        self._metrics.record_failures(target=target.name, outcomes=[
+            (metric.name, metric.type, reading.failed) for metric, reading in zip(target.metrics, readings)])
 
     def _claim(self, name: str) -> bool:
         with self._in_flight_lock:
@@ -472,6 +482,11 @@ class Daemon:
                 state: EngineState, clock: CycleClock) -> None:
         direction = _direction(decision)
         self._metrics.decisions.labels(target=target.name, direction=direction).inc()
+        self._metrics.record_decision(
+            target=target.name, current=decision.current, desired=decision.desired, reason=decision.reason,
+            min_replicas=target.min_replicas, max_replicas=target.max_replicas,
+            values=[(m.name, m.type, None if m.error else m.value) for m in decision.metrics],
+        )
         log.info(
             "decision", target=target.name, namespace=target.namespace, deployment=target.deployment,
             current=decision.current, desired=decision.desired, applied=result.applied, reason=decision.reason,

@@ -160,6 +160,7 @@ class FakeElector:
 class FakeProvider:
     def __init__(self) -> None:
         self.next: Config | None = None
+        self.holds_rejected_edit = False
 
     def poll(self) -> Config | None:
         config, self.next = self.next, None

@@ -81,8 +81,10 @@ def test_a_bad_edit_is_logged_line_by_line_reported_once_and_a_later_good_edit_a
     assert [(entry["event"], entry["problem"]) for entry in logs if entry["event"] == "config_rejected"] == [
         ("config_rejected", "targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"),
     ]
+    assert provider.holds_rejected_edit is True
     _write(config_file, GOOD.format(max_replicas=7), mtime_step=3)
     assert provider.poll().targets[0].max_replicas == 7
+    assert provider.holds_rejected_edit is False
 
 
 def test_reverting_to_the_last_good_text_after_a_bad_edit_is_not_a_change(config_file):
@@ -90,9 +92,12 @@ def test_reverting_to_the_last_good_text_after_a_bad_edit_is_not_a_change(config
     provider.load()
     _write(config_file, BAD, mtime_step=1)
     provider.poll()
+    assert provider.holds_rejected_edit is True
     _write(config_file, GOOD.format(max_replicas=5), mtime_step=2)
 
     assert provider.poll() is None
+    # What the file holds is in force again.
+    assert provider.holds_rejected_edit is False
 
 
 def test_a_file_missing_for_a_moment_keeps_the_last_good_config(config_file):
