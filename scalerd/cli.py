@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from scalerd.commands import exits
+
 COMMANDS = {
     "validate": "check a configuration file",
     "run": "the daemon: leader election, loop, hot reload, /metrics, /healthz, /readyz",
@@ -77,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command_module(args.command).run(args)
     except KeyboardInterrupt:
-        return 130
+        return exits.INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return exits.OK
 
 
 if __name__ == "__main__":

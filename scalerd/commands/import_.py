@@ -12,12 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from scalerd.commands import exits
 from scalerd.config.errors import ConfigError
 from scalerd.config.yaml_documents import read_documents
 from scalerd.migrate import objects_in, render, translate
 
-EXIT_UNMAPPED = 1
-EXIT_NOTHING = 2
 DEFAULT_NAMESPACE = "default"
 
 
@@ -35,14 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.files and not args.from_cluster:
         print("import: give FILE... or --from-cluster", file=sys.stderr)
-        return EXIT_NOTHING
+        return exits.INVALID_INPUT
     objects, skipped = [], []
     for name in args.files:
         try:
             text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             print(f"{name}: cannot read: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
-            return EXIT_NOTHING
+            return exits.INVALID_INPUT
         try:
             documents, problems = read_documents(text, source=name)
         except ConfigError as error:
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             for problem in problems:
                 print(problem, file=sys.stderr)
-            return EXIT_NOTHING
+            return exits.INVALID_INPUT
         found, not_found = objects_in(documents, source=name, namespace=args.namespace or DEFAULT_NAMESPACE)
         objects += found
         skipped += not_found
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             found, notes = list_objects(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
         except ClusterError as error:
             print(f"error: {error}", file=sys.stderr)
-            return EXIT_NOTHING
+            return exits.INVALID_INPUT
         objects += found
         skipped += notes
     result = translate(objects, skipped=skipped)
@@ -72,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if not result.targets:
         print(f"import: no target could be made from {len(objects)} HorizontalPodAutoscaler/ScaledObject object(s)",
               file=sys.stderr)
-        return EXIT_NOTHING
+        return exits.INVALID_INPUT
     sys.stdout.write(render(result))
-    return EXIT_UNMAPPED if result.unmapped else 0
+    return exits.FAILED if result.unmapped else exits.OK

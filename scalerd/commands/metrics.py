@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from scalerd.commands import exits
 from scalerd.config import ConfigError, load_config_file
 from scalerd.config.model import Target
 from scalerd.logs import configure_logging
@@ -31,7 +32,6 @@ from scalerd.sources import Sources
 
 ASSUMED_CURRENT_REPLICAS = 1
 TABLE_COLUMNS = ("TARGET", "METRIC", "TYPE", "VALUE", "PROPOSAL", "ERROR")
-CONFIG_INVALID_EXIT = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +48,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config_file(args.config)
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return CONFIG_INVALID_EXIT
+        return exits.report_config_error(error)
     targets = config.targets
     if args.target is not None:
         targets = tuple(target for target in config.targets if target.name == args.target)
         if not targets:
             known = ", ".join(target.name for target in config.targets)
             print(f"--target: no target named {args.target!r} (known: {known})", file=sys.stderr)
-            return CONFIG_INVALID_EXIT
+            return exits.INVALID_INPUT
 
     api_client, kube_problem = _kube_client(targets, kubeconfig=args.kubeconfig, context=args.context)
     sources = Sources(defaults=config.defaults, kube_api_client=api_client)
@@ -79,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(reports, stream=sys.stdout)
     failed = any(metric["error"] is not None for report in reports for metric in report["metrics"])
-    return 1 if failed else 0
+    return exits.FAILED if failed else exits.OK
 
 
 def target_report(target: Target, readings: dict[tuple[str, str], Reading]) -> dict[str, Any]:

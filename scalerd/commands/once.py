@@ -17,12 +17,12 @@ import sys
 import threading
 import time
 
+from scalerd.commands import exits
 from scalerd.config import ConfigError, load_config_file
 from scalerd.daemon.loop import TargetResult
 from scalerd.daemon.wiring import (
     build_daemon,
     register_secrets,
-    report_config_error,
     target_deployments,
     target_namespaces,
 )
@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config_file(args.config)
     except ConfigError as error:
-        return report_config_error(error)
+        return exits.report_config_error(error)
     try:
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except KubeConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     register_secrets(config=config, api_client=api_client)
     cache = DeploymentCache(api_client, deployments=target_deployments(config))
     metrics = DaemonMetrics()
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if not cache.wait_synced(CACHE_SYNC_TIMEOUT):
             print(f"error: the Deployments of {sorted(target_namespaces(config))} could not be listed within "
                   f"{CACHE_SYNC_TIMEOUT:g} s", file=sys.stderr)
-            return 1
+            return exits.FAILED
         daemon = build_daemon(
             config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
             metrics=metrics, health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval),
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.stop()
     print_results(results, output=args.output, stream=sys.stdout)
-    return 1 if any(result.error for result in results) else 0
+    return exits.FAILED if any(result.error for result in results) else 0
 
 
 def print_results(results: list[TargetResult], *, output: str, stream) -> None:

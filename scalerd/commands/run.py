@@ -20,14 +20,13 @@ from typing import NoReturn
 
 import structlog
 
-from scalerd.commands import store_options
+from scalerd.commands import exits, store_options
 from scalerd.config import ConfigError
 from scalerd.config.durations import parse_duration
 from scalerd.daemon.loop import Daemon
 from scalerd.daemon.wiring import (
     build_daemon,
     register_secrets,
-    report_config_error,
     target_deployments,
 )
 from scalerd.health import (
@@ -84,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
         file_config = file_provider.load() if file_provider else None
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except ConfigError as error:
-        return report_config_error(error)
+        return exits.report_config_error(error)
     except (ValueError, KubeConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     leadership = _LeadershipListener(metrics)
     # A dry run writes nothing, not even the Lease: it must never take the Lease from the real leader.
     elector = None
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = file_config or provider.load()
     except ConfigError as error:
-        return report_config_error(error)
+        return exits.report_config_error(error)
     register_secrets(config=config, api_client=api_client)
     cache = DeploymentCache(api_client, deployments=target_deployments(config), on_request=metrics.count_api_request)
     health = HealthState(monotonic=time.monotonic, interval=args.interval or config.defaults.interval,
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         server = HealthServer(address=args.listen, metrics=metrics, health=health)
     except OSError as error:
         print(f"error: --listen {args.listen}: {error}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     server.start()
     cache.start()
     if elector is not None:

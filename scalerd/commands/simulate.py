@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from scalerd.commands import exits
 from scalerd.config import ConfigError, load_config_file
 from scalerd.config.durations import read_duration
 from scalerd.config.model import Config, Target
@@ -14,8 +15,6 @@ from scalerd.simulate import (
     plain_number,
     simulate_to_directory,
 )
-
-EXIT_BAD_INPUT = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,13 +53,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config_file(args.config)
     except ConfigError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.report_config_error(error)
     try:
         target = choose_target(config, args.target)
     except LookupError as error:
         print(f"{args.config}: {error.args[0]}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.INVALID_INPUT
     try:
         # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would hide the `timestamp` header.
         with open(args.trace, newline="", encoding="utf-8-sig") as trace:
@@ -70,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
             )
     except (OSError, TraceError) as error:
         print(str(error), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.INVALID_INPUT
     except UnicodeDecodeError as error:
         print(f"{args.trace}: not a UTF-8 text file ({error.reason})", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.INVALID_INPUT
 
     from scalerd.plot import write_plot
 
@@ -81,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     write_plot(result.series, path=plot_path,
                title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
     print(_human_summary(result, plot_path=plot_path))
-    return 0
+    return exits.OK
 
 
 def choose_target(config: Config, name: str | None) -> Target:

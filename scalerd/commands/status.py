@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from scalerd.commands import store_options
+from scalerd.commands import exits, store_options
 from scalerd.config import ConfigError, load_config_file
 from scalerd.config.model import Config
-from scalerd.daemon.wiring import register_secrets, report_config_error, target_deployments
+from scalerd.daemon.wiring import register_secrets, target_deployments
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.state_store import StoreUnavailable, TargetKey
@@ -86,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config_file(args.config)
     except ConfigError as error:
-        return report_config_error(error)
+        return exits.report_config_error(error)
     try:
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except KubeConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     register_secrets(config=config, api_client=api_client)
     writer = KubeWriter(api_client, dry_run=True, may_write=lambda: False)  # status never writes
     store = store_options.state_store(args, api_client=api_client, writer=writer)
@@ -101,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
         if not cache.wait_synced(CACHE_SYNC_TIMEOUT):
             print(f"error: the Deployments of the configured namespaces could not be listed within "
                   f"{CACHE_SYNC_TIMEOUT:g} s", file=sys.stderr)
-            return 1
+            return exits.FAILED
         try:
             store.load()
         except StoreUnavailable as error:
             print(f"error: the stored history ({store.description}): {error}", file=sys.stderr)
-            return 1
+            return exits.FAILED
         counts = {}
         for key in target_deployments(config):
             view = cache.get(*key)
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     print_rows(status_rows(config, records=store.records(), counts=counts, now=now), output=args.output, now=now,
                stream=sys.stdout)
-    return 0
+    return exits.OK
 
 
 def print_rows(rows: Sequence[StatusRow], *, output: str, now: float, stream) -> None:

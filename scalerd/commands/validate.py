@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from scalerd.commands import exits
 from scalerd.config import ConfigError, load_config_file
-
-EXIT_INVALID = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +15,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config_file(args.file)
     except ConfigError as error:
-        for line in error.problems:
-            print(line, file=sys.stderr)
-        return EXIT_INVALID
+        return exits.report_config_error(error)
     print(f"ok: {len(config.targets)} targets")
-    return 0
+    return exits.OK

@@ -1,11 +1,8 @@
 """Assembling the daemon from real collaborators: what `scalerd run` and `scalerd once` share."""
 from __future__ import annotations
 
-import sys
-
 import structlog
 
-from scalerd.config import ConfigError
 from scalerd.config.model import Config
 from scalerd.daemon.loop import Daemon
 from scalerd.health import DaemonMetrics, HealthState
@@ -14,16 +11,6 @@ from scalerd.logs import REDACTOR, config_secrets
 from scalerd.sources import Sources
 
 log = structlog.get_logger()
-
-CONFIG_INVALID_EXIT = 2
-
-
-def report_config_error(error: ConfigError) -> int:
-    """A configuration that is bad at start: every problem on stderr, exit 2 (there is no good one to keep)."""
-    for problem in error.problems:
-        print(problem, file=sys.stderr)
-    return CONFIG_INVALID_EXIT
-
 
 def register_secrets(*, config: Config, api_client) -> None:
     """Teach the log redactor this process's secrets: the configuration's and the Kubernetes bearer token."""

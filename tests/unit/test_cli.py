@@ -56,3 +56,27 @@ def test_validate_runs_with_flags_before_the_command(tmp_path: Path, capsys: pyt
     path.write_text(VALID)
     assert main(["--log-format", "json", "--kubeconfig", str(tmp_path / "kc"), "validate", str(path)]) == 0
     assert capsys.readouterr() == ("ok: 1 targets\n", "")
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["validate", "{config}"], id="validate"),
+    pytest.param(["metrics", "--config", "{config}"], id="metrics"),
+    pytest.param(["once", "--config", "{config}", "--kubeconfig", "{missing}"], id="once"),
+    pytest.param(["status", "--config", "{config}", "--kubeconfig", "{missing}"], id="status"),
+    pytest.param(["run", "--config", "{config}", "--kubeconfig", "{missing}"], id="run"),
+    pytest.param(["simulate", "--config", "{config}", "--trace", "{missing}", "--out", "{missing}"], id="simulate"),
+])
+def test_every_command_reports_a_bad_configuration_alike_and_exits_2(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(VALID.replace("maxReplicas: 10", "maxReplicas: 0").replace("70}", "-5}"))
+    paths = {"config": str(config), "missing": str(tmp_path / "absent")}
+
+    code = main([word.format(**paths) for word in argv])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "targets[0].maxReplicas: must be >= 1 (got 0)\n"
+        "targets[0].metrics[0].targetUtilization: must be > 0 (got -5)\n"
+    )
