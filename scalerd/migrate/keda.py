@@ -2,7 +2,8 @@
 
 Defaults are KEDA's own (apis/keda/v1alpha1/scaledobject_types.go, pkg/scalers/kafka_scaler.go): minReplicaCount 0,
 maxReplicaCount 100, scaleTargetRef kind Deployment, apiVersion apps/v1, a trigger's metricType AverageValue, kafka
-lagThreshold 10, offsetResetPolicy latest, prometheus ignoreNullValues true (an empty result counts as 0).
+lagThreshold 10, offsetResetPolicy latest, prometheus ignoreNullValues true (an empty result counts as 0),
+metrics-api format json. Triggers mapped: kafka, prometheus, cpu, cron (a schedule window), metrics-api (http).
 A field set to the value under which KEDA behaves as scalerd does (activationLagThreshold 0, ...) maps silently;
 any other value is named with its path and the reason.
 """
@@ -77,6 +78,7 @@ _PROMETHEUS_UNMAPPED = {
 }
 _CREDENTIALS = {
     "kafka": "credentials are defaults.kafka.config (librdkafka: sasl.username, sasl.password, ssl.ca.location, ...)",
+    "metrics-api": "credentials are the http metric's bearerTokenFile and caFile",
     "prometheus": "credentials are defaults.prometheus (bearerTokenFile, username/passwordFile, caFile)",
 }
 _OTHER_SCALERS_WHY = {
@@ -350,4 +352,42 @@ def window_durations(start: str, end: str, timezone: str) -> Counter[float]:
     return durations
 
 
-_TRIGGERS = {"kafka": _kafka, "prometheus": _prometheus, "cpu": _cpu, "cron": _cron}
+def _metrics_api(trigger: dict, metadata: dict, *, path: str, draft: Draft) -> None:
+    """KEDA's metrics-api as scalerd's http metric: a GET, JSON, a dotted path of keys and list indexes."""
+    metric_type = trigger.get("metricType", "AverageValue")
+    if metric_type not in ("AverageValue", "Value"):
+        raise TriggerProblem("metricType", f"must be AverageValue or Value (got {metric_type})")
+    if str(metadata.get("format", "json")).lower() != "json":
+        raise TriggerProblem("metadata.format", f"scalerd's http metric reads JSON only (got {metadata['format']})")
+    location = _read(metadata, "valueLocation")
+    if any(character in location for character in _GJSON_SYNTAX) or any(not part for part in location.split(".")):
+        raise TriggerProblem("metadata.valueLocation", f"scalerd reads a dotted path of keys and list indexes, not "
+                                                       f"GJSON's queries and modifiers (got {location!r})")
+    metric: dict[str, Any] = {
+        "type": "http",
+        "name": draft.metric_name(trigger.get("name") or "http"),
+        "url": _read(metadata, "url"),
+        "valueLocation": location,
+        ("targetPerReplica" if metric_type == "AverageValue" else "targetValue"):
+            plain(_read(metadata, "targetValue", number)),
+    }
+    if _read(metadata, "unsafeSsl", boolean, False):
+        metric["insecureSkipVerify"] = True
+    for key, value in metadata.items():
+        if key == "activationTargetValue" and str(value).strip() in ("0", "0.0"):
+            continue
+        if key in _METRICS_API_UNMAPPED:
+            draft.cannot_map(f"{path}.metadata.{key}", _METRICS_API_UNMAPPED[key])
+        elif key not in ("url", "valueLocation", "targetValue", "format", "unsafeSsl") and not key.endswith("FromEnv"):
+            draft.cannot_map(f"{path}.metadata.{key}", "not a parameter of KEDA's metrics-api scaler")
+    draft.target["metrics"].append(metric)
+
+
+_GJSON_SYNTAX = "*?#|@\\!=<>%"
+_METRICS_API_UNMAPPED = {
+    "activationTargetValue": "scalerd has no activation threshold: any value proposes replicas",
+    "authMode": "scalerd's http metric authenticates with bearerTokenFile (and caFile) only: set them by hand",
+    "method": "scalerd sends no API key",
+    "keyParamName": "scalerd sends no API key",
+}
+_TRIGGERS = {"kafka": _kafka, "prometheus": _prometheus, "cpu": _cpu, "cron": _cron, "metrics-api": _metrics_api}

@@ -34,6 +34,7 @@ def _import(capsys, *args: str) -> tuple[int, str, str]:
     pytest.param("keda_cron", 0, 1, id="keda-cron"),
     pytest.param("keda_cron_cpu", 0, 1, id="keda-cron-cpu"),
     pytest.param("keda_scaledobject_spec", 1, 1, id="keda-scaledobject-spec"),
+    pytest.param("keda_metrics_api", 1, 2, id="keda-metrics-api"),
 ])
 def test_documentation_examples(capsys, monkeypatch, fixture, exit_code, targets):
     monkeypatch.chdir(FIXTURES)
@@ -149,6 +150,29 @@ def test_kafka_trigger_without_topic_is_left_out_with_its_path():
     assert result.targets[0].target["metrics"] == [{"type": "cpu", "name": "cpu", "targetUtilization": 60}]
     # A cpu trigger alone never lets KEDA scale to 0.
     assert result.targets[0].target["minReplicas"] == 1
+
+
+def test_metrics_api_maps_to_http_unless_its_path_is_a_gjson_query():
+    objects, _ = objects_in([{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                              "metadata": {"name": "queue"},
+                              "spec": {"scaleTargetRef": {"name": "queue"}, "maxReplicaCount": 8, "triggers": [
+                                  {"type": "metrics-api", "name": "depth", "metricType": "Value",
+                                   "metadata": {"url": "https://q/stats", "valueLocation": "items.0.depth",
+                                                "targetValue": "250", "unsafeSsl": "true"}},
+                                  {"type": "metrics-api",
+                                   "metadata": {"url": "https://q/stats", "valueLocation": "items.#.depth",
+                                                "targetValue": "5"}}]}}],
+                            source="test", namespace="default")
+    result = translate(objects)
+    [draft] = result.targets
+    assert draft.target["metrics"] == [{"type": "http", "name": "depth", "url": "https://q/stats",
+                                        "valueLocation": "items.0.depth", "targetValue": 250,
+                                        "insecureSkipVerify": True}]
+    assert [line.line() for line in result.unmapped] == [
+        "ScaledObject default/queue: spec.triggers[1].metadata.valueLocation: scalerd reads a dotted path of keys "
+        "and list indexes, not GJSON's queries and modifiers (got 'items.#.depth'); trigger left out"]
+    [target] = load_config_text(render(result)).targets
+    assert target.metrics[0].value_location == ("items", "0", "depth")
 
 
 @pytest.mark.parametrize(("start", "end", "timezone", "durations"), [
