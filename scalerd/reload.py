@@ -21,13 +21,11 @@ from kubernetes.client.exceptions import ApiException
 
 from scalerd.config import ConfigError, load_config_file, load_config_text
 from scalerd.config.model import Config
-from scalerd.kube._api import call_json, ignore_request, request
+from scalerd.kube._api import WATCH_SECONDS, call_json, ignore_request, request
 
 log = structlog.get_logger()
 
 CONFIG_MAP_KEY = "config.yaml"
-WATCH_TIMEOUT_SECONDS = 240
-"""Server-side watch timeout: the watch is re-opened from the last resourceVersion after it."""
 WATCH_RETRY_SECONDS = 1.0
 CONFIG_MAPS_PATH = "/api/v1/namespaces/{namespace}/configmaps"
 
@@ -206,7 +204,7 @@ class ConfigMapSource:
             for event in watcher.stream(
                 self._watch_config_maps,
                 resource_version=resource_version,
-                timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                timeout_seconds=WATCH_SECONDS,  # ended by the server, then re-opened from the last version
                 allow_watch_bookmarks=True,
             ):
                 if self._stop.is_set():

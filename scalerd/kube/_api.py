@@ -19,6 +19,16 @@ RequestHook = Callable[[str, int], None]
 HTTP status, 0 when no answer came (connection error, timeout)."""
 
 NO_ANSWER = 0
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+"""Seconds: every request's (connect, read) timeouts unless its caller sets its own. Without a read timeout a
+connection that dies without FIN or RST (a control-plane node lost behind a load balancer, a dropped NAT entry)
+hangs its caller for good."""
+WATCH_SECONDS = 60
+"""timeoutSeconds given to a watch that names none: the server ends it then, and its caller resumes."""
+WATCH_READ_MARGIN = 15.0
+"""A watch's read timeout is its timeoutSeconds plus this: the server's own end comes first, a silent death is
+noticed this long after it. Between events a watch is silent, so its read timeout cannot be READ_TIMEOUT."""
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -59,16 +69,25 @@ def request(api_client: ApiClient, method: str, path: str, *, path_params: Mappi
     the generated classes: importing CoreV1Api, AppsV1Api and CustomObjectsApi costs about 33 MB of memory for the
     dozen calls scalerd makes. A non-2xx answer raises ApiException, as those methods do. The body is always left
     for the caller to read: `_preload_content` is accepted only because `call_json` and `Watch.stream` pass it.
+
+    Every request is bounded here, in one place: `_request_timeout` (connect, read) when the caller gives one, else
+    (CONNECT_TIMEOUT, READ_TIMEOUT); a watch is always ended by the server (timeoutSeconds, WATCH_SECONDS unless
+    given) and read with a timeout just beyond that.
     """
     headers = {"Accept": "application/json"}
     if content_type is not None:  # the generated methods send none unless told; the REST layer then sends JSON
         headers["Content-Type"] = content_type
+    query_params = {key: value for key, value in (query or {}).items() if value is not None}
+    if query_params.get("watch"):
+        query_params.setdefault("timeoutSeconds", WATCH_SECONDS)
+        timeout = _request_timeout or (CONNECT_TIMEOUT, query_params["timeoutSeconds"] + WATCH_READ_MARGIN)
+    else:
+        timeout = _request_timeout or (CONNECT_TIMEOUT, READ_TIMEOUT)
     serialized = api_client.param_serialize(
         method=method, resource_path=path, path_params=dict(path_params or {}),
-        query_params=[(key, value) for key, value in (query or {}).items() if value is not None],
-        header_params=headers, body=body, auth_settings=["BearerToken"],
+        query_params=list(query_params.items()), header_params=headers, body=body, auth_settings=["BearerToken"],
     )
-    response = api_client.call_api(*serialized, _request_timeout=_request_timeout)
+    response = api_client.call_api(*serialized, _request_timeout=timeout)
     if not 200 <= response.status <= 299:
         response.read()
         raise ApiException.from_response(http_resp=response, body=None, data=None)

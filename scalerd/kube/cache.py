@@ -26,6 +26,7 @@ import structlog
 from kubernetes.client import ApiException
 
 from scalerd.kube._api import (
+    CONNECT_TIMEOUT,
     NO_ANSWER,
     TRANSPORT_ERRORS,
     RequestHook,
@@ -46,12 +47,11 @@ DEPLOYMENT_PATH = DEPLOYMENTS_PATH + "/{name}"
 HPAS_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
 HPA_UNAVAILABLE = frozenset({403, 404})
 WATCH_SECONDS = 60
-"""How long the server keeps one watch open; the read timeout allows for this plus a margin. Short, because a
+"""How long the server keeps one watch open; `request` reads it with a timeout just beyond that. Short, because a
 connection that dies silently (no FIN, e.g. a network partition) is only noticed by that read timeout, and
 resuming from the last version costs one request and no list."""
-STREAM_READ_MARGIN = 15.0
-CONNECT_TIMEOUT = 5.0
 LIST_TIMEOUT = 30.0
+"""Seconds to read a whole namespace's list: longer than a plain request's."""
 RECONNECT_INITIAL = 0.5
 RECONNECT_MAX = 30.0
 # A line that is not JSON means a broken stream as much as a reset connection does.
@@ -369,7 +369,6 @@ class DeploymentCache:
             self._on_request, "watch", self._request, "GET", kind.path, path_params={"namespace": namespace},
             query={"allowWatchBookmarks": True, "resourceVersion": resource_version,
                    "timeoutSeconds": self._watch_seconds, "watch": True},
-            _request_timeout=(CONNECT_TIMEOUT, self._watch_seconds + STREAM_READ_MARGIN),
         )
 
 

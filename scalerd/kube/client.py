@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 import kubernetes.client
 import kubernetes.config
+import urllib3
 import yaml
 from kubernetes.config.config_exception import ConfigException
 
@@ -14,6 +16,9 @@ SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceacc
 DEFAULT_KUBECONFIG = "~/.kube/config"
 # Watches hold one pooled connection each for their whole life; writes for concurrent targets need more.
 CONNECTION_POOL_SIZE = 32
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES = 30, 15, 9
+"""client-go's TCP keepalive (30 s, with Go's default 15 s between probes and 9 probes): an idle connection whose peer
+is gone is closed by the kernel within about 2.5 minutes instead of being trusted for ever."""
 
 
 class KubeConfigError(Exception):
@@ -41,7 +46,18 @@ def load_api_client(*, kubeconfig: str | None = None, context: str | None = None
         _load_kubeconfig(configuration, sources=_kubeconfig_sources(None, environ), context=None)
     configuration.retries = False
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    configuration.socket_options = keepalive_socket_options()
     return kubernetes.client.ApiClient(configuration)
+
+
+def keepalive_socket_options() -> list[tuple[int, int, int]]:
+    """urllib3's own socket options (they replace, not extend, its defaults) plus TCP keepalive."""
+    options = [*urllib3.connection.HTTPConnection.default_socket_options, (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                        ("TCP_KEEPCNT", KEEPALIVE_PROBES)):
+        if hasattr(socket, name):  # Linux has all three
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return options
 
 
 def pod_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE_FILE) -> str | None:

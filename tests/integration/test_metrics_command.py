@@ -152,3 +152,46 @@ targets:
     assert (result.returncode, result.stderr) == (0, "")
     assert json.loads(result.stdout) == {"target": "web", "metrics": [
         {"name": "cpu", "type": "cpu", "value": 75, "proposal": 3, "error": None, "partitions": None}]}
+
+
+def test_a_missing_topic_and_a_silent_prometheus_cost_their_own_metrics_only_within_the_timeouts(
+        testbed, kafka, make_topic, group_name, tmp_path):
+    topic, ghost = make_topic(2), f"no-such-topic-{uuid.uuid4().hex[:8]}"
+    kafka.produce(topic, {0: 7, 1: 2})
+    kafka.commit(group=group_name, topic=topic, offsets_by_partition={0: 3, 1: 2})
+    # Accepts connections and never answers: a Prometheus hung behind a load balancer.
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""\
+apiVersion: scalerd/v1
+defaults:
+  prometheus: {{url: "{silent_url}", timeout: 2s}}
+  kafka: {{bootstrapServers: "{testbed.kafka_bootstrap}", timeout: 3s}}
+targets:
+  - name: orders
+    namespace: shop
+    deployment: orders
+    minReplicas: 1
+    maxReplicas: 20
+    metrics:
+      - {{type: kafka, name: good, group: {group_name}, topics: [{topic}], lagPerReplica: 1}}
+      - {{type: kafka, name: ghost, group: ghosts-{group_name}, topics: [{ghost}], lagPerReplica: 1}}
+      - {{type: prometheus, name: rps, query: "sum(rps)", targetPerReplica: 50}}
+""")
+    started = time.monotonic()
+    try:
+        result = scalerd_metrics("--config", str(config), "--output", "json")
+    finally:
+        silent.close()
+    seconds = time.monotonic() - started
+
+    [report] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1, result.stderr
+    assert [(metric["name"], metric["value"], metric["error"]) for metric in report["metrics"]] == [
+        ("good", 4, None),
+        ("ghost", None, f"kafka {testbed.kafka_bootstrap}: topic '{ghost}' not found"),
+        ("rps", None, f"{silent_url}/api/v1/query: no answer within 2s"),
+    ]
+    # The sources are read side by side: the slowest timeout (Kafka's 3 s), plus the process start, not their sum.
+    assert seconds < 3.0 + 10.0, seconds
