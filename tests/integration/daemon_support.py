@@ -40,6 +40,17 @@ def wait_until(predicate: Callable[[], object], *, timeout: float, interval: flo
         time.sleep(interval)
 
 
+def at_least(count: int, items: Callable[[], list]) -> Callable[[], list | None]:
+    """A `wait_until` predicate: `items()` once it holds `count` or more. A daemon logs a decision, then annotates
+    and sends the Event, only after its write answered, so a test that saw the write waits for these facts
+    before asserting them (exactly)."""
+    def predicate() -> list | None:
+        found = items()
+        return found if len(found) >= count else None
+
+    return predicate
+
+
 def create_deployment(api_client, name: str, *, replicas: int, namespace: str = NAMESPACE,
                       annotations: dict | None = None) -> None:
     body = {
@@ -203,6 +214,26 @@ class ScalerdDaemon:
 
     def decisions(self) -> list[dict]:
         return [event for event in self.log_events() if event.get("event") == "decision"]
+
+    def wait_for_applied(self, count: int, *, deployment: str | None = None, timeout: float = 15.0) -> list[dict]:
+        """The applied decisions (about `deployment`, if given) once `count` are logged. The line follows the
+        write's answer, so a write the API already shows may not be in the log yet."""
+        def applied() -> list[dict]:
+            return [line for line in self.decisions()
+                    if line["applied"] and deployment in (None, line["deployment"])]
+
+        return wait_until(at_least(count, applied), timeout=timeout,
+                          what=f"{count} applied decisions in {self.identity}'s log")
+
+    def wait_for_settled(self, cycles: int, *, deployment: str | None = None, timeout: float = 15.0) -> list[dict]:
+        """The decisions (about `deployment`, if given) once `cycles` more followed the last applied one. A
+        target's change is annotated and its Event sent before its next cycle decides."""
+        def settled() -> list[dict] | None:
+            decisions = [line for line in self.decisions() if deployment in (None, line["deployment"])]
+            applied = [index for index, line in enumerate(decisions) if line["applied"]]
+            return decisions if applied and len(decisions) - applied[-1] > cycles else None
+
+        return wait_until(settled, timeout=timeout, what=f"{cycles} cycles after a change in {self.identity}'s log")
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text().splitlines()[-lines:])

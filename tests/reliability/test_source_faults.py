@@ -13,6 +13,7 @@ from kubernetes import client as kube_client
 
 from tests.integration.daemon_support import (
     NAMESPACE,
+    at_least,
     audit_lines,
     create_deployment,
     replicas_of,
@@ -23,7 +24,6 @@ from tests.integration.daemon_support import (
 )
 from tests.reliability.support import (
     FakePrometheus,
-    decisions_about,
     events_named,
     scale_statuses,
 )
@@ -53,16 +53,21 @@ def test_prometheus_down_holds_the_count_then_the_fallback_applies_and_recovery_
 
     stopped_at = time.time()
     testbed.stop_prometheus()
+
+    def two_cycles_after_the_fallback() -> list[dict] | None:
+        """The decisions without Prometheus once the fallback target had its hold, its fallback and two more."""
+        failed = [line for line in daemon.decisions()
+                  if line["timestamp"] >= _iso(stopped_at) and line["metrics"][0]["error"]]
+        return failed if [line["target"] for line in failed].count("fallback") >= 4 else None
+
     try:
         wait_until(lambda: replicas_of(admin, falling_back) == 3, timeout=10, what="the fallback's 3 replicas")
-        time.sleep(2.0)  # more cycles without Prometheus
-        during = [line for line in daemon.decisions() if line["timestamp"] >= _iso(stopped_at)]
+        during = wait_until(two_cycles_after_the_fallback, timeout=15, what="two cycles after the fallback")
     finally:
         testbed.start_prometheus()
     set_rps(testbed, {held: 45, falling_back: 45})
     wait_until(lambda: replicas_of(admin, falling_back) == 5, timeout=10, what="the metric again: 5")
 
-    during = [line for line in during if line["metrics"][0]["error"]]
     held_lines = [line for line in during if line["target"] == "held"]
     assert {(line["reason"], line["applied"]) for line in held_lines} == {("metric_failed_hold", False)}
     error = held_lines[0]["metrics"][0]["error"]
@@ -71,8 +76,8 @@ def test_prometheus_down_holds_the_count_then_the_fallback_applies_and_recovery_
     fallback_reasons = [line["reason"] for line in during if line["target"] == "fallback"]
     assert fallback_reasons[:2] == ["metric_failed_hold", "fallback"]
     assert set(fallback_reasons[2:]) == {"no_change"}
-    assert [(line["current"], line["desired"]) for line in decisions_about(daemon, falling_back)
-            if line["applied"]] == [(2, 5), (5, 3), (3, 5)]
+    assert [(line["current"], line["desired"]) for line in daemon.wait_for_applied(3, deployment=falling_back)
+            ] == [(2, 5), (5, 3), (3, 5)]
     assert daemon.metric('scalerd_metric_errors_total{source="prometheus"}') >= 2 * len(held_lines)
     assert daemon.get("/healthz").status_code == 200
 
@@ -97,9 +102,17 @@ def _run_beside_a_fake_prometheus(testbed, admin, tmp_path, daemons, kinds: tupl
         ]) + "\n"
         daemon = daemons.start(_write_config(tmp_path, text))
         wait_until(lambda: replicas_of(admin, names["good"]) == 5, timeout=10, what="the good target at 5")
-        time.sleep(3.0)
+
+        def after_three_more_cycles() -> list[dict] | None:
+            """About 3 s of cycles: the good target's write and three more of its cycles, two of every other."""
+            decisions = daemon.decisions()
+            cycles = {kind: sum(line["deployment"] == deployment for line in decisions)
+                      for kind, deployment in names.items()}
+            return decisions if cycles.pop("good") >= 4 and min(cycles.values()) >= 2 else None
+
+        decisions = wait_until(after_three_more_cycles, timeout=20, what="three more cycles after the write")
         assert daemon.get("/healthz").status_code == 200
-        return names, fake.url, daemon.decisions()
+        return names, fake.url, decisions
 
 
 def test_a_slow_or_garbage_prometheus_fails_its_own_target_only(testbed, admin, tmp_path, daemons):
@@ -161,8 +174,11 @@ targets:
 
     testbed.stop_kafka()
     stopped_at = time.time()
-    wait_until(lambda: [line for line in daemon.decisions() if line["timestamp"] >= _iso(stopped_at)][3:],
-               timeout=15, what="two cycles with the broker down")
+    def outage() -> list[dict]:
+        return [line for line in daemon.decisions()
+                if line["timestamp"] >= _iso(stopped_at) and not line["applied"] and line["metrics"][0]["error"]]
+
+    wait_until(at_least(4, outage), timeout=20, what="two cycles with the broker down")
     testbed.start_kafka()
     kafka.create_topic(topic, partitions=4)  # memory storage: the topic, its records and the offsets are gone
     kafka.produce(topic, {partition: 10 for partition in range(4)})
@@ -171,12 +187,11 @@ targets:
 
     before = [line for line in daemon.decisions() if line["timestamp"] < _iso(stopped_at)]
     assert {(line["current"], line["desired"], line["metrics"][0]["value"]) for line in before} == {(1, 1, 0)}
-    outage = [line for line in daemon.decisions()
-              if line["timestamp"] >= _iso(stopped_at) and not line["applied"] and line["metrics"][0]["error"]]
-    assert len(outage) >= 4 and {line["reason"] for line in outage} == {"metric_failed_hold"}
-    assert all(line["current"] == line["desired"] == 1 for line in outage)
+    failed = outage()
+    assert len(failed) >= 4 and {line["reason"] for line in failed} == {"metric_failed_hold"}
+    assert all(line["current"] == line["desired"] == 1 for line in failed)
     applied = {line["target"]: (line["current"], line["desired"], line["metrics"][0]["value"])
-               for line in daemon.decisions() if line["applied"]}
+               for line in daemon.wait_for_applied(2)}
     assert applied == {"earliest": (1, 4, 40), "latest": (1, 2, 4)}
 
 
@@ -198,8 +213,8 @@ def test_a_deleted_deployment_is_reported_never_recreated_and_managed_again_once
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the new Deployment scaled to 5")
 
     assert {(line["level"], line["deployment"]) for line in missing} == {("warning", deployment)}
-    assert [(line["current"], line["desired"]) for line in decisions_about(daemon, deployment)
-            if line["applied"]] == [(2, 5), (1, 5)]
+    assert [(line["current"], line["desired"]) for line in daemon.wait_for_applied(2, deployment=deployment)] == [
+        (2, 5), (1, 5)]
     scalerd_requests = [line for line in audit_lines(testbed.audit_path)
                         if line["user"] == SCALERD_USER and deployment in line["path"] and line["ts"] > deleted_at]
     assert "create" not in {line["verb"] for line in scalerd_requests}
