@@ -21,7 +21,7 @@ from tests.integration.daemon_support import (
     rps_scene,
     wait_until,
 )
-from tests.reliability.support import decisions_about, events_named, scale_statuses
+from tests.reliability.support import events_named, scale_statuses
 from tests.soak.records import scale_attempts
 from tests.testbed.kubeconfig import SCALERD_USER
 
@@ -37,10 +37,10 @@ def _scale_path(deployment: str) -> str:
     return f"/deployments/{deployment}/scale$"
 
 
-def _settled(daemon, deployment: str, seconds: float = 2.0) -> list[dict]:
-    """The decisions after `seconds` more cycles: the daemon must not write again once the count is right."""
-    time.sleep(seconds)
-    return decisions_about(daemon, deployment)
+def _settled(daemon, deployment: str) -> list[dict]:
+    """The decisions once two more cycles followed the applied one: the daemon must not write again once the count
+    is right."""
+    return daemon.wait_for_settled(2, deployment=deployment)
 
 
 @pytest.mark.parametrize("status", [pytest.param(500, id="500"), pytest.param(503, id="503")])
@@ -114,7 +114,7 @@ def test_after_every_watch_is_dropped_a_change_made_by_someone_else_is_seen_and_
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the outside change to 8 undone")
     corrected_after = time.monotonic() - dropped_at
 
-    applied = [(line["current"], line["desired"]) for line in decisions_about(daemon, deployment) if line["applied"]]
+    applied = [(line["current"], line["desired"]) for line in daemon.wait_for_applied(2, deployment=deployment)]
     assert applied == [(2, 5), (8, 5)]
     assert scale_statuses(testbed.audit_path, deployment) == [200, 200]
 
@@ -145,9 +145,9 @@ def test_a_write_that_times_out_gives_up_within_the_budget_and_its_late_twin_is_
     testbed.control.inject_fault(verb="patch", path_pattern=_scale_path(deployment), stall_seconds=16.0, count=1)
 
     daemon = daemons.start(config_args)
-    [failure] = wait_until(lambda: events_named(daemon, "kube_write_not_applied"), timeout=15,
+    [failure] = wait_until(lambda: events_named(daemon, "kube_write_not_applied"), timeout=30,
                            what="the write given up")
-    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=5, what="the change landed")
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the change landed")
     decisions = _settled(daemon, deployment)
 
     assert (failure["status"], failure["attempts"], failure["level"]) == ("failed", 1, "error")
