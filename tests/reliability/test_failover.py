@@ -58,6 +58,11 @@ def _acquired_at(daemon) -> list[float]:
     return [log_time(event) for event in events_named(daemon, "lease_acquired")]
 
 
+def _first_acquired_at(daemon) -> float:
+    """When the daemon logged its first `lease_acquired` (just after the Lease it wrote made it the leader)."""
+    return wait_until(lambda: _acquired_at(daemon), timeout=10, what=f"{daemon.identity}'s lease_acquired")[0]
+
+
 def _one_writer_violations(testbed, deployment: str, candidates: list, *, died_at: dict[str, float]) -> list:
     ended = time.time()
     decisions, terms = [], []
@@ -76,11 +81,13 @@ def test_three_candidates_one_leader_then_sigkill_and_sigterm_hand_over_with_one
     lease = unique_name("lease")
     candidates = _start_together(daemons, config_args, lease, 3)
     first = wait_until(lambda: _holder(admin, lease, candidates), timeout=10, what="a leader among three")
-    time.sleep(1.5)
+    wait_until(lambda: first.metric("scalerd_leader") == 1.0, timeout=10, what="the leader's metric")
+    time.sleep(1.5)  # three retry periods in which the standbys must not take the Lease
     assert sorted(daemon.metric("scalerd_leader") for daemon in candidates) == [0.0, 0.0, 1.0]
     assert [len(_acquired_at(daemon)) for daemon in candidates].count(1) == 1
     set_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the leader scales to 5")
+    first.wait_for_applied(1)  # killed before its decision line, its write would be nobody's
 
     first.process.send_signal(signal.SIGKILL)
     killed_at = time.time()
@@ -90,7 +97,8 @@ def test_three_candidates_one_leader_then_sigkill_and_sigterm_hand_over_with_one
     second = wait_until(lambda: _holder(admin, lease, standbys), timeout=10, interval=0.05,
                         what="a standby takes the expired Lease")
     wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="the new leader scales to 8")
-    after_kill = _acquired_at(second)[0] - killed_at
+    second.wait_for_applied(1)
+    after_kill = _first_acquired_at(second) - killed_at
 
     third = next(daemon for daemon in standbys if daemon is not second)
     terminated_at = time.time()
@@ -100,7 +108,8 @@ def test_three_candidates_one_leader_then_sigkill_and_sigterm_hand_over_with_one
     serve_rps(testbed, {deployment: 25})
     wait_until(lambda: _holder(admin, lease, [third]), timeout=5, interval=0.05, what="the last one takes over")
     wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=10, what="the third leader scales to 3")
-    after_term = _acquired_at(third)[0] - terminated_at
+    third.wait_for_applied(1)
+    after_term = _first_acquired_at(third) - terminated_at
     print(f"\nthree candidates: takeover after SIGKILL {after_kill:.2f}s, after SIGTERM {after_term:.2f}s "
           f"(exit in {exit_seconds:.2f}s)")
 
@@ -122,18 +131,25 @@ def test_a_leader_whose_renewals_fail_stops_writing_within_the_renew_deadline_an
     lease = unique_name("lease")
     candidates = _start_together(daemons, config_args, lease, 2)
     leader = wait_until(lambda: _holder(admin, lease, candidates), timeout=10, what="a leader")
-    time.sleep(1.0)
     lease_path = f"/apis/coordination.k8s.io/v1/namespaces/scalerd/leases/{lease}"
+
+    def lease_updates() -> list[dict]:
+        return [line for line in audit_lines(testbed.audit_path) if line["path"] == lease_path
+                and line["verb"] == "update"]
+
+    wait_until(lambda: [line for line in lease_updates() if line["status"] == 200], timeout=10,
+               what="a renewal before the cut")
 
     # Every Lease update fails for a while: the leader cannot renew, nobody can take over.
     testbed.control.inject_fault(verb="update", path_pattern=f"/leases/{lease}$", status=500, count=30)
     cut_at = time.time()
-    time.sleep(RENEW_SECONDS + 0.3)
+    wait_until(lambda: events_named(leader, "lease_lost"), timeout=10, what="the leader fenced")
     serve_rps(testbed, {deployment: 45})  # a change is wanted while nobody holds a fresh Lease
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=20, what="scaled once a Lease is held again")
+    wait_until(lambda: [line for daemon in candidates for line in daemon.decisions() if line["applied"]],
+               timeout=10, what="the write's decision line")
 
-    updates = [line for line in audit_lines(testbed.audit_path) if line["path"] == lease_path
-               and line["verb"] == "update"]
+    updates = lease_updates()
     last_renewal = max(line["ts"] for line in updates if line["status"] == 200 and line["ts"] < cut_at + 0.5)
     refused = [line for line in updates if line["status"] == 500]
     next_lease = min(line["ts"] for line in updates if line["status"] == 200 and line["ts"] > refused[-1]["ts"])
@@ -162,7 +178,7 @@ def test_a_frozen_leader_that_wakes_after_the_standby_took_over_never_writes_aga
     stopped_at = time.time()
     serve_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the standby scales to 5")
-    takeover = _acquired_at(standby)[0] - stopped_at
+    takeover = _first_acquired_at(standby) - stopped_at
     serve_rps(testbed, {deployment: 75})  # the woken leader, if it still wrote, would write this
     frozen.process.send_signal(signal.SIGCONT)
     woken_at = time.time()
@@ -173,7 +189,7 @@ def test_a_frozen_leader_that_wakes_after_the_standby_took_over_never_writes_aga
 
     assert takeover <= LEASE_SECONDS + RETRY_SECONDS + 0.3, takeover
     assert [line for line in frozen.decisions() if line["applied"] and log_time(line) > stopped_at] == []
-    assert [(line["current"], line["desired"]) for line in standby.decisions() if line["applied"]] == [(2, 5), (5, 8)]
+    assert [(line["current"], line["desired"]) for line in standby.wait_for_applied(2)] == [(2, 5), (5, 8)]
     # Woken, it learns from its next renewal attempt that the Lease is gone, before any write of its own
     # (had its loop been first, the writer's fencing check would have refused: its renewal was > 2 s old).
     assert log_time(events_named(frozen, "lease_lost")[0]) >= woken_at - 0.1
