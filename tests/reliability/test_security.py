@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from tests.integration.daemon_support import (
     NAMESPACE,
     audit_lines,
     create_deployment,
+    events_about,
     replicas_of,
     run_scalerd,
     wait_until,
@@ -79,6 +81,15 @@ def _everything_scalerd_left(testbed, admin, daemon, deployments: dict[str, str]
     }
 
 
+def _scaled_up(admin, deployment: str) -> bool:
+    return "ScaledUp" in [event.reason for event in events_about(admin, deployment)]
+
+
+def _console_decisions(daemon, target: str) -> list[str]:
+    return [line for line in daemon.log_path.read_text().splitlines()
+            if re.search(rf"\] decision .* target={target}( |$)", line)]
+
+
 def _leaks(places: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
     return [(place, secret) for place, text in places.items() for secret in secrets if secret in text]
 
@@ -104,7 +115,11 @@ def test_planted_secrets_appear_in_no_json_log_line_event_annotation_or_metric(t
                    what="scaled from 2 to 6, as far as the default policy (4 Pods per 15 s) allows")
         token_file.write_text(ROTATED_BEARER + "\n")  # rotated: read again, masked again
         wait_until(lambda: f"Bearer {ROTATED_BEARER}" in fake.authorizations, timeout=5, what="the new token sent")
-        time.sleep(2.0)
+        echoed_before = len(decisions_about(daemon, deployments["echoed"]))
+        # Two more echoed errors (a whole cycle with the new token), the SASL failure, the scale-up's Event.
+        wait_until(lambda: len(decisions_about(daemon, deployments["echoed"])) >= echoed_before + 2
+                   and decisions_about(daemon, deployments["sasl"]) and _scaled_up(admin, deployments["scaled"]),
+                   timeout=15, what="every place a secret could go written to")
         places = _everything_scalerd_left(testbed, admin, daemon, deployments)
 
     assert f"Bearer {BEARER}" in fake.authorizations  # the planted secrets were really in use
@@ -130,7 +145,9 @@ def test_planted_secrets_appear_in_no_console_log_line_with_basic_auth(testbed, 
         daemon = daemons.start(["--config", str(config)], log_format="console")
         wait_until(lambda: replicas_of(admin, deployments["scaled"]) == 6, timeout=10,
                    what="scaled from 2 to 6, as far as the default policy (4 Pods per 15 s) allows")
-        time.sleep(2.0)
+        wait_until(lambda: _scaled_up(admin, deployments["scaled"])
+                   and all(len(_console_decisions(daemon, target)) >= 2 for target in deployments),
+                   timeout=15, what="the scale-up's Event and two cycles of every target")
         places = _everything_scalerd_left(testbed, admin, daemon, deployments)
 
     basic = base64.b64encode(f"{BASIC_USERNAME}:{BASIC_PASSWORD}".encode()).decode()
@@ -267,11 +284,17 @@ targets:
     started_at = time.time()
     daemons.start(["--config", str(config)], lease=lease)
     wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=10, what="the schedule's 3 replicas")
-    time.sleep(2 * 0.5)  # two Lease renewals
     leases = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
-    writes = [line for line in audit_lines(testbed.audit_path) if line["verb"] in ("create", "update", "patch")
-              and line["ts"] >= started_at
-              and (line["path"] in (leases, f"{leases}/{lease}") or f"/deployments/{deployment}" in line["path"])]
+
+    def renewed_and_annotated() -> list[dict] | None:
+        writes = [line for line in audit_lines(testbed.audit_path) if line["verb"] in ("create", "update", "patch")
+                  and line["ts"] >= started_at
+                  and (line["path"] in (leases, f"{leases}/{lease}") or f"/deployments/{deployment}" in line["path"])]
+        kinds = {(line["verb"], line["path"].rsplit("/", 1)[-1]) for line in writes}
+        return writes if {("update", lease), ("patch", deployment)} <= kinds else None
+
+    # A Lease renewal, and the annotations written after the scale write.
+    writes = wait_until(renewed_and_annotated, timeout=15, what="a Lease renewal and the annotations")
     assert {line["user"] for line in writes} == {SCALERD_USER}
     assert {(line["verb"], line["path"].rsplit("/", 1)[-1], line["status"]) for line in writes} == {
         ("create", "leases", 201), ("update", lease, 200), ("patch", "scale", 200), ("patch", deployment, 200)}
