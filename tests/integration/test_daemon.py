@@ -15,6 +15,7 @@ from tests.integration.daemon_support import (
     FAST_LEASE,
     NAMESPACE,
     ScalerdDaemon,
+    at_least,
     audit_lines,
     create_deployment,
     events_about,
@@ -27,6 +28,7 @@ from tests.integration.daemon_support import (
     set_rps,
     wait_until,
 )
+from tests.soak.records import log_time
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
@@ -121,7 +123,7 @@ def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies
     rejected = [line["problem"] for line in daemon.log_events() if line.get("event") == "config_rejected"]
     assert rejected == ["targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"]
     decisions_before = len(daemon.decisions())
-    wait_until(lambda: len(daemon.decisions()) >= decisions_before + 2, timeout=5, what="two more cycles")
+    wait_until(lambda: len(daemon.decisions()) >= decisions_before + 2, timeout=15, what="two more cycles")
     assert replicas_of(admin, deployment) == 4
     assert daemon.decisions()[-1]["reason"] == "at_max"
 
@@ -168,8 +170,10 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
     set_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
-    steady_from = time.time() + 0.5  # the change's annotation and Event are done by then
-    time.sleep(2.5)  # both instances run more cycles: the standby must stay silent through them
+    # From the end of the cycle after the change (its annotation and Event sent), two more cycles of both
+    # instances: the standby must stay silent through them.
+    decisions = first.wait_for_settled(3)
+    steady_from = log_time(decisions[-3])
     steady_requests = [
         (line["verb"], line["path"]) for line in audit_lines(testbed.audit_path)
         if line["user"] == SCALERD_USER and line["ts"] >= steady_from and line["verb"] != "watch"
@@ -194,7 +198,7 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
     set_rps(testbed, {deployment: 15})
     wait_until(lambda: replicas_of(admin, deployment) == 2, timeout=10, what="the new leader scales down")
-    assert [line["desired"] for line in second.decisions() if line["applied"]] == [2]
+    assert [line["desired"] for line in second.wait_for_applied(1)] == [2]
 
 
 def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_plus_retry(testbed, admin,
@@ -213,7 +217,7 @@ def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_pl
     # The standby must first see the Lease expire; the first cycle after that writes at once (it is woken).
     assert write_seconds <= LEASE_SECONDS + RETRY_SECONDS + 0.5, write_seconds
     assert lease_holder(admin, lease) == second.identity
-    assert [line["desired"] for line in second.decisions() if line["applied"]] == [5]
+    assert [line["desired"] for line in second.wait_for_applied(1)] == [5]
 
 
 def test_run_scales_up_and_down_from_real_kafka_lag(testbed, admin, kafka, make_topic, group_name, tmp_path,
@@ -273,7 +277,8 @@ def test_run_holds_a_change_for_the_cooldown_on_the_real_clock(testbed, admin, t
     set_rps(testbed, {deployment: 95})
     wait_until(lambda: replicas_of(admin, deployment) == 10, timeout=10, what="scaled up to 10 after the cooldown")
 
-    first, second = (write["ts"] for write in scale_writes(testbed.audit_path, deployment))
+    first, second = (write["ts"] for write in wait_until(
+        at_least(2, lambda: scale_writes(testbed.audit_path, deployment)), timeout=10, what="both writes audited"))
     # The cooldown runs from the cycle's clock reading, which precedes its write by the metric reads (< 0.2 s).
     assert 3.0 - 0.2 <= second - first < 3.0 + 1.0 + 0.5, second - first
     held = [line for line in daemon.decisions() if line["reason"] == "cooldown"]

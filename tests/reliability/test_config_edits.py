@@ -175,12 +175,12 @@ def test_a_bad_edit_is_rejected_line_by_line_counted_once_and_the_last_good_rule
                 for problem in edit.problems]
 
     scene.edit(edit.text(scene.good))
-    wait_until(lambda: scene.failures() == failures_before + 1, timeout=5, what="the reload failure counted")
+    wait_until(lambda: scene.failures() == failures_before + 1, timeout=15, what="the reload failure counted")
 
     rejected = events_named(scene.daemon, "config_rejected")[rejections_before:]
     assert [(line["problem"], line["level"], line["source"]) for line in rejected] == [
         (problem, "error", scene.source) for problem in expected]
-    [event] = wait_until(lambda: scene.config_events()[events_before:], timeout=5, what="a ConfigInvalid Event")
+    [event] = wait_until(lambda: scene.config_events()[events_before:], timeout=15, what="a ConfigInvalid Event")
     assert (event.type, event.involved_object.kind, event.message) == ("Warning", "ConfigMap", "; ".join(expected))
     assert scene.failures() == failures_before + 1
     assert replicas_of(scene.admin, scene.deployment) == 4
@@ -198,10 +198,10 @@ def test_after_the_bad_edits_nothing_was_written_a_removed_key_keeps_the_rules_a
 
     kube_client.CoreV1Api(scene.admin).replace_namespaced_config_map(
         scene.config_map, NAMESPACE, {"metadata": {"name": scene.config_map}, "data": {"other.yaml": "x"}})
-    [missing] = wait_until(lambda: events_named(scene.daemon, "configmap_key_missing"), timeout=5,
+    [missing] = wait_until(lambda: events_named(scene.daemon, "configmap_key_missing"), timeout=15,
                            what="the missing key reported")
     decisions_before = len(scene.daemon.decisions())
-    wait_until(lambda: len(scene.daemon.decisions()) >= decisions_before + 2, timeout=3, what="two more cycles")
+    wait_until(lambda: len(scene.daemon.decisions()) >= decisions_before + 2, timeout=15, what="two more cycles")
     assert (missing["level"], missing["key"]) == ("warning", "config.yaml")
     assert replicas_of(scene.admin, scene.deployment) == 4
     # Not a validation failure: the counter and the Events are for edits that do not validate.
