@@ -44,13 +44,13 @@ def test_hpas_are_listed_then_followed_by_the_watch(emulator):
     try:
         listed = cache.hpa_for("shop", "web")
         autoscaling.delete_namespaced_horizontal_pod_autoscaler("listed", "shop")
-        wait_until(lambda: cache.hpa_for("shop", "web") is None, timeout=3.0)
+        wait_until(lambda: cache.hpa_for("shop", "web") is None, timeout=10.0)
         autoscaling.create_namespaced_horizontal_pod_autoscaler("shop", hpa("a-statefulset", kind="StatefulSet"))
         autoscaling.create_namespaced_horizontal_pod_autoscaler("shop", hpa("watched"))
-        wait_until(lambda: cache.hpa_for("shop", "web") == "watched", timeout=3.0)
+        wait_until(lambda: cache.hpa_for("shop", "web") == "watched", timeout=10.0)
         autoscaling.patch_namespaced_horizontal_pod_autoscaler(
             "watched", "shop", {"spec": {"scaleTargetRef": {"name": "batch"}}})
-        wait_until(lambda: cache.hpa_for("shop", "web") is None, timeout=3.0)
+        wait_until(lambda: cache.hpa_for("shop", "web") is None, timeout=10.0)
         assert (listed, cache.hpa_for("shop", "batch"), cache.hpa_for("other", "web")) == ("listed", "watched", None)
         assert cache.get("shop", "web").replicas == 2
     finally:

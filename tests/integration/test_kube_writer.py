@@ -50,7 +50,7 @@ def requests_to(emulator, path: str, *, count: int) -> list[tuple[str, int]]:
     def logged() -> list[tuple[str, int]]:
         return [(line["verb"], line["status"]) for line in emulator.audit() if line["path"] == path]
 
-    wait_until(lambda: len(logged()) >= count, timeout=2.0)
+    wait_until(lambda: len(logged()) >= count, timeout=10.0)
     time.sleep(0.05)  # one more would show up by now
     return logged()
 
