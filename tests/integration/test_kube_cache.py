@@ -31,13 +31,15 @@ def cache(emulator):
     caches: list[DeploymentCache] = []
 
     def make(deployments) -> tuple[DeploymentCache, list[tuple[str, int]]]:
-        """A started, synced cache and the (verb, status) of every request it sent, as it counts them."""
+        """A started, synced cache whose watch is open, and the (verb, status) of every request it sent, as it
+        counts them. Synced means listed: the watch opens just after, so a test's next request could precede it."""
         sent: list[tuple[str, int]] = []
         made = DeploymentCache(emulator.scalerd_client(), deployments=deployments,
                                on_request=lambda verb, code: sent.append((verb, code)))
         caches.append(made)
         made.start()
-        assert made.wait_synced(5.0)
+        assert made.wait_synced(15.0)
+        wait_until(lambda: ("watch", 200) in sent, timeout=10.0)
         return made, sent
 
     yield make
