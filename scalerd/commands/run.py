@@ -21,8 +21,8 @@ from typing import NoReturn
 import structlog
 
 from scalerd.commands import exits, store_options
+from scalerd.commands.flag_types import duration
 from scalerd.config import ConfigError
-from scalerd.config.durations import parse_duration
 from scalerd.daemon.loop import Daemon
 from scalerd.daemon.wiring import (
     build_daemon,
@@ -61,15 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write without holding the Lease (one instance only: for local runs)")
     parser.add_argument("--dry-run", action="store_true",
                         help="decide and explain; write nothing at all (no Lease either: no leader election)")
-    parser.add_argument("--interval", type=_positive_duration("--interval"), metavar="DURATION",
+    parser.add_argument("--interval", type=duration(positive=True), metavar="DURATION",
                         help="loop period, overriding defaults.interval")
-    # client-go's defaults; shorter values are for tests of failover.
-    parser.add_argument("--lease-duration", type=_positive_duration("--lease-duration"), default=15.0,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--renew-deadline", type=_positive_duration("--renew-deadline"), default=10.0,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--retry-period", type=_positive_duration("--retry-period"), default=2.0,
-                        help=argparse.SUPPRESS)
+    # client-go's defaults; shorter values make failover faster (docs/RELIABILITY.md tests with 3s, 2s, 0.5s).
+    parser.add_argument("--lease-duration", type=duration(positive=True), default=15.0, metavar="DURATION",
+                        help="how long a Lease holds without renewal before a standby may take it (default: 15s)")
+    parser.add_argument("--renew-deadline", type=duration(positive=True), default=10.0, metavar="DURATION",
+                        help="a leader that could not renew for this long stops writing (default: 10s)")
+    parser.add_argument("--retry-period", type=duration(positive=True), default=2.0, metavar="DURATION",
+                        help="time between attempts to acquire or renew the Lease (default: 2s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,19 +205,6 @@ def _config_map_provider(config_map: tuple[str, str], *, api_client, writer: Kub
 
 def _config_map_reference(namespace: str, name: str) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": name}
-
-
-def _positive_duration(flag: str):
-    def parse(text: str) -> float:
-        try:
-            seconds = parse_duration(text, path=flag)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from error
-        if seconds <= 0:
-            raise argparse.ArgumentTypeError(f"{flag}: must be > 0 (got {text})")
-        return seconds
-
-    return parse
 
 
 def _exit_now() -> NoReturn:

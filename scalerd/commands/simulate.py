@@ -6,8 +6,8 @@ import os
 import sys
 
 from scalerd.commands import exits
+from scalerd.commands.flag_types import duration
 from scalerd.config import ConfigError, load_config_file
-from scalerd.config.durations import read_duration
 from scalerd.config.model import Config, Target
 from scalerd.simulate import (
     SimulationResult,
@@ -26,17 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="NAME", help="the target to replay (needed when the file has several)")
     parser.add_argument("--initial-replicas", type=_non_negative_int, metavar="N",
                         help="replicas at the start (default: the target's minReplicas)")
-    parser.add_argument("--startup-delay", type=_duration, default=0.0, metavar="D",
+    parser.add_argument("--startup-delay", type=duration(positive=False), default=0.0, metavar="D",
                         help="a replica added at t serves from t + D (a duration like 60s or 1m; default 0s)")
-
-
-def _duration(text: str) -> float:
-    seconds, problem = read_duration(text.strip())
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {text!r})")
-    return seconds
 
 
 def _non_negative_int(text: str) -> int:
