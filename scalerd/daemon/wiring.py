@@ -13,10 +13,34 @@ from scalerd.sources import Sources
 log = structlog.get_logger()
 
 def register_secrets(*, config: Config, api_client) -> None:
-    """Teach the log redactor this process's secrets: the configuration's and the Kubernetes bearer token."""
+    """Teach the log redactor this process's secrets: the configuration's and the Kubernetes bearer token, now and
+    whenever the client's loader sets a new one (the in-cluster loader re-reads the projected token every minute)."""
     REDACTOR.register(config_secrets(config))
-    for value in (api_client.configuration.api_key or {}).values():
-        REDACTOR.register([value, value.removeprefix("Bearer ").strip()])
+    configuration = api_client.configuration
+    configuration.api_key = _RegisteredKeys(configuration.api_key or {})
+
+
+class _RegisteredKeys(dict):
+    """`Configuration.api_key` that registers each credential set in it with the log redactor. The kubernetes
+    client's loaders (in-cluster, kubeconfig) store a refreshed token by setting the item."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        super().__init__()
+        for name, value in keys.items():
+            self[name] = value
+
+    def __setitem__(self, name: str, value: str) -> None:
+        if self.get(name) != value:
+            REDACTOR.register(_token_forms(value))
+        super().__setitem__(name, value)
+
+
+def _token_forms(credential: str) -> list[str]:
+    """The credential as stored ("Bearer x", or "bearer x" from the in-cluster loader) and the token alone."""
+    scheme, _, token = credential.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return [credential, token.strip()]
+    return [credential]
 
 
 def target_namespaces(config: Config) -> set[str]:
