@@ -37,7 +37,10 @@ class DaemonMetrics:
             registry=self.registry,
         )
         self.api_requests = Counter(
-            "scalerd_api_requests_total", "Kubernetes API write requests, by verb and HTTP code.", ["verb", "code"],
+            "scalerd_api_requests_total",
+            "Kubernetes API requests of the daemon, reads and writes (the Deployment cache, the Lease, scale, "
+            "annotation and Event writes), by Kubernetes verb and HTTP code (0: no answer).",
+            ["verb", "code"],
             registry=self.registry,
         )
         self.leader = Gauge("scalerd_leader", "1 while this instance holds the Lease.", registry=self.registry)

@@ -73,7 +73,8 @@ class Fallback:
     failure_threshold: int
     """>= 1: failed cycles in a row before `replicas` joins the proposals."""
     replicas: int
-    """Within [minReplicas, maxReplicas]: the loader rejects a fallback the bounds would silently clip."""
+    """>= 0. Like any proposal it is clipped to [minReplicas, maxReplicas]: a count outside them is valid and
+    gives the nearest bound (config/README.md)."""
 
 
 class Metric(Protocol):

@@ -146,3 +146,22 @@ def test_healthz_fails_with_a_configuration_error_whatever_the_cycles(served):
     assert (refused, _get(port, "/healthz")) == (
         (503, "namespace 'nowhere' does not exist: pass --lease-namespace with the namespace scalerd runs in\n"),
         (200, "ok\n"))
+
+
+def test_the_api_request_counter_says_it_counts_reads_as_well_as_writes(served):
+    port, _clock, _health, metrics, _synced = served
+    for verb, code in (("list", 200), ("watch", 0), ("get", 404), ("patch", 200)):
+        metrics.count_api_request(verb, code)
+
+    _status, body = _get(port, "/metrics")
+
+    lines = body.splitlines()
+    assert ("# HELP scalerd_api_requests_total Kubernetes API requests of the daemon, reads and writes (the "
+            "Deployment cache, the Lease, scale, annotation and Event writes), by Kubernetes verb and HTTP code "
+            "(0: no answer).") in lines
+    assert [line for line in lines if line.startswith("scalerd_api_requests_total")] == [
+        'scalerd_api_requests_total{code="200",verb="list"} 1.0',
+        'scalerd_api_requests_total{code="0",verb="watch"} 1.0',
+        'scalerd_api_requests_total{code="404",verb="get"} 1.0',
+        'scalerd_api_requests_total{code="200",verb="patch"} 1.0',
+    ]
