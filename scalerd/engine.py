@@ -22,19 +22,7 @@
    A scale-up from 0 that the rate limits keep at 0 goes to 1 (unless scale-up is Disabled).
 5. Cooldown: no change while less than `cooldown` has passed since the last applied change.
 
-Reason codes (`Decision.reason`):
-- `scale_up`, `scale_down`: the count changes on the metrics/schedule (bound_by names a limit that bound it);
-- `fallback`: the count changes because the fallback replicas are the largest proposal;
-- `clamped_to_max`, `clamped_to_min`: the current count was outside [minReplicas, maxReplicas] and is brought back;
-- `no_change`: the proposal equals the current count;
-- `within_tolerance`: a metric asked for another count, but its ratio is within the tolerance band;
-- `stabilized`: a stabilization window holds the count;
-- `rate_limited`: a scaling policy (or selectPolicy Disabled) allows no change yet;
-- `at_max`, `at_min`: the proposal is beyond a bound the count already sits on;
-- `metric_failed_hold`: a metric failed and the others would scale down (or all failed): the count is kept;
-- `cooldown`: a change is due but the cooldown since the last change has not passed (the message says how long);
-- `paused`: the target is paused;
-- `manual_zero`: the count is 0 while minReplicas > 0: left alone.
+Reason codes (`Decision.reason`): `scalerd.reasons.Reason`.
 """
 from __future__ import annotations
 
@@ -48,6 +36,7 @@ from operator import itemgetter
 from scalerd.config.model import Behavior, Metric, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy, Target
 from scalerd.metric_types.registry import metric_outcome, raw_proposal
 from scalerd.readings import Reading
+from scalerd.reasons import Reason
 from scalerd.schedule import active_schedule_proposal
 
 _time_of = itemgetter(0)
@@ -155,8 +144,8 @@ class Decision:
     target: str
     current: int
     desired: int
-    reason: str
-    """A stable code: see the module docstring."""
+    reason: Reason
+    """A stable code: `scalerd.reasons.Reason`."""
     message: str
     metrics: tuple[MetricProposal, ...]
     metric_proposal: int | None
@@ -352,7 +341,7 @@ def decide(
     metrics_text = "; ".join(texts)
     schedule_text = "" if schedule_proposal is None else f"schedule → {schedule_proposal} replicas"
 
-    def verdict(desired: int, reason: str, message: str, *, bound_by: str | None = None) -> Decision:
+    def verdict(desired: int, reason: Reason, message: str, *, bound_by: str | None = None) -> Decision:
         return Decision(
             target=target.name,
             current=current,
@@ -376,7 +365,7 @@ def decide(
             f"cooldown: {_duration_text(math.ceil(cooldown_left()))} left of {_duration_text(behavior.cooldown)} "
             f"since the last change, staying at {current} instead of {desired}",
         )
-        return verdict(current, "cooldown", message, bound_by="cooldown")
+        return verdict(current, Reason.COOLDOWN, message, bound_by="cooldown")
 
     # As the HPA's recordInitialRecommendation, before it branches: a first cycle records the current count,
     # whichever way it then goes (a clamp, a manual zero, a failed metric), so the windows start from that cycle.
@@ -389,13 +378,15 @@ def decide(
     if paused or target.paused:
         # A pause is scalerd's own: the target is not evaluated, so it records nothing but the failure count.
         paused_state = state if failed_cycles == state.failed_cycles else replace(state, failed_cycles=failed_cycles)
-        return verdict(current, "paused", _join("paused: no change", metrics_text)), paused_state
+        return verdict(current, Reason.PAUSED, _join("paused: no change", metrics_text)), paused_state
     if current == 0 and target.min_replicas > 0:
         message = f"scaled to 0 by hand while minReplicas is {target.min_replicas}: left alone, as the HPA does"
-        return verdict(0, "manual_zero", message), counted_state
+        return verdict(0, Reason.MANUAL_ZERO, message), counted_state
     if current > target.max_replicas or current < target.min_replicas:
         above = current > target.max_replicas
-        bound, reason = (target.max_replicas, "clamped_to_max") if above else (target.min_replicas, "clamped_to_min")
+        bound, reason = (
+            (target.max_replicas, Reason.CLAMPED_TO_MAX) if above else (target.min_replicas, Reason.CLAMPED_TO_MIN)
+        )
         bound_name = "maxReplicas" if above else "minReplicas"
         why = f"current {current} is {'above' if above else 'below'} {bound_name} {bound}"
         if cooldown_left() > 0:
@@ -414,7 +405,7 @@ def decide(
     )
     if any_failed and not fallback_active and (not candidates or max(candidates) < current):
         message = _join(metrics_text, schedule_text, f"a metric failed: keeping {current} replicas")
-        return verdict(current, "metric_failed_hold", message), counted_state
+        return verdict(current, Reason.METRIC_FAILED_HOLD, message), counted_state
 
     proposal = max(candidates) if candidates else target.min_replicas
     if proposal == current:
@@ -447,22 +438,22 @@ def decide(
         if cooldown_left() > 0:
             return held_by_cooldown(desired, why), new_state
         if fallback_leads:
-            reason = "fallback"
+            reason = Reason.FALLBACK
         else:
-            reason = "scale_up" if desired > current else "scale_down"
+            reason = Reason.SCALE_UP if desired > current else Reason.SCALE_DOWN
         return verdict(desired, reason, _join(why, f"{current} → {desired}"), bound_by=bound_by), new_state
 
     if proposal == current:
         if tolerance_held:
             why = _join(why, f"within tolerance {behavior.tolerance:g}")
-            return verdict(current, "within_tolerance", _join(why, f"staying at {current}")), new_state
-        return verdict(current, "no_change", _join(why, f"staying at {current}")), new_state
+            return verdict(current, Reason.WITHIN_TOLERANCE, _join(why, f"staying at {current}")), new_state
+        return verdict(current, Reason.NO_CHANGE, _join(why, f"staying at {current}")), new_state
     if bound_by == "maxReplicas":
-        reason = "at_max"
+        reason = Reason.AT_MAX
     elif bound_by == "minReplicas":
-        reason = "at_min"
+        reason = Reason.AT_MIN
     elif rate_bound is not None:
-        reason = "rate_limited"
+        reason = Reason.RATE_LIMITED
     else:
-        reason = "stabilized"
+        reason = Reason.STABILIZED
     return verdict(current, reason, _join(why, f"staying at {current}"), bound_by=bound_by), new_state

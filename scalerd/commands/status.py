@@ -25,6 +25,7 @@ from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.state_store import StoreUnavailable, TargetKey
 from scalerd.kube.writer import KubeWriter
 from scalerd.logs import configure_logging
+from scalerd.reasons import Reason
 from scalerd.writeahead import TargetRecord, settle
 
 CACHE_SYNC_TIMEOUT = 10.0
@@ -69,7 +70,7 @@ def status_rows(config: Config, *, records: Mapping[TargetKey, TargetRecord], co
             min_replicas=target.min_replicas, max_replicas=target.max_replicas, current=current,
             desired=None if decision is None else decision.desired,
             last_change=None if record is None else record.state.last_change,
-            reason="deployment_not_found" if current is None else (None if decision is None else decision.reason),
+            reason=Reason.DEPLOYMENT_NOT_FOUND if current is None else (None if decision is None else decision.reason),
         ))
     return rows
 

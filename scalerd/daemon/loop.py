@@ -35,9 +35,10 @@ from scalerd.config.model import Config, Target
 from scalerd.engine import Decision, EngineState, decide
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
-from scalerd.kube.writer import WriteOutcome
+from scalerd.kube.writer import FAILED_WRITES, WriteOutcome, WriteStatus
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
+from scalerd.reasons import Reason
 
 log = structlog.get_logger()
 
@@ -49,8 +50,6 @@ MAX_DECIDE_ATTEMPTS = 3
 CYCLE_DEADLINE_FRACTION = 0.8
 """A target still running after this fraction of the interval is logged as overrunning."""
 NO_READING = "no reading: the metric sources returned nothing for this metric"
-WRITE_FAILURES = frozenset({"failed", "forbidden", "not_found", "fenced", "conflict"})
-HPA_CONFLICT = "hpa_conflict"
 HPA_SYNC_TIMEOUT = 10.0
 """How long `once` (a cycle waiting for every target) waits for the HPAs' first list."""
 
@@ -385,7 +384,7 @@ class Daemon:
             return self._run_target(target, readings=readings, clock=clock)
         except Exception as error:  # one target's bug must not stop the others or the loop
             log.exception("target_failed", target=target.name)
-            return _failed_result(target, reason="error", error=f"{type(error).__name__}: {error}")
+            return _failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(target.name)
@@ -395,7 +394,7 @@ class Daemon:
         if view is None:
             log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
                         deployment=target.deployment)
-            return _failed_result(target, reason="deployment_not_found",
+            return _failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
                                   error=f"deployment {target.namespace}/{target.deployment} not found")
         hpa = None if self._hpas is None else self._hpas.hpa_for(target.namespace, target.deployment)
         if hpa is not None:
@@ -412,12 +411,12 @@ class Daemon:
             if not decision.changed:
                 break
             outcome = self._writer.scale(view=view, replicas=decision.desired)
-            if outcome.status != "conflict" or attempt == MAX_DECIDE_ATTEMPTS:
+            if outcome.status != WriteStatus.CONFLICT or attempt == MAX_DECIDE_ATTEMPTS:
                 break
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
             view = self._cache.refresh(target.namespace, target.deployment)
             if view is None:
-                return _failed_result(target, reason="deployment_not_found",
+                return _failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
                                       error=f"deployment {target.namespace}/{target.deployment} not found")
         applied = outcome is not None and outcome.applied
         if applied:
@@ -440,7 +439,7 @@ class Daemon:
                              wall_time=clock.wall_time, state=state, paused=paused)
         conflict = (f"HorizontalPodAutoscaler {hpa} also scales Deployment {target.namespace}/{target.deployment}: "
                     "scalerd does not write its replicas while that HPA exists")
-        decision = replace(decision, reason=HPA_CONFLICT,
+        decision = replace(decision, reason=Reason.HPA_CONFLICT,
                            message=f"{conflict} (it would have set {decision.desired}: {decision.message})")
         if self._hpa_conflicts.get(_deployment_key(target)) != hpa:
             self._hpa_conflicts[_deployment_key(target)] = hpa
@@ -494,7 +493,7 @@ class Daemon:
             metrics=[{"name": m.name, "value": m.value, "proposal": m.proposal, "error": m.error}
                      for m in result.metrics],
         )
-        if result.write_status in WRITE_FAILURES:
+        if result.write_status in FAILED_WRITES:
             self._emit(target, view, reason="ScaleFailed", event_type="Warning",
                        message=f"scale to {decision.desired} failed: {result.error}")
         if not result.applied:
@@ -543,7 +542,7 @@ def _metric_results(decision: Decision) -> tuple[MetricResult, ...]:
 def _result_of(target: Target, decision: Decision, *, applied: bool, outcome: WriteOutcome | None) -> TargetResult:
     status = None if outcome is None else outcome.status
     error = None
-    if status in WRITE_FAILURES:
+    if status in FAILED_WRITES:
         error = f"write {status}: {outcome.detail}"
     return TargetResult(
         target=target.name, namespace=target.namespace, deployment=target.deployment, current=decision.current,

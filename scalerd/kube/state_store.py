@@ -31,7 +31,7 @@ import kubernetes.client
 import structlog
 
 from scalerd.kube._api import RequestHook, call_json, ignore_request, request
-from scalerd.kube.writer import APPLIED, CONFLICT, DRY_RUN, KubeWriter, WriteOutcome
+from scalerd.kube.writer import KubeWriter, WriteOutcome, WriteStatus
 from scalerd.writeahead import MAX_RECORD_BYTES, TargetRecord, decode_record, encode_record, fit
 
 log = structlog.get_logger(__name__)
@@ -217,13 +217,13 @@ class StateStore:
                 namespace=self.namespace, name=shard.name, labels={**MANAGED_BY, STORE_LABEL: self._prefix},
                 data=data, resource_version=resource_version)
         with self._lock:
-            if outcome.status == APPLIED:
+            if outcome.status == WriteStatus.APPLIED:
                 shard.data, shard.resource_version = data, outcome.resource_version
-            elif outcome.status == CONFLICT:
+            elif outcome.status == WriteStatus.CONFLICT:
                 # Someone else wrote this ConfigMap: another leader, or `scalerd once`. Nothing here is current.
                 self._loaded = False
                 log.warning("state_conflict", config_map=shard.name, detail=outcome.detail)
-            elif outcome.status != DRY_RUN:
+            elif outcome.status != WriteStatus.DRY_RUN:
                 for text_key, cycle in staged.items():  # outcomes are kept for the next write; intents are not
                     shard.pending.setdefault(text_key, batch[text_key])
                     shard.staged_in.setdefault(text_key, cycle)

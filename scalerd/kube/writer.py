@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import kubernetes.client
@@ -36,12 +37,28 @@ from scalerd.kube.cache import DeploymentView
 
 log = structlog.get_logger(__name__)
 
-APPLIED, DRY_RUN, CONFLICT, FENCED, FAILED, NOT_FOUND, FORBIDDEN = (
-    "applied", "dry_run", "conflict", "fenced", "failed", "not_found", "forbidden",
-)
+
+
+class WriteStatus(StrEnum):
+    """How a write ended (`WriteOutcome.status`, the decision log's `write_status`); each member is its value."""
+
+    APPLIED = "applied"
+    DRY_RUN = "dry_run"
+    CONFLICT = "conflict"
+    """409: the object changed since it was read (the loop reads it again and decides again)."""
+    FENCED = "fenced"
+    """Not sent: this instance no longer holds the Lease."""
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+
+
+FAILED_WRITES = frozenset({WriteStatus.FAILED, WriteStatus.FORBIDDEN, WriteStatus.NOT_FOUND, WriteStatus.FENCED,
+                           WriteStatus.CONFLICT})
+"""What `once` exits 1 for and a ScaleFailed Event reports."""
 HTTP_TOO_MANY_REQUESTS = 429
 HTTP_CONFLICT = 409
-STATUS_OF_FINAL_ANSWER = {409: CONFLICT, 404: NOT_FOUND, 403: FORBIDDEN}
+STATUS_OF_FINAL_ANSWER = {409: WriteStatus.CONFLICT, 404: WriteStatus.NOT_FOUND, 403: WriteStatus.FORBIDDEN}
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 2.0
 CONNECT_TIMEOUT = 3.0
@@ -53,8 +70,7 @@ CONFIG_MAPS_PATH = "/api/v1/namespaces/{namespace}/configmaps"
 @dataclass(frozen=True)
 class WriteOutcome:
     applied: bool
-    status: str
-    """applied | dry_run | conflict | fenced | failed | not_found | forbidden"""
+    status: WriteStatus
     detail: str
     attempts: int
     """Requests actually sent."""
@@ -193,8 +209,8 @@ class KubeWriter:
         """`landed`: after a 409 that may answer our own earlier, unanswered attempt, (the object's resourceVersion,
         what shows it) when the object has that attempt's effect, else None."""
         if self._dry_run:
-            return WriteOutcome(applied=False, status=DRY_RUN, detail=f"dry run: would {planned}", attempts=0,
-                                resource_version=None)
+            return WriteOutcome(applied=False, status=WriteStatus.DRY_RUN, detail=f"dry run: would {planned}",
+                                attempts=0, resource_version=None)
         progress = _Progress(started=self._clock())
 
         def attempt() -> dict:
@@ -215,7 +231,8 @@ class KubeWriter:
         try:
             answer = retrying(attempt)
         except _Fenced:
-            outcome = WriteOutcome(applied=False, status=FENCED, attempts=progress.attempts, resource_version=None,
+            outcome = WriteOutcome(applied=False, status=WriteStatus.FENCED, attempts=progress.attempts,
+                                   resource_version=None,
                                    detail="not written: this instance does not hold a fresh leader Lease")
         except ApiException as error:
             proof = None
@@ -226,13 +243,13 @@ class KubeWriter:
                 detail = f"{planned} (an attempt without an answer landed: its resend was refused with 409 and {evidence})"
                 log.info("kube_write_landed_unanswered", verb=verb, namespace=namespace, name=name, detail=detail,
                          attempts=progress.attempts)
-                return WriteOutcome(applied=True, status=APPLIED, attempts=progress.attempts,
+                return WriteOutcome(applied=True, status=WriteStatus.APPLIED, attempts=progress.attempts,
                                     resource_version=resource_version, detail=detail)
             outcome = self._final_answer(error, progress)
         else:
-            return WriteOutcome(applied=True, status=APPLIED, detail=planned, attempts=progress.attempts,
+            return WriteOutcome(applied=True, status=WriteStatus.APPLIED, detail=planned, attempts=progress.attempts,
                                 resource_version=(answer.get("metadata") or {}).get("resourceVersion"))
-        logger = log.info if outcome.status in (CONFLICT, FENCED) else log.error
+        logger = log.info if outcome.status in (WriteStatus.CONFLICT, WriteStatus.FENCED) else log.error
         logger("kube_write_not_applied", verb=verb, namespace=namespace, name=name, planned=planned,
                status=outcome.status, detail=outcome.detail, attempts=outcome.attempts)
         return outcome
@@ -251,7 +268,7 @@ class KubeWriter:
         return (deployment.get("metadata") or {}).get("resourceVersion"), f"the Deployment is at {replicas} replicas"
 
     def _final_answer(self, error: ApiException, progress: _Progress) -> WriteOutcome:
-        status = STATUS_OF_FINAL_ANSWER.get(error.status or NO_ANSWER, FAILED)
+        status = STATUS_OF_FINAL_ANSWER.get(error.status or NO_ANSWER, WriteStatus.FAILED)
         detail = api_message(error)
         asked = parse_retry_after(retry_after_header(error), now=self._wall_clock())
         if asked is not None and asked == progress.refused_wait:

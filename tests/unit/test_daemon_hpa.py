@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from scalerd.daemon.loop import HPA_CONFLICT, STATE_ANNOTATION, Daemon
+from scalerd.daemon.loop import STATE_ANNOTATION, Daemon
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import hpa_target
 from scalerd.readings import Reading
+from scalerd.reasons import Reason
 from tests.unit.test_daemon import (
     FakeClocks,
     FakeCluster,
@@ -71,11 +72,11 @@ def test_a_deployment_scaled_by_an_hpa_is_decided_but_never_written(bed):
 
     api = results["api"]
     assert (api.current, api.desired, api.applied, api.reason, api.error, api.write_status) == (
-        2, 5, False, HPA_CONFLICT, None, None)
+        2, 5, False, Reason.HPA_CONFLICT, None, None)
     assert [(name, replicas) for name, replicas, _ in bed.writer.scales] == [("web", 5)]
     assert [annotated for _, annotated, _ in bed.writer.annotations] == ["web"]
     [decision] = [line for line in logs if line["event"] == "decision" and line["target"] == "api"]
-    assert decision["reason"] == HPA_CONFLICT
+    assert decision["reason"] == Reason.HPA_CONFLICT
     assert decision["message"].startswith(
         "HorizontalPodAutoscaler api-hpa also scales Deployment apps/api: scalerd does not write its replicas while "
         "that HPA exists (it would have set 5: ")
@@ -128,7 +129,7 @@ def test_once_waits_for_the_hpas_first_list(bed):
     results = bed.cycle(wait_for_every_target=True)
 
     assert bed.hpas.waits == [10.0]
-    assert (results["web"].reason, results["api"].applied) == (HPA_CONFLICT, True)
+    assert (results["web"].reason, results["api"].applied) == (Reason.HPA_CONFLICT, True)
 
 
 def test_without_an_hpa_reader_every_target_is_written():
