@@ -52,7 +52,16 @@ def run(args: argparse.Namespace) -> int:
         return exits.INVALID_INPUT
     try:
         # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would hide the `timestamp` header.
-        with open(args.trace, newline="", encoding="utf-8-sig") as trace:
+        trace = open(args.trace, newline="", encoding="utf-8-sig")  # noqa: SIM115 - the with below closes it
+    except OSError as error:
+        print(_trace_problem(args.trace, error), file=sys.stderr)
+        return exits.INVALID_INPUT
+    try:
+        with trace:
+            problem = _out_problem(args.out)
+            if problem is not None:
+                print(problem, file=sys.stderr)
+                return exits.INVALID_INPUT
             result = simulate_to_directory(
                 target, interval=config.defaults.interval, trace=trace, out_dir=args.out,
                 initial_replicas=args.initial_replicas, trace_name=args.trace, startup_delay=args.startup_delay,
@@ -71,6 +80,27 @@ def run(args: argparse.Namespace) -> int:
                title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
     print(_human_summary(result, plot_path=plot_path))
     return exits.OK
+
+
+def _out_problem(out: str) -> str | None:
+    """--out must be a directory, or a path where one can be made; what to do otherwise."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        return (f"--out {out}: a file is in the way, not a directory: pass a directory for decisions.csv, "
+                "summary.json and plot.png (created if missing), or move the file")
+    except OSError as error:
+        return f"--out {out}: cannot create the directory ({error.strerror}): pass a directory you may write to"
+    return None
+
+
+def _trace_problem(path: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return (f"--trace {path}: no such file: pass the path of a CSV trace (a `timestamp` column and one column "
+                "per metric name)")
+    if isinstance(error, IsADirectoryError):
+        return f"--trace {path}: is a directory: pass the path of the CSV trace file in it"
+    return f"--trace {path}: cannot read ({error.strerror}): pass a CSV trace file you may read"
 
 
 def choose_target(config: Config, name: str | None) -> Target:

@@ -77,16 +77,25 @@ def _kubeconfig_sources(kubeconfig: str | None, environ: Mapping[str, str]) -> t
     return "the default", [Path(DEFAULT_KUBECONFIG).expanduser()]
 
 
+def _missing_kubeconfig(origin: str, tried: str) -> str:
+    """What to do depends on who named the missing file: the user's own flag or variable, or nobody."""
+    if origin == "--kubeconfig":
+        return (f"--kubeconfig {tried}: no such file: pass the path of an existing kubeconfig, or leave "
+                "--kubeconfig out to use $KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount")
+    if origin == "$KUBECONFIG":
+        return (f"$KUBECONFIG names no existing file ({tried}): set it to an existing kubeconfig, or pass "
+                "--kubeconfig PATH")
+    return (f"no Kubernetes configuration: not in a cluster (KUBERNETES_SERVICE_HOST unset) and no kubeconfig "
+            f"file at {tried} ({origin}); pass --kubeconfig PATH")
+
+
 def _load_kubeconfig(configuration: kubernetes.client.Configuration, *, sources: tuple[str, list[Path]],
                      context: str | None) -> None:
     origin, paths = sources
     existing = [path for path in paths if path.is_file()]
     if not existing:
         tried = ", ".join(str(path) for path in paths)
-        raise KubeConfigError(
-            f"no Kubernetes configuration: not in a cluster (KUBERNETES_SERVICE_HOST unset) and no kubeconfig "
-            f"file at {tried} ({origin}); pass --kubeconfig PATH"
-        )
+        raise KubeConfigError(_missing_kubeconfig(origin, tried))
     try:
         kubernetes.config.load_kube_config(
             config_file=os.pathsep.join(str(path) for path in existing), context=context,

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scalerd.cli import main
 from scalerd.kube.client import KubeConfigError, load_api_client, pod_namespace
 
 
@@ -56,9 +57,28 @@ def test_no_configuration_anywhere_names_what_was_tried(tmp_path, monkeypatch):
     )
 
 
-def test_missing_explicit_kubeconfig_is_named(tmp_path):
-    with pytest.raises(KubeConfigError, match=rf"no kubeconfig file at {tmp_path}/nope \(--kubeconfig\)"):
-        load_api_client(kubeconfig=str(tmp_path / "nope"))
+@pytest.mark.parametrize(("kubeconfig", "environ", "message"), [
+    pytest.param("{tmp}/nope", {}, "--kubeconfig {tmp}/nope: no such file: pass the path of an existing kubeconfig, "
+                 "or leave --kubeconfig out to use $KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount",
+                 id="flag"),
+    pytest.param(None, {"KUBECONFIG": "{tmp}/a:{tmp}/b"}, "$KUBECONFIG names no existing file ({tmp}/a, {tmp}/b): "
+                 "set it to an existing kubeconfig, or pass --kubeconfig PATH", id="environment-variable"),
+])
+def test_a_missing_kubeconfig_someone_named_says_what_to_change(tmp_path, kubeconfig, environ, message):
+    with pytest.raises(KubeConfigError) as raised:
+        load_api_client(kubeconfig=kubeconfig and kubeconfig.format(tmp=tmp_path),
+                        environ={key: value.format(tmp=tmp_path) for key, value in environ.items()})
+    assert str(raised.value) == message.format(tmp=tmp_path)
+
+
+def test_once_with_a_missing_kubeconfig_names_the_flag_once(tmp_path, capsys):
+    config = tmp_path / "scalerd.yaml"
+    config.write_text("apiVersion: scalerd/v1\ntargets:\n  - {name: a, deployment: a, minReplicas: 1, maxReplicas: 2,"
+                      " schedule: [{time: '00:00', replicas: 1}]}\n")
+    code = main(["once", "--config", str(config), "--kubeconfig", str(tmp_path / "missing")])
+    assert (code, capsys.readouterr().err) == (1, (
+        f"error: --kubeconfig {tmp_path}/missing: no such file: pass the path of an existing kubeconfig, or leave "
+        "--kubeconfig out to use $KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount\n"))
 
 
 def test_unknown_context_is_named(tmp_path):

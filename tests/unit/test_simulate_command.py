@@ -178,3 +178,23 @@ def test_a_bad_startup_delay_is_a_usage_error(files, capsys, value, message):
 
     assert exit_info.value.code == 2
     assert f"argument --startup-delay: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("trace_at", "out_at", "message"), [
+    pytest.param("missing.csv", "out", "--trace {tmp}/missing.csv: no such file: pass the path of a CSV trace (a "
+                 "`timestamp` column and one column per metric name)", id="trace-missing"),
+    pytest.param(".", "out", "--trace {tmp}/.: is a directory: pass the path of the CSV trace file in it",
+                 id="trace-is-a-directory"),
+    pytest.param("trace.csv", "scalerd.yaml", "--out {tmp}/scalerd.yaml: a file is in the way, not a directory: pass a "
+                 "directory for decisions.csv, summary.json and plot.png (created if missing), or move the file",
+                 id="out-is-a-file"),
+    pytest.param("missing.csv", "scalerd.yaml/out", "--trace {tmp}/missing.csv: no such file: pass the path of a "
+                 "CSV trace (a `timestamp` column and one column per metric name)", id="the-trace-first"),
+])
+def test_a_bad_trace_or_out_path_names_the_flag_and_the_fix(files, tmp_path, capsys, trace_at, out_at, message):
+    config, _trace, _out = files(ONE_TARGET)
+
+    code = main(["simulate", "--config", config, "--trace", f"{tmp_path}/{trace_at}", "--out", f"{tmp_path}/{out_at}"])
+
+    assert (code, capsys.readouterr().err) == (2, message.format(tmp=tmp_path) + "\n")
+    assert not (tmp_path / "out").exists()
