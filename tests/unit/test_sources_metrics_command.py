@@ -148,4 +148,4 @@ def test_cpu_without_kubernetes_access_fails_those_metrics_naming_why(tmp_path, 
     assert (metric["name"], metric["value"], metric["proposal"]) == ("cpu", None, None)
     # the rest of the message is the kube client loader's own; it names the file it tried
     assert metric["error"].startswith("no Kubernetes access for cpu metrics: ")
-    assert f"no kubeconfig file at {missing}" in metric["error"]
+    assert f"--kubeconfig {missing}: no such file" in metric["error"]
