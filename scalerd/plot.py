@@ -1,4 +1,5 @@
-"""Draw a replay (`scalerd simulate`): the load, then the target's, baseline's and oracle's replicas.
+"""Draw a replay (`scalerd simulate`): the load, then the target's, baseline's and oracle's replicas (and what
+really ran, when known).
 
 A replay of days has tens of thousands of steps, too dense to tell the lines apart, so a long replay gets
 a third panel: the same replicas over the few hours around the load's peak.
@@ -75,6 +76,9 @@ def _plot_replicas(axes, series: Series, days: list[float], *, start: int, stop:
               label="baseline (HPA defaults, no cooldown, no schedule)")
     axes.plot(days[window], series.replicas[window], drawstyle="steps-post", linewidth=1.1, color="tab:blue",
               label="scalerd (this configuration)")
+    if len(series.actual):
+        axes.plot(days[window], series.actual[window], drawstyle="steps-post", linewidth=1.0, color="tab:red",
+                  label="what ran (--actual-replicas-query)")
     axes.set_ylabel("replicas")
     axes.legend(loc="upper right", fontsize="small")
 

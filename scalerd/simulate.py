@@ -36,6 +36,9 @@ SUMMARY_KEYS = (
     "baseline_underprovisioned_seconds",
     "startup_delay_seconds",
 )
+ACTUAL_SUMMARY_KEYS = ("actual_replica_seconds", "actual_underprovisioned_seconds")
+"""Added to the summary when the replay knows what really ran."""
+ACTUAL_COLUMN = "actual_replicas"
 SLACK_SECONDS = 1e-6
 """Step times are first + k * interval, never accumulated, yet still rounded (7 * 0.1 is 0.7000000000000001,
 and a float near 1.7e9 is only good to 2.4e-7 s): a row or a last step this close after a step time is at it."""
@@ -303,6 +306,9 @@ class Summary:
     baseline_replica_seconds: float = 0.0
     baseline_underprovisioned_seconds: float = 0.0
     startup_delay_seconds: float = 0.0
+    actual_replica_seconds: float | None = None
+    """With what really ran (`simulate --actual-replicas-query`): its cost and under-provisioned time."""
+    actual_underprovisioned_seconds: float | None = None
 
     def add(self, step: Step) -> None:
         interval = self.interval
@@ -317,8 +323,18 @@ class Summary:
         if step.scaled:
             self.scale_events += 1
 
+    def add_actual(self, step: Step, actual: float) -> None:
+        """What really ran at this step: `actual` replicas, all taken as serving."""
+        self.actual_replica_seconds = (self.actual_replica_seconds or 0.0) + actual * self.interval
+        self.actual_underprovisioned_seconds = self.actual_underprovisioned_seconds or 0.0
+        if step.metric_proposal is not None and step.metric_proposal > actual:
+            self.actual_underprovisioned_seconds += self.interval
+
     def as_dict(self) -> dict[str, int | float]:
-        return {key: plain_number(getattr(self, key)) for key in SUMMARY_KEYS}
+        numbers = {key: plain_number(getattr(self, key)) for key in SUMMARY_KEYS}
+        if self.actual_replica_seconds is not None:
+            numbers |= {key: plain_number(getattr(self, key)) for key in ACTUAL_SUMMARY_KEYS}
+        return numbers
 
 
 def plain_number(number: float) -> int | float:
@@ -338,6 +354,8 @@ class Series:
     replicas: array = field(default_factory=lambda: array("l"))
     baseline: array = field(default_factory=lambda: array("l"))
     oracle: array = field(default_factory=lambda: array("l"))
+    actual: array = field(default_factory=lambda: array("d"))
+    """What really ran at each step, when known (empty otherwise)."""
 
     @property
     def loads(self) -> tuple[array, ...]:
@@ -370,21 +388,33 @@ def simulate_to_directory(
     The plot is left to the caller (`scalerd.plot.write_plot(result.series, ...)`), so that timing the
     replay never includes matplotlib. Raises TraceError for a bad trace.
     """
-    columns = [metric.name for metric in target.metrics]
-    rows = read_trace(trace, columns=columns, source=trace_name)
+    rows = read_trace(trace, columns=[metric.name for metric in target.metrics], source=trace_name)
+    return replay_to_directory(target, interval=interval, rows=rows, out_dir=out_dir,
+                               initial_replicas=initial_replicas, startup_delay=startup_delay)
+
+
+def replay_to_directory(
+    target: Target, *, interval: float, rows: Iterable[TraceRow], out_dir: str, initial_replicas: int | None = None,
+    startup_delay: float = 0.0, actual: LatestValue | None = None,
+) -> SimulationResult:
+    """Replay `rows` and write decisions.csv and summary.json into `out_dir`.
+
+    `actual`: what really ran (replicas over time); decisions.csv then ends with an `actual_replicas` column and the
+    summary adds `actual_replica_seconds` and `actual_underprovisioned_seconds`.
+    """
     summary = Summary(interval=interval, startup_delay_seconds=startup_delay)
-    series = Series(metric_names=tuple(columns))
+    series = Series(metric_names=tuple(metric.name for metric in target.metrics))
     os.makedirs(out_dir, exist_ok=True)
     decisions_path = os.path.join(out_dir, "decisions.csv")
     with open(decisions_path, "w", newline="", encoding="utf-8") as decisions_file:
         writer = csv.writer(decisions_file, lineterminator="\n")
-        writer.writerow(DECISIONS_HEADER)
+        writer.writerow(DECISIONS_HEADER + ((ACTUAL_COLUMN,) if actual is not None else ()))
         steps = replay(
             target, interval=interval, rows=rows, initial_replicas=initial_replicas, startup_delay=startup_delay
         )
         for step in steps:
             timestamp = step.timestamp
-            writer.writerow((
+            row = [
                 int(timestamp) if timestamp.is_integer() else plain_number(timestamp),
                 "" if step.metric_proposal is None else step.metric_proposal,
                 step.desired,
@@ -392,11 +422,37 @@ def simulate_to_directory(
                 step.reason,
                 step.ready,
                 "" if step.forecast_proposal is None else step.forecast_proposal,
-            ))
+            ]
             summary.add(step)
             series.add(step)
+            if actual is not None:
+                ran = actual.at(timestamp)
+                row.append(plain_number(ran))
+                summary.add_actual(step, ran)
+                series.actual.append(ran)
+            writer.writerow(row)
     summary_path = os.path.join(out_dir, "summary.json")
     with open(summary_path, "w", encoding="utf-8") as summary_file:
         json.dump(summary.as_dict(), summary_file, indent=2)
         summary_file.write("\n")
     return SimulationResult(summary=summary, series=series, decisions_path=decisions_path, summary_path=summary_path)
+
+
+class LatestValue:
+    """The latest of ascending (timestamp, value) samples at or before each time asked, asked in ascending order.
+
+    Asked before the first sample, it gives the first sample's value (a history starts where its data starts).
+    """
+
+    def __init__(self, samples: Sequence[tuple[float, float]]) -> None:
+        if not samples:
+            raise ValueError("no samples")
+        self._samples = samples
+        self._index = 0
+
+    def at(self, timestamp: float) -> float:
+        samples, index = self._samples, self._index
+        while index + 1 < len(samples) and samples[index + 1][0] <= timestamp + SLACK_SECONDS:
+            index += 1
+        self._index = index
+        return samples[index][1]

@@ -4,23 +4,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from scalerd.commands import exits
 from scalerd.commands.flag_types import duration
 from scalerd.config import ConfigError, load_config_file
+from scalerd.config.durations import format_duration
 from scalerd.config.model import Config, Target
 from scalerd.simulate import (
+    LatestValue,
     SimulationResult,
     TraceError,
     plain_number,
+    replay_to_directory,
     simulate_to_directory,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="scalerd configuration (YAML)")
-    parser.add_argument("--trace", required=True, metavar="CSV",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trace", metavar="CSV",
                         help="a header with `timestamp` (Unix seconds, ascending) and one column per metric name")
+    source.add_argument("--from-prometheus", action="store_true",
+                        help="replay the metrics' real history from Prometheus (query_range) instead of a trace")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="directory for decisions.csv, summary.json and plot.png (created if needed)")
     parser.add_argument("--target", metavar="NAME", help="the target to replay (needed when the file has several)")
@@ -28,6 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replicas at the start (default: the target's minReplicas)")
     parser.add_argument("--startup-delay", type=duration(positive=False), default=0.0, metavar="D",
                         help="a replica added at t serves from t + D (a duration like 60s or 1m; default 0s)")
+    history = parser.add_argument_group("--from-prometheus")
+    history.add_argument("--since", type=duration(positive=True), default=7 * 86400.0, metavar="D",
+                         help="how far back from now (default 7d)")
+    history.add_argument("--step", type=duration(positive=True), metavar="D",
+                         help="the history's resolution (default: defaults.interval)")
+    history.add_argument("--actual-replicas-query", metavar="Q",
+                         help="what really ran, e.g. kube_deployment_spec_replicas{deployment=\"api\"}: the summary, "
+                              "decisions.csv and the plot add it, and one line compares")
+    history.add_argument("--metric-query", action="append", default=[], metavar="NAME=QUERY",
+                         help="the history of a metric that is not a prometheus one (kafka lag, cpu demand, http); "
+                              "repeatable")
 
 
 def _non_negative_int(text: str) -> int:
@@ -50,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     except LookupError as error:
         print(f"{args.config}: {error.args[0]}", file=sys.stderr)
         return exits.INVALID_INPUT
+    if args.from_prometheus:
+        return _from_prometheus(args, config=config, target=target)
     try:
         # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would hide the `timestamp` header.
         trace = open(args.trace, newline="", encoding="utf-8-sig")  # noqa: SIM115 - the with below closes it
@@ -72,14 +92,69 @@ def run(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as error:
         print(f"{args.trace}: not a UTF-8 text file ({error.reason})", file=sys.stderr)
         return exits.INVALID_INPUT
+    _plot_and_print(result, args=args, title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
+    return exits.OK
 
+
+def _from_prometheus(args: argparse.Namespace, *, config: Config, target: Target) -> int:
+    from scalerd import whatif
+    from scalerd.prometheus_history import HistoryError
+
+    try:
+        overrides = dict(_name_and_query(text) for text in args.metric_query)
+        queries = whatif.history_queries(target, defaults=config.defaults, overrides=overrides)
+    except (LookupError, ValueError) as error:
+        print(f"{args.config}: {error}", file=sys.stderr)
+        return exits.INVALID_INPUT
+    step = args.step or config.defaults.interval
+    # On the step grid, so that the same command asks Prometheus the same points.
+    end = time.time() // step * step
+    start = end - args.since
+    extra = [args.actual_replicas_query] if args.actual_replicas_query else []
+    try:
+        histories = whatif.load_histories(queries, defaults=config.defaults, start=start, end=end, step=step,
+                                          extra=extra)
+        actual = None
+        if args.actual_replicas_query:
+            actual_samples = histories.pop()
+            if not actual_samples:
+                raise LookupError(f"--actual-replicas-query: no samples in the range ({args.actual_replicas_query})")
+            actual = LatestValue(actual_samples)
+        names = [query.metric for query in queries]
+        if queries:
+            rows, gaps = whatif.merge(histories, names=names,
+                                      not_before=actual_samples[0][0] if actual is not None else None)
+        else:
+            rows, gaps = whatif.grid_rows(start=start, end=end), {}
+    except (HistoryError, LookupError) as error:
+        print(f"--from-prometheus: {error}", file=sys.stderr)
+        return exits.FAILED
+    for name, missing in gaps.items():
+        if missing:
+            print(f"{name}: no sample at {missing} of {len(rows)} steps; the previous value was used", file=sys.stderr)
+    result = replay_to_directory(target, interval=config.defaults.interval, rows=rows, out_dir=args.out,
+                                 initial_replicas=args.initial_replicas, startup_delay=args.startup_delay,
+                                 actual=actual)
+    since = format_duration(args.since)
+    _plot_and_print(result, args=args, title=f"scalerd simulate: {target.name} over the last {since} of Prometheus")
+    if actual is not None:
+        print(whatif.comparison(result.summary))
+    return exits.OK
+
+
+def _name_and_query(text: str) -> tuple[str, str]:
+    name, separator, query = text.partition("=")
+    if not separator or not name.strip() or not query.strip():
+        raise ValueError(f"--metric-query: expected NAME=QUERY (got {text!r})")
+    return name.strip(), query.strip()
+
+
+def _plot_and_print(result: SimulationResult, *, args: argparse.Namespace, title: str) -> None:
     from scalerd.plot import write_plot
 
     plot_path = os.path.join(args.out, "plot.png")
-    write_plot(result.series, path=plot_path,
-               title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
+    write_plot(result.series, path=plot_path, title=title)
     print(_human_summary(result, plot_path=plot_path))
-    return exits.OK
 
 
 def _out_problem(out: str) -> str | None:
@@ -127,5 +202,8 @@ def _human_summary(result: SimulationResult, *, plot_path: str) -> str:
          f" (baseline {numbers['baseline_underprovisioned_seconds']})"
          + (f", replicas serving {numbers['startup_delay_seconds']} s after they are added"
             if result.summary.startup_delay_seconds else "")),
+        *((f"what ran: replica-seconds {numbers['actual_replica_seconds']}, under-provisioned seconds "
+           f"{numbers['actual_underprovisioned_seconds']}",) if result.summary.actual_replica_seconds is not None
+          else ()),
     ))
 
