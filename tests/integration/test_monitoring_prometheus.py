@@ -23,9 +23,9 @@ def test_dashboard_and_alert_queries_against_a_real_scrape(testbed, tmp_path):
     daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config", str(config)],
                            extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
     try:
-        daemon.wait_ready()
-        wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=15, what="scaled to maxReplicas 3")
-        wait_until(lambda: daemon.metric('scalerd_replicas{kind="current",target="api"}') == 3.0, timeout=10,
+        daemon.wait_ready(timeout=60)
+        wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=60, what="scaled to maxReplicas 3")
+        wait_until(lambda: daemon.metric('scalerd_replicas{kind="current",target="api"}') == 3.0, timeout=30,
                    what="a decision at 3 replicas in /metrics")
         scrape = daemon.get("/metrics").text
     finally:
@@ -39,7 +39,7 @@ def test_dashboard_and_alert_queries_against_a_real_scrape(testbed, tmp_path):
 
     # Prometheus scrapes the exporter every second: serve it the scrape and wait until it has it.
     testbed.write_metrics(scrape)
-    testbed.wait_for_prometheus_value('max(scalerd_replicas{kind="current",target="api"})', 3.0, timeout=15)
+    testbed.wait_for_prometheus_value('max(scalerd_replicas{kind="current",target="api"})', 3.0, timeout=30)
 
     for title, expr in dashboard_queries():
         response = requests.get(f"{testbed.prometheus_url}/api/v1/query", params={"query": expr}, timeout=5)
