@@ -1,12 +1,19 @@
 """Shared fixtures. The test bed starts only when a test asks for it, once per session: unit tests start nothing."""
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.testbed.bed import TestBed
 from tests.testbed.kafka_tools import KafkaTools, unique_name
+
+# The tools the tests run (kubectl, scalerd, hadolint) are the ones installed beside this interpreter, not whatever
+# comes first on PATH: this machine's image has an older kubectl in /usr/bin whose messages differ.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")
