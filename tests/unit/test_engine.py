@@ -27,6 +27,7 @@ from scalerd.metric_types.cpu import CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import PodCpu, Reading
+from tests.builders import make_target
 
 NOW = 1_781_000_000.0
 RPS = PrometheusMetric(name="rps", query="sum(rate(x[1m]))", target_per_replica=100.0)
@@ -52,11 +53,8 @@ def uniform_events(changes, period, *, sign=1):
                  for index, change in enumerate(changes))
 
 
-def target(**overrides) -> Target:
-    fields = {"name": "api", "namespace": "default", "deployment": "api", "min_replicas": 1, "max_replicas": 20,
-              "timezone": "UTC", "metrics": (RPS,), "behavior": NO_COOLDOWN}
-    fields.update(overrides)
-    return Target(**fields)
+def target(*, metrics=(RPS,), **overrides) -> Target:
+    return make_target("api", *metrics, **{"max_replicas": 20, "behavior": NO_COOLDOWN, **overrides})
 
 
 def run(spec: Target, *, current: int, readings=None, rps=None, now: float = NOW,

@@ -11,13 +11,13 @@ import pytest
 
 from scalerd.cli import main
 from scalerd.config import ConfigError, load_config_text
-from scalerd.config.model import Target
 from scalerd.logs import config_secrets
 from scalerd.metric_types.base import OnMissing
 from scalerd.metric_types.http import HttpMetric
 from scalerd.metric_types.registry import metric_outcome
 from scalerd.readings import Reading
 from scalerd.sources.http import HttpSource
+from tests.builders import make_target
 from tests.recording_server import Answer, RecordingServer, serve, tls_server_context
 from tests.unit.test_config_bad import one_target
 
@@ -126,11 +126,6 @@ def source() -> Iterator[HttpSource]:
     source.close()
 
 
-def target(name: str, *metrics: HttpMetric) -> Target:
-    return Target(name=name, namespace="default", deployment=name, min_replicas=1, max_replicas=10, timezone="UTC",
-                  metrics=metrics)
-
-
 def metric(url: str, location: str, *, name: str = "q", on_missing: OnMissing = OnMissing.FAIL,
            **fields) -> HttpMetric:
     return HttpMetric(name=name, url=url, value_location=tuple(location.split(".")), target_per_replica=10.0,
@@ -138,7 +133,7 @@ def metric(url: str, location: str, *, name: str = "q", on_missing: OnMissing = 
 
 
 def read(source: HttpSource, *metrics: HttpMetric) -> list[Reading]:
-    wanted = [(target("t"), each) for each in metrics]
+    wanted = [(make_target("t"), each) for each in metrics]
     return [future.result(timeout=30) for future in source.submit(wanted, at=0.0)]
 
 
@@ -161,10 +156,10 @@ def test_one_request_per_url_per_cycle_however_many_targets_use_it(server, sourc
     stats, other = server.url + "/stats", server.url + "/other"
     server.answers["/other"] = ok({"n": 3})
     wanted = [
-        (target("a"), metric(stats, "backlog.pending", name="pending")),
-        (target("a"), metric(stats, "items.0.depth", name="depth")),
-        (target("b"), metric(stats, "backlog.pending", name="pending")),
-        (target("b"), metric(other, "n", name="n")),
+        (make_target("a"), metric(stats, "backlog.pending", name="pending")),
+        (make_target("a"), metric(stats, "items.0.depth", name="depth")),
+        (make_target("b"), metric(stats, "backlog.pending", name="pending")),
+        (make_target("b"), metric(other, "n", name="n")),
     ]
 
     readings = [future.result(timeout=30) for future in source.submit(wanted, at=0.0)]

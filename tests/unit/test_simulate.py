@@ -30,6 +30,7 @@ from scalerd.simulate import (
     replay,
     simulate_to_directory,
 )
+from tests import builders
 
 HPA_SCALE_UP = ScalingRules(
     stabilization_window=0.0,
@@ -41,15 +42,8 @@ IMMEDIATE_SCALE_DOWN = ScalingRules(
 
 
 def make_target(*, metrics=(), schedule=(), cooldown=0.0, min_replicas=1, max_replicas=20, timezone="UTC") -> Target:
-    return Target(
-        name="api",
-        namespace="default",
-        deployment="api",
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        timezone=timezone,
-        metrics=metrics,
-        schedule=schedule,
+    return builders.make_target(
+        "api", *metrics, min_replicas=min_replicas, max_replicas=max_replicas, timezone=timezone, schedule=schedule,
         behavior=Behavior(cooldown=cooldown, tolerance=0.1, scale_up=HPA_SCALE_UP, scale_down=IMMEDIATE_SCALE_DOWN),
     )
 

@@ -5,23 +5,19 @@ import socket
 
 import pytest
 
-from scalerd.config.model import Defaults, KafkaSettings, PrometheusSettings, Target
+from scalerd.config.model import Defaults, KafkaSettings, PrometheusSettings
 from scalerd.metric_types.cpu import NO_KUBERNETES_ACCESS, CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources import Sources
+from tests.builders import make_target
 
 
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def target(name: str, *metrics) -> Target:
-    return Target(name=name, namespace="default", deployment=name, min_replicas=1, max_replicas=5, timezone="UTC",
-                  metrics=metrics)
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ def test_every_metric_is_answered_under_its_target_and_name(sources):
     rps = PrometheusMetric(name="rps", query="sum(rate(x[1m]))", target_per_replica=5.0)
     lag = KafkaMetric(name="lag", group="g", topics=("t",), lag_per_replica=100.0)
     cpu = CpuMetric(name="cpu", target_utilization=70.0)
-    targets = [target("api", rps, cpu), target("worker", lag, PrometheusMetric(name="rps", query="up",
+    targets = [make_target("api", rps, cpu), make_target("worker", lag, PrometheusMetric(name="rps", query="up",
                                                                                 target_value=1.0))]
 
     readings = the_sources.read_all(targets)
@@ -66,7 +62,7 @@ def test_a_defect_in_one_source_costs_its_metrics_only(sources, monkeypatch):
     lag = KafkaMetric(name="lag", group="g", topics=("t",), lag_per_replica=100.0)
     cpu = CpuMetric(name="cpu", target_utilization=70.0)
 
-    readings = the_sources.read_all([target("worker", lag, cpu)])
+    readings = the_sources.read_all([make_target("worker", lag, cpu)])
 
     assert readings == {
         ("worker", "lag"): Reading(name="lag", error="kafka source failed: KeyError: 'partition'"),
@@ -77,4 +73,4 @@ def test_a_defect_in_one_source_costs_its_metrics_only(sources, monkeypatch):
 def test_targets_without_metrics_read_nothing(sources):
     the_sources, _prometheus_port, _kafka_port = sources
 
-    assert the_sources.read_all([target("scheduled-only")]) == {}
+    assert the_sources.read_all([make_target("scheduled-only")]) == {}

@@ -16,6 +16,7 @@ from scalerd.metric_types.cpu import CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import PartitionLag, PodCpu, Reading
+from tests.builders import make_target
 
 KAFKA = KafkaMetric(name="lag", group="orders", topics=("orders",), lag_per_replica=10.0)
 RPS = PrometheusMetric(name="rps", query="q1", target_per_replica=50.0)
@@ -25,8 +26,7 @@ PARTITIONS = (PartitionLag("orders", 0, 2, 0, 30, 28), PartitionLag("orders", 1,
 
 
 def target(*metrics) -> Target:
-    return Target(name="orders", namespace="shop", deployment="orders", min_replicas=1, max_replicas=20,
-                  timezone="UTC", metrics=metrics)
+    return make_target("orders", *metrics, namespace="shop", max_replicas=20)
 
 
 def report(the_target: Target, **readings: Reading) -> dict:

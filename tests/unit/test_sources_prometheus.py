@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from scalerd.config.model import PrometheusSettings, Target
+from scalerd.config.model import PrometheusSettings
 from scalerd.metric_types.base import OnMissing
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 from scalerd.sources.prometheus import PrometheusSource
+from tests.builders import make_target
 from tests.recording_server import Answer, RecordingServer, serve, tls_server_context
 
 
@@ -43,11 +44,6 @@ def tls_prometheus(tmp_path) -> Iterator[tuple[RecordingServer, Path]]:
         yield recorder, certificate_file
 
 
-def target(name: str, *metrics: PrometheusMetric) -> Target:
-    return Target(name=name, namespace="default", deployment=name, min_replicas=1, max_replicas=10,
-                  timezone="UTC", metrics=metrics)
-
-
 def metric(query: str, *, name: str = "rps", on_missing: OnMissing = OnMissing.FAIL,
            url: str | None = None) -> PrometheusMetric:
     return PrometheusMetric(name=name, query=query, target_per_replica=10.0, on_missing=on_missing, url=url)
@@ -69,7 +65,7 @@ def make_source(prometheus: RecordingServer) -> Iterator[Callable[..., Prometheu
 
 def read_one(source: PrometheusSource, query: str, **kwargs) -> Reading:
     one = metric(query, **kwargs)
-    return source.read([(target("t", one), one)])[0]
+    return source.read([(make_target("t", one), one)])[0]
 
 
 def test_query_is_evaluated_at_the_clock_time_on_the_query_endpoint(prometheus, make_source):
@@ -82,7 +78,7 @@ def test_query_is_evaluated_at_the_clock_time_on_the_query_endpoint(prometheus, 
 
 def test_an_explicit_cycle_time_wins_over_the_clock(prometheus, make_source):
     one = metric("q")
-    make_source().read([(target("t", one), one)], at=1600000000.25)
+    make_source().read([(make_target("t", one), one)], at=1600000000.25)
 
     assert prometheus.requests[0]["params"]["time"] == "1600000000.250"
 
@@ -91,8 +87,8 @@ def test_identical_queries_are_sent_once_per_cycle_whatever_the_number_of_target
     shared, other = metric("shared"), metric("other", name="other")
     same_server = metric("shared", name="same", url=prometheus.url + "/")
     other_server = metric("shared", name="elsewhere", url=prometheus.url.replace("127.0.0.1", "localhost"))
-    wanted = [(target("a", shared), shared), (target("b", shared), shared), (target("c", other), other),
-              (target("d", same_server), same_server), (target("e", other_server), other_server)]
+    wanted = [(make_target("a", shared), shared), (make_target("b", shared), shared), (make_target("c", other), other),
+              (make_target("d", same_server), same_server), (make_target("e", other_server), other_server)]
 
     readings = make_source().read(wanted)
 
@@ -115,7 +111,7 @@ def test_queries_run_concurrently_up_to_the_bound(prometheus, make_source):
     metrics = [metric(f"q{i}", name=f"m{i}") for i in range(6)]
 
     started = time.monotonic()
-    readings = make_source(max_concurrency=2).read([(target("t", *metrics), m) for m in metrics])
+    readings = make_source(max_concurrency=2).read([(make_target("t", *metrics), m) for m in metrics])
     elapsed = time.monotonic() - started
 
     assert [reading.value for reading in readings] == [1.0] * 6
