@@ -164,6 +164,33 @@ def _leader_and_standby(testbed, admin, tmp_path, daemons):
     return deployment, lease, first, second
 
 
+def test_a_bad_file_edit_is_logged_and_counted_and_raises_no_event(testbed, admin, tmp_path, daemons):
+    """README: the `ConfigInvalid` Event exists only with --config-map (a file has no object to carry it)."""
+    deployment = unique_name("api")
+    create_deployment(admin, deployment, replicas=2)
+    set_rps(testbed, {deployment: 45})
+    config_args = _config_file(tmp_path, testbed, deployment)
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=config_args,
+                           extra=("--lease-name", unique_name("lease"), *FAST_LEASE))
+    daemons.append(daemon)
+    daemon.wait_ready()
+    wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
+    edited_at = time.time()
+
+    (tmp_path / "scalerd.yaml").write_text(rps_config(prometheus_url=testbed.prometheus_url, targets=[
+        {"name": "api", "deployment": deployment, "per_replica": -3}]))
+    rejected = wait_until(lambda: [line for line in daemon.log_events() if line.get("event") == "config_rejected"],
+                          timeout=10, what="the bad edit rejected")
+    decisions_before = len(daemon.decisions())
+    wait_until(lambda: len(daemon.decisions()) >= decisions_before + 2, timeout=15, what="two more cycles")
+
+    assert [line["problem"] for line in rejected] == ["targets[0].metrics[0].targetPerReplica: must be > 0 (got -3)"]
+    assert daemon.metric("scalerd_config_reload_failures_total") == 1.0
+    event_writes = [line for line in audit_lines(testbed.audit_path) if line["user"] == SCALERD_USER
+                    and line["ts"] >= edited_at and line["verb"] == "create" and line["path"].endswith("/events")]
+    assert event_writes == []
+
+
 def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
                                                                                 daemons, record_property):
     deployment, lease, first, second = _leader_and_standby(testbed, admin, tmp_path, daemons)

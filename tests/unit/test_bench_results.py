@@ -1,6 +1,9 @@
 """RESULTS.md's table: each figure held against the issue's goal, computed rather than typed."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bench.results import goal_of, markdown_table
@@ -51,3 +54,17 @@ def test_markdown_row_shows_value_goal_baseline_ratio_and_verdict():
         ("| `k8s_requests_per_steady_cycle` | 5000 targets | 0 requests | 0 reads per target; 1 write per change "
          "| 5000 | ∞ (scalerd: 0) | yes |"),
     ]
+
+
+def test_results_md_table_is_the_full_runs_table_but_the_rss_row_it_says_differs():
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "bench" / "RESULTS.md").read_text()
+    with open(root / "bench" / "results" / "2026-11-25.jsonl", encoding="utf-8") as lines:
+        printed = markdown_table([json.loads(line) for line in lines if line.strip()]).splitlines()
+    documented = text[text.index(printed[0]):].split("\n\n", 1)[0].splitlines()
+
+    differing = [(ours, theirs) for ours, theirs in zip(printed, documented, strict=True) if ours != theirs]
+    assert [(ours.split(" | ")[0], ours.split(" | ")[2], theirs.split(" | ")[2]) for ours, theirs in differing] == [
+        ("| `rss_mb`", "117.5 MB", "94.8 MB (was 117.5)")]
+    assert ("python -m bench.results bench/results/2026-11-25.jsonl  # the table above but its rss_mb row "
+            "(117.5 MB here)") in text

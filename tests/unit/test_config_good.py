@@ -375,3 +375,10 @@ def test_a_thousand_targets_load() -> None:
 @pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda path: path.name)
 def test_every_example_configuration_validates(path: Path) -> None:
     assert load_config_file(path).targets
+
+
+def test_config_readme_lists_every_example_file_and_no_other():
+    text = (REPO / "config" / "README.md").read_text()
+    table = text[text.index("| file | what it is |"):].split("\n\n", 1)[0]
+    listed = {row.split("`")[1] for row in table.splitlines()[2:]}
+    assert listed == {path.name for path in (REPO / "config").glob("*.yaml")}
