@@ -1,5 +1,7 @@
 """`scalerd validate` through the CLI on a second, independent set of bad files: exit 2, nothing on stdout,
-and on stderr exactly these lines, each starting with the path of the bad field (or FILE:LINE:COL for YAML)."""
+and on stderr exactly these lines, each starting with the path of the bad field (or FILE:LINE:COL for YAML).
+
+The files are written in block style (a target's fields one per line), built from test_config_bad's `v1`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +9,17 @@ from pathlib import Path
 import pytest
 
 from scalerd.cli import main
+from tests.unit.test_config_bad import v1
+
+CPU = ("metrics:", "  - {type: cpu, targetUtilization: 70}")
+
+
+def target(*lines: str) -> str:
+    """A scalerd/v1 file whose only target is `t`, scaling Deployment `d` up to 5, with `lines` (its other fields,
+    one YAML line each, indented under it)."""
+    fields = "".join(f"    {line}\n" for line in lines)
+    return v1("targets:\n  - name: t\n    deployment: d\n    maxReplicas: 5\n" + fields)
+
 
 CASES = [
     pytest.param(
@@ -18,9 +31,7 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            'apiVersion: required (must be scalerd/v1)',
-        ],
+        ['apiVersion: required (must be scalerd/v1)'],
         id='apiver-missing',
     ),
     pytest.param(
@@ -33,9 +44,7 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "apiVersion: must be scalerd/v1 (got 'scalerd/v2')",
-        ],
+        ["apiVersion: must be scalerd/v1 (got 'scalerd/v2')"],
         id='apiver-wrong',
     ),
     pytest.param(
@@ -51,40 +60,17 @@ CASES = [
         id='apiver-kind-k8s',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            "    schedule: [{cron: '0 * * * *', duration: 0s, replicas: 3}]\n"
-        ),
-        [
-            "targets[0].schedule[0].duration: must be > 0 (got '0s')",
-        ],
+        target(*CPU, "schedule: [{cron: '0 * * * *', duration: 0s, replicas: 3}]"),
+        ["targets[0].schedule[0].duration: must be > 0 (got '0s')"],
         id='cron-dur0',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    maxReplicas: 6\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-        ),
-        [
-            "{path}:6:5: duplicate key 'maxReplicas' (the last value would silently win)",
-        ],
+        target('maxReplicas: 6', 'metrics:', '  - {type: cpu, targetUtilization: 70}'),
+        ["{path}:6:5: duplicate key 'maxReplicas' (the last value would silently win)"],
         id='dup-key',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults: {interval: 1w}\n'
             'targets:\n'
             '  - name: t\n'
@@ -93,67 +79,31 @@ CASES = [
             '    metrics:\n'
             '      - {type: cpu, targetUtilization: 70}\n'
         ),
-        [
-            "defaults.interval: invalid duration '1w': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds",
-        ],
+        ["defaults.interval: invalid duration '1w': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds"],
         id='dur-weeks-unsupported',
     ),
     pytest.param(
-        (
-            ''
-        ),
-        [
-            '{path}: empty configuration: expected a document with apiVersion: scalerd/v1',
-        ],
+        '',
+        ['{path}: empty configuration: expected a document with apiVersion: scalerd/v1'],
         id='empty-file',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics: [{type: kafka, topics: [a], lagPerReplica: 3}]\n'
-        ),
-        [
-            'targets[0].metrics[0].group: required',
-        ],
+        target('metrics: [{type: kafka, topics: [a], lagPerReplica: 3}]'),
+        ['targets[0].metrics[0].group: required'],
         id='group-missing',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            '    behavior: {scaleDown: {policies: [{type: Pods, value: 1.5, period: 15s}]}}\n'
-        ),
-        [
-            'targets[0].behavior.scaleDown.policies[0].value: must be an integer (got 1.5)',
-        ],
+        target(*CPU, 'behavior: {scaleDown: {policies: [{type: Pods, value: 1.5, period: 15s}]}}'),
+        ['targets[0].behavior.scaleDown.policies[0].value: must be an integer (got 1.5)'],
         id='int-float-value',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics: {type: cpu, targetUtilization: 70}\n'
-        ),
-        [
-            'targets[0].metrics: must be a list (got a mapping)',
-        ],
+        target('metrics: {type: cpu, targetUtilization: 70}'),
+        ['targets[0].metrics: must be a list (got a mapping)'],
         id='metrics-map',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults: {interval: 0}\n'
             'targets:\n'
             '  - {name: a, deployment: a, maxReplicas: 2, metrics: [{type: cpu, targetUtilization: 70}]}\n'
@@ -174,8 +124,7 @@ CASES = [
         id='mixed',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n'
             '    deployment: d\n'
@@ -189,49 +138,20 @@ CASES = [
         id='name-long',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            '    behavior: {scaleUp: {policies: []}}\n'
-        ),
+        target(*CPU, 'behavior: {scaleUp: {policies: []}}'),
         [
             'targets[0].behavior.scaleUp.policies: must list at least one policy (selectPolicy: Disabled turns this direction off)',
         ],
         id='policies-empty',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            "    metrics: [{type: prometheus, query: '', targetValue: 3}]\n"
-        ),
-        [
-            'targets[0].metrics[0].query: must not be empty',
-        ],
+        target("metrics: [{type: prometheus, query: '', targetValue: 3}]"),
+        ['targets[0].metrics[0].query: must not be empty'],
         id='query-empty',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            "    schedule: [{time: '09:00'}]\n"
-        ),
-        [
-            'targets[0].schedule[0].replicas: required',
-        ],
+        target(*CPU, "schedule: [{time: '09:00'}]"),
+        ['targets[0].schedule[0].replicas: required'],
         id='sched-no-replicas',
     ),
     pytest.param(
@@ -244,9 +164,7 @@ CASES = [
             '  maxReplicas: 2\n'
             '  metrics: [{type: CPU, threshold: 70}]\n'
         ),
-        [
-            'documents[0].spec.maxReplicas: must be >= minReplicas (got 2 < 5)',
-        ],
+        ['documents[0].spec.maxReplicas: must be >= minReplicas (got 2 < 5)'],
         id='seed-max-lt-min',
     ),
     pytest.param(
@@ -258,134 +176,59 @@ CASES = [
             '  replicas: 3\n'
             '  metrics: [{type: CPU, threshold: 70}]\n'
         ),
-        [
-            'documents[0].spec.replicas: unknown field (did you mean minReplicas?)',
-        ],
+        ['documents[0].spec.replicas: unknown field (did you mean minReplicas?)'],
         id='seed-unknown',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets: {name: t}\n'
-        ),
-        [
-            'targets: must be a list (got a mapping)',
-        ],
+        v1('targets: {name: t}\n'),
+        ['targets: must be a list (got a mapping)'],
         id='targets-map',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            "    schedule: [{time: '09:00', cron: '0 * * * *', duration: 1m, replicas: 3}]\n"
-        ),
-        [
-            'targets[0].schedule[0]: give either time (HH:MM) or cron (with duration), not both',
-        ],
+        target(*CPU, "schedule: [{time: '09:00', cron: '0 * * * *', duration: 1m, replicas: 3}]"),
+        ['targets[0].schedule[0]: give either time (HH:MM) or cron (with duration), not both'],
         id='time-and-cron',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            "    behavior: {tolerance: '10%'}\n"
-        ),
-        [
-            "targets[0].behavior.tolerance: must be a number (got '10%')",
-        ],
+        target(*CPU, "behavior: {tolerance: '10%'}"),
+        ["targets[0].behavior.tolerance: must be a number (got '10%')"],
         id='tol-str',
     ),
     pytest.param(
-        (
-            '- apiVersion: scalerd/v1\n'
-        ),
-        [
-            'documents[0]: must be a mapping with apiVersion: scalerd/v1 (got a list)',
-        ],
+        '- apiVersion: scalerd/v1\n',
+        ['documents[0]: must be a mapping with apiVersion: scalerd/v1 (got a list)'],
         id='top-list',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1, targetValue: 2}\n'
-        ),
-        [
-            'targets[0].metrics[0]: give exactly one of targetPerReplica and targetValue, not both',
-        ],
+        target('metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1, targetValue: 2}'),
+        ['targets[0].metrics[0]: give exactly one of targetPerReplica and targetValue, not both'],
         id='both-targets',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {cooldown: -1s}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {cooldown: -1s}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.cooldown: must be >= 0 (got '-1s')",
-        ],
+        ["targets[0].behavior.cooldown: must be >= 0 (got '-1s')"],
         id='cooldown-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: "70"}\n'
-        ),
-        [
-            "targets[0].metrics[0].targetUtilization: must be a number (got '70')",
-        ],
+        target('metrics:', '  - {type: cpu, targetUtilization: "70"}'),
+        ["targets[0].metrics[0].targetUtilization: must be a number (got '70')"],
         id='cpu-str',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 0}\n'
-        ),
-        [
-            'targets[0].metrics[0].targetUtilization: must be > 0 (got 0)',
-        ],
+        target('metrics:', '  - {type: cpu, targetUtilization: 0}'),
+        ['targets[0].metrics[0].targetUtilization: must be > 0 (got 0)'],
         id='cpu-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {cron: "0 0 12 * * 1-5", duration: 1h, replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {cron: "0 0 12 * * 1-5", duration: 1h, replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
         [
             "targets[0].schedule[0].cron: must be a 5-field cron expression: minute hour day-of-month month day-of-week (got 6 fields in '0 0 12 * * 1-5')",
@@ -393,42 +236,27 @@ CASES = [
         id='cron-6',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {cron: "61 * * * *", duration: 1h, replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {cron: "61 * * * *", duration: 1h, replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].schedule[0].cron: invalid cron expression '61 * * * *'",
-        ],
+        ["targets[0].schedule[0].cron: invalid cron expression '61 * * * *'"],
         id='cron-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {cron: "0 12 * * *", replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {cron: "0 12 * * *", replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].schedule[0].duration: required',
-        ],
+        ['targets[0].schedule[0].duration: required'],
         id='cron-no-dur',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  timezone: Europe/Nowhere\n'
             'targets:\n'
@@ -438,30 +266,18 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.timezone: unknown time zone 'Europe/Nowhere' (an IANA name such as UTC or Europe/Berlin)",
-        ],
+        ["defaults.timezone: unknown time zone 'Europe/Nowhere' (an IANA name such as UTC or Europe/Berlin)"],
         id='def-tz-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilization: 70}\n'
-            '      - {type: cpu, targetUtilization: 80}\n'
-        ),
+        target(*CPU, '  - {type: cpu, targetUtilization: 80}'),
         [
             "targets[0].metrics[1].name: duplicate metric name 'cpu' (also targets[0].metrics[0]; a metric's name defaults to its type)",
         ],
         id='dup-metric',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: t\n'
             '    deployment: d\n'
@@ -474,14 +290,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: cpu, targetUtilization: 50}\n'
         ),
-        [
-            "targets[1].name: duplicate target name 't' (also targets[0])",
-        ],
+        ["targets[1].name: duplicate target name 't' (also targets[0])"],
         id='dup-name',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  interval: 1.5\n'
             'targets:\n'
@@ -497,71 +310,42 @@ CASES = [
         id='dur-float',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    fallback: {failureThreshold: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'fallback: {failureThreshold: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].fallback.replicas: required',
-        ],
+        ['targets[0].fallback.replicas: required'],
         id='fb-no-replicas',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    fallback: {failureThreshold: 2, replicas: -1}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'fallback: {failureThreshold: 2, replicas: -1}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].fallback.replicas: must be >= 0 (got -1)',
-        ],
+        ['targets[0].fallback.replicas: must be >= 0 (got -1)'],
         id='fb-rep-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    fallback: {failureThreshold: 0, replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'fallback: {failureThreshold: 0, replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].fallback.failureThreshold: must be >= 1 (got 0)',
-        ],
+        ['targets[0].fallback.failureThreshold: must be >= 1 (got 0)'],
         id='fb-thresh0',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: kafka, group: g, topics: [a], lagPerReplica: 10, allowIdleConsumers: 1}\n'
+        target(
+            'metrics:',
+            '  - {type: kafka, group: g, topics: [a], lagPerReplica: 10, allowIdleConsumers: 1}',
         ),
-        [
-            'targets[0].metrics[0].allowIdleConsumers: must be true or false (got 1)',
-        ],
+        ['targets[0].metrics[0].allowIdleConsumers: must be true or false (got 1)'],
         id='idle-int',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  interval: 15 sec\n'
             'targets:\n'
@@ -571,14 +355,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.interval: invalid duration '15 sec': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds",
-        ],
+        ["defaults.interval: invalid duration '15 sec': use e.g. 500ms, 15s, 2m, 1h30m, or a whole number of seconds"],
         id='interval-garbage',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  interval: -5s\n'
             'targets:\n'
@@ -588,14 +369,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.interval: must be > 0 (got '-5s')",
-        ],
+        ["defaults.interval: must be > 0 (got '-5s')"],
         id='interval-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  interval: 0s\n'
             'targets:\n'
@@ -605,44 +383,21 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.interval: must be > 0 (got '0s')",
-        ],
+        ["defaults.interval: must be > 0 (got '0s')"],
         id='interval-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: kafka, group: g, topics: [a], lagPerReplica: .inf}\n'
-        ),
-        [
-            'targets[0].metrics[0].lagPerReplica: must be finite (got inf)',
-        ],
+        target('metrics:', '  - {type: kafka, group: g, topics: [a], lagPerReplica: .inf}'),
+        ['targets[0].metrics[0].lagPerReplica: must be finite (got inf)'],
         id='lag-inf',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: kafka, group: g, topics: [a], lagPerReplica: 0}\n'
-        ),
-        [
-            'targets[0].metrics[0].lagPerReplica: must be > 0 (got 0)',
-        ],
+        target('metrics:', '  - {type: kafka, group: g, topics: [a], lagPerReplica: 0}'),
+        ['targets[0].metrics[0].lagPerReplica: must be > 0 (got 0)'],
         id='lag-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  interval: 0s\n'
             '  timezone: Bad/Zone\n'
@@ -671,38 +426,23 @@ CASES = [
         id='many',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    minReplicas: 7\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
-        ),
-        [
-            'targets[0].maxReplicas: must be >= minReplicas (got 5 < 7)',
-        ],
+        target('minReplicas: 7', 'metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1}'),
+        ['targets[0].maxReplicas: must be >= minReplicas (got 5 < 7)'],
         id='max-lt-min',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: t\n'
             '    deployment: d\n'
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            'targets[0].maxReplicas: required',
-        ],
+        ['targets[0].maxReplicas: required'],
         id='max-missing',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: t\n'
             '    deployment: d\n'
@@ -710,14 +450,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            'targets[0].maxReplicas: must be >= 1 (got 0)',
-        ],
+        ['targets[0].maxReplicas: must be >= 1 (got 0)'],
         id='max-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: t\n'
             '    deployment: d\n'
@@ -725,30 +462,16 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "targets[0].maxReplicas: must be an integer (got 'five')",
-        ],
+        ["targets[0].maxReplicas: must be an integer (got 'five')"],
         id='maxrep-str',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    minReplicas: -1\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
-        ),
-        [
-            'targets[0].minReplicas: must be >= 0 (got -1)',
-        ],
+        target('minReplicas: -1', 'metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1}'),
+        ['targets[0].minReplicas: must be >= 0 (got -1)'],
         id='min-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: Orders_Consumer\n'
             '    deployment: d\n'
@@ -762,116 +485,56 @@ CASES = [
         id='name-upper',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    namespace: My_NS\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
-        ),
+        target('namespace: My_NS', 'metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1}'),
         [
             "targets[0].namespace: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got 'My_NS')",
         ],
         id='namespace-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-        ),
-        [
-            'targets[0]: needs at least one metric or schedule entry',
-        ],
+        target(),
+        ['targets[0]: needs at least one metric or schedule entry'],
         id='no-metrics',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetValue: 3, onMissing: ignore}\n'
-        ),
-        [
-            "targets[0].metrics[0].onMissing: must be one of fail, zero, hold (got 'ignore')",
-        ],
+        target('metrics:', '  - {type: prometheus, query: up, targetValue: 3, onMissing: ignore}'),
+        ["targets[0].metrics[0].onMissing: must be one of fail, zero, hold (got 'ignore')"],
         id='onmissing-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    paused: "yes"\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
-        ),
-        [
-            "targets[0].paused: must be true or false (got 'yes')",
-        ],
+        target('paused: "yes"', 'metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1}'),
+        ["targets[0].paused: must be true or false (got 'yes')"],
         id='paused-str',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 31m}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 31m}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '31m')",
-        ],
+        ["targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '31m')"],
         id='period-31m',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 500ms}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 500ms}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '500ms')",
-        ],
+        ["targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '500ms')"],
         id='period-500ms',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 0s}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 0s}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '0s')",
-        ],
+        ["targets[0].behavior.scaleUp.policies[0].period: must be between 1s and 30m (got '0s')"],
         id='period-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  prometheus: {insecureSkipVerify: "no"}\n'
             'targets:\n'
@@ -881,14 +544,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.prometheus.insecureSkipVerify: must be true or false (got 'no')",
-        ],
+        ["defaults.prometheus.insecureSkipVerify: must be true or false (got 'no')"],
         id='prom-insecure-str',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  prometheus: {timeout: 0s}\n'
             'targets:\n'
@@ -898,14 +558,11 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.prometheus.timeout: must be > 0 (got '0s')",
-        ],
+        ["defaults.prometheus.timeout: must be > 0 (got '0s')"],
         id='prom-timeout0',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaults:\n'
             '  prometheus: {url: "ftp://x"}\n'
             'targets:\n'
@@ -915,72 +572,39 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            "defaults.prometheus.url: must be an http:// or https:// URL (got 'ftp://x')",
-        ],
+        ["defaults.prometheus.url: must be an http:// or https:// URL (got 'ftp://x')"],
         id='prom-url-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1, url: "localhost:9090"}\n'
-        ),
-        [
-            "targets[0].metrics[0].url: must be an http:// or https:// URL (got 'localhost:9090')",
-        ],
+        target('metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1, url: "localhost:9090"}'),
+        ["targets[0].metrics[0].url: must be an http:// or https:// URL (got 'localhost:9090')"],
         id='prom-url-metric',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleDown: {policies: [{type: Percentage, value: 10, period: 15s}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleDown: {policies: [{type: Percentage, value: 10, period: 15s}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleDown.policies[0].type: must be one of Pods, Percent (got 'Percentage')",
-        ],
+        ["targets[0].behavior.scaleDown.policies[0].type: must be one of Pods, Percent (got 'Percentage')"],
         id='ptype-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: kafka, group: g, topics: [a], lagPerReplica: 10, offsetResetPolicy: none}\n'
+        target(
+            'metrics:',
+            '  - {type: kafka, group: g, topics: [a], lagPerReplica: 10, offsetResetPolicy: none}',
         ),
-        [
-            "targets[0].metrics[0].offsetResetPolicy: must be one of latest, earliest (got 'none')",
-        ],
+        ["targets[0].metrics[0].offsetResetPolicy: must be one of latest, earliest (got 'none')"],
         id='reset-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {time: "09:00", replicas: -1}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {time: "09:00", replicas: -1}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].schedule[0].replicas: must be >= 0 (got -1)',
-        ],
+        ['targets[0].schedule[0].replicas: must be >= 0 (got -1)'],
         id='sched-rep-neg',
     ),
     pytest.param(
@@ -991,9 +615,7 @@ CASES = [
             '  deploymentName: d\n'
             '  metrics: [{type: KafkaLag, threshold: 100}]\n'
         ),
-        [
-            'documents[0].spec.kafka: required by the KafkaLag metric: {group, topics}',
-        ],
+        ['documents[0].spec.kafka: required by the KafkaLag metric: {group, topics}'],
         id='seed-kafka-missing',
     ),
     pytest.param(
@@ -1004,9 +626,7 @@ CASES = [
             '  deploymentName: d\n'
             '  metrics: [{type: CPU, threshold: 0}]\n'
         ),
-        [
-            'documents[0].spec.metrics[0].threshold: must be > 0 (got 0)',
-        ],
+        ['documents[0].spec.metrics[0].threshold: must be > 0 (got 0)'],
         id='seed-threshold0',
     ),
     pytest.param(
@@ -1025,290 +645,149 @@ CASES = [
         id='seed-type-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleDown: {selectPolicy: Maximum}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleDown: {selectPolicy: Maximum}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleDown.selectPolicy: must be one of Max, Min, Disabled (got 'Maximum')",
-        ],
+        ["targets[0].behavior.scaleDown.selectPolicy: must be one of Max, Min, Disabled (got 'Maximum')"],
         id='select-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleDown: {stabilizationWindow: 2h}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleDown: {stabilizationWindow: 2h}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got '2h')",
-        ],
+        ["targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got '2h')"],
         id='stab-2h',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleDown: {stabilizationWindow: 3601}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleDown: {stabilizationWindow: 3601}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got 3601)',
-        ],
+        ['targets[0].behavior.scaleDown.stabilizationWindow: must be between 0s and 1h (got 3601)'],
         id='stab-huge-int',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleUp: {stabilizationWindow: -1s}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleUp: {stabilizationWindow: -1s}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].behavior.scaleUp.stabilizationWindow: must be between 0s and 1h (got '-1s')",
-        ],
+        ["targets[0].behavior.scaleUp.stabilizationWindow: must be between 0s and 1h (got '-1s')"],
         id='stab-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets: []\n'
-        ),
-        [
-            'targets: at least one target is required',
-        ],
+        v1('targets: []\n'),
+        ['targets: at least one target is required'],
         id='targets-empty',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-        ),
-        [
-            'targets: required: at least one target',
-        ],
+        v1(''),
+        ['targets: required: at least one target'],
         id='targets-missing',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {time: "24:00", replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {time: "24:00", replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '24:00')",
-        ],
+        ["targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '24:00')"],
         id='time-24',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {time: "09:60", replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {time: "09:60", replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '09:60')",
-        ],
+        ["targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '09:60')"],
         id='time-60',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {time: "9am", replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {time: "9am", replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '9am')",
-        ],
+        ["targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got '9am')"],
         id='time-fmt',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    schedule:\n'
-            '      - {time: 900, replicas: 2}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'schedule:',
+            '  - {time: 900, replicas: 2}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got 900)',
-        ],
+        ['targets[0].schedule[0].time: must be HH:MM from 00:00 to 23:59 (got 900)'],
         id='time-int-seconds',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {tolerance: -0.1}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {tolerance: -0.1}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.tolerance: must be >= 0 and < 1 (got -0.1)',
-        ],
+        ['targets[0].behavior.tolerance: must be >= 0 and < 1 (got -0.1)'],
         id='tol-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {tolerance: 1}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {tolerance: 1}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.tolerance: must be >= 0 and < 1 (got 1)',
-        ],
+        ['targets[0].behavior.tolerance: must be >= 0 and < 1 (got 1)'],
         id='tol-one',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: kafka, group: g, topics: [], lagPerReplica: 10}\n'
-        ),
-        [
-            'targets[0].metrics[0].topics: must list at least one topic',
-        ],
+        target('metrics:', '  - {type: kafka, group: g, topics: [], lagPerReplica: 10}'),
+        ['targets[0].metrics[0].topics: must list at least one topic'],
         id='topics-empty',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: -1}\n'
-        ),
-        [
-            'targets[0].metrics[0].targetPerReplica: must be > 0 (got -1)',
-        ],
+        target('metrics:', '  - {type: prometheus, query: up, targetPerReplica: -1}'),
+        ['targets[0].metrics[0].targetPerReplica: must be > 0 (got -1)'],
         id='tpr-neg',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetValue: .nan}\n'
-        ),
-        [
-            'targets[0].metrics[0].targetValue: must be finite (got nan)',
-        ],
+        target('metrics:', '  - {type: prometheus, query: up, targetValue: .nan}'),
+        ['targets[0].metrics[0].targetValue: must be finite (got nan)'],
         id='tv-nan',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: memory, targetUtilization: 70}\n'
-        ),
-        [
-            "targets[0].metrics[0].type: must be one of kafka, prometheus, cpu, http (got 'memory')",
-        ],
+        target('metrics:', '  - {type: memory, targetUtilization: 70}'),
+        ["targets[0].metrics[0].type: must be one of kafka, prometheus, cpu, http (got 'memory')"],
         id='type-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    timezone: Mars/Olympus\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'timezone: Mars/Olympus',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            "targets[0].timezone: unknown time zone 'Mars/Olympus' (an IANA name such as UTC or Europe/Berlin)",
-        ],
+        ["targets[0].timezone: unknown time zone 'Mars/Olympus' (an IANA name such as UTC or Europe/Berlin)"],
         id='tz-bad',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {coolDown: 1m}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {coolDown: 1m}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.coolDown: unknown field (did you mean cooldown?)',
-        ],
+        ['targets[0].behavior.coolDown: unknown field (did you mean cooldown?)'],
         id='unknown-behavior',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    metrics:\n'
-            '      - {type: cpu, targetUtilisation: 70}\n'
-        ),
+        target('metrics:', '  - {type: cpu, targetUtilisation: 70}'),
         [
             'targets[0].metrics[0].targetUtilisation: unknown field (did you mean targetUtilization?)',
             'targets[0].metrics[0].targetUtilization: required',
@@ -1316,40 +795,21 @@ CASES = [
         id='unknown-metric',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 15s, periodSeconds: 15}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleUp: {policies: [{type: Pods, value: 4, period: 15s, periodSeconds: 15}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.scaleUp.policies[0].periodSeconds: unknown field (did you mean period?)',
-        ],
+        ['targets[0].behavior.scaleUp.policies[0].periodSeconds: unknown field (did you mean period?)'],
         id='unknown-policy',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    minReplica: 2\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
-        ),
-        [
-            'targets[0].minReplica: unknown field (did you mean minReplicas?)',
-        ],
+        target('minReplica: 2', 'metrics:', '  - {type: prometheus, query: up, targetPerReplica: 1}'),
+        ['targets[0].minReplica: unknown field (did you mean minReplicas?)'],
         id='unknown-target',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'defaultz: {}\n'
             'targets:\n'
             '  - name: t\n'
@@ -1358,63 +818,43 @@ CASES = [
             '    metrics:\n'
             '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
         ),
-        [
-            'defaultz: unknown field (did you mean defaults?)',
-        ],
+        ['defaultz: unknown field (did you mean defaults?)'],
         id='unknown-top',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior:\n'
-            '      scaleUp:\n'
-            '        policies:\n'
-            '          - {type: Pods, value: 4, period: 15s}\n'
-            '          - {type: Percent, value: -3, period: 15s}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior:',
+            '  scaleUp:',
+            '    policies:',
+            '      - {type: Pods, value: 4, period: 15s}',
+            '      - {type: Percent, value: -3, period: 15s}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.scaleUp.policies[1].value: must be > 0 (got -3)',
-        ],
+        ['targets[0].behavior.scaleUp.policies[1].value: must be > 0 (got -3)'],
         id='value-neg3',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
-            'targets:\n'
-            '  - name: t\n'
-            '    deployment: d\n'
-            '    maxReplicas: 5\n'
-            '    behavior: {scaleDown: {policies: [{type: Percent, value: 0, period: 15s}]}}\n'
-            '    metrics:\n'
-            '      - {type: prometheus, query: up, targetPerReplica: 1}\n'
+        target(
+            'behavior: {scaleDown: {policies: [{type: Percent, value: 0, period: 15s}]}}',
+            'metrics:',
+            '  - {type: prometheus, query: up, targetPerReplica: 1}',
         ),
-        [
-            'targets[0].behavior.scaleDown.policies[0].value: must be > 0 (got 0)',
-        ],
+        ['targets[0].behavior.scaleDown.policies[0].value: must be > 0 (got 0)'],
         id='value-zero',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '  - name: t\n'
             '    deployment: [d\n'
             '    maxReplicas: 5\n'
         ),
-        [
-            "{path}:5:16: did not find expected ',' or ']' (while parsing a flow sequence at line 4, column 17)",
-        ],
+        ["{path}:5:16: did not find expected ',' or ']' (while parsing a flow sequence at line 4, column 17)"],
         id='yaml-syntax',
     ),
     pytest.param(
-        (
-            'apiVersion: scalerd/v1\n'
+        v1(
             'targets:\n'
             '\t- name: t\n'
         ),
