@@ -28,15 +28,17 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import itemgetter
 
 from scalerd.config.model import Behavior, Metric, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy, Target
+from scalerd.forecast import Forecast
 from scalerd.metric_types.registry import metric_outcome, raw_proposal
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
+from scalerd.replica_math import MetricOutcome
 from scalerd.schedule import active_schedule_proposal
 
 _time_of = itemgetter(0)
@@ -153,6 +155,8 @@ class Decision:
     schedule_proposal: int | None
     bound_by: str | None
     """The limit that bound the result: maxReplicas, minReplicas, a stabilization window, a policy, cooldown."""
+    forecast_proposal: int | None = None
+    """`predictive`: the largest count the metrics' forecast bounds ask for; None without a forecast."""
 
     @property
     def changed(self) -> bool:
@@ -303,6 +307,69 @@ def _join(*parts: str) -> str:
     return "; ".join(filter(None, parts))
 
 
+def _amount(value: float) -> str:
+    """A forecast figure for a sentence: thousands separated, at most three significant decimals."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.3g}"
+
+
+def _window_text(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class _PredictiveProposal:
+    candidate: int
+    """The metric's proposal in the decision."""
+    forecast_proposal: int
+    free_scale_down: bool
+    """The forecast has been holding and asks for fewer replicas: no scale-down stabilization window."""
+    text: str
+
+
+def _predictive_proposal(
+    metric: Metric, reading: Reading, outcome: MetricOutcome, forecast: Forecast, *, current: int
+) -> _PredictiveProposal:
+    """A metric's proposal from its forecast bound, with the live proposal (tolerance 0) as a floor.
+
+    Upwards the bound's count stands without the tolerance band (the margin is the safety). Downwards, only while
+    the bound has been holding: the bound over twice the lead time, and no scale-down window; otherwise the HPA's
+    rules (the live proposal with tolerance, under the scale-down window).
+    """
+
+    def replicas_for(value: float) -> int:
+        bound = Reading(metric.name, value=value, partition_count=reading.partition_count)
+        return metric_outcome(metric, bound, current=current, tolerance=0.0).untolerated
+
+    live = outcome.untolerated
+    forecast_proposal = replicas_for(forecast.value)
+    upward = max(forecast_proposal, live)
+    text = (
+        f"{_metric_label(metric)} forecast {_amount(forecast.value)} within {_duration_text(forecast.horizon)}"
+        f" ({forecast.expert}, +{_amount(forecast.margin)} margin from the last"
+        f" {_window_text(forecast.error_window)} of errors) → {forecast_proposal} replicas;"
+        f" live {_amount(outcome.value)} → {live}"
+    )
+    if upward >= current:
+        led_by = "forecast" if forecast_proposal >= live else "live floor"
+        return _PredictiveProposal(upward, forecast_proposal, False, f"{text}; {led_by} leads")
+    if forecast.holding:
+        down = max(upward, replicas_for(forecast.down_value))
+        text += (
+            f"; bound {_amount(forecast.down_value)} over {_duration_text(2 * forecast.horizon)} → {down}"
+            " (holding: no scale-down window)"
+        )
+        return _PredictiveProposal(down, forecast_proposal, True, text)
+    held = max(upward, outcome.proposal)
+    text += f"; the bound missed within {_duration_text(2 * forecast.horizon)}: HPA scale-down rules → {held}"
+    return _PredictiveProposal(held, forecast_proposal, False, text)
+
+
 def decide(
     target: Target,
     *,
@@ -312,16 +379,22 @@ def decide(
     wall_time: datetime,
     state: EngineState,
     paused: bool = False,
+    forecasts: Mapping[str, Forecast] | None = None,
 ) -> tuple[Decision, EngineState]:
     """The decision for this cycle and the state after it (without the change: see `EngineState.with_change`).
 
     now: seconds on the caller's timeline (windows, periods, cooldown); wall_time: an aware datetime, for
-    schedules only; paused: the config's or the Deployment annotation's pause.
+    schedules only; paused: the config's or the Deployment annotation's pause; forecasts: for a `predictive`
+    target, each metric's forecast by name (`scalerd.forecast`); a metric without one decides as without
+    `predictive` (too little history).
     """
     behavior = target.behavior
     by_name = {reading.name: reading for reading in readings}
     reports, candidates, raw_proposals, texts = [], [], [], []
     any_failed = tolerance_held = False
+    forecasts = forecasts if target.predictive is not None and forecasts else {}
+    forecast_proposal = None
+    free_scale_down = bool(forecasts)
     for metric in target.metrics:
         reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
         outcome = metric_outcome(metric, reading, current=current, tolerance=behavior.tolerance)
@@ -330,8 +403,17 @@ def decide(
             any_failed = True
             texts.append(f"{_metric_label(metric)} failed ({outcome.error})")
             continue
-        candidates.append(outcome.proposal)
         raw_proposals.append(outcome.untolerated)
+        forecast = forecasts.get(metric.name)
+        if forecast is not None and outcome.value is not None:
+            predictive = _predictive_proposal(metric, reading, outcome, forecast, current=current)
+            candidates.append(predictive.candidate)
+            forecast_proposal = max(forecast_proposal or 0, predictive.forecast_proposal)
+            free_scale_down = free_scale_down and predictive.free_scale_down
+            texts.append(predictive.text)
+            continue
+        free_scale_down = False
+        candidates.append(outcome.proposal)
         tolerance_held = tolerance_held or outcome.proposal != outcome.untolerated
         value = "held" if outcome.value is None else f"{outcome.value:g}"
         texts.append(f"{_metric_label(metric)} {value} → {outcome.untolerated} replicas")
@@ -352,6 +434,7 @@ def decide(
             metric_proposal=metric_proposal,
             schedule_proposal=schedule_proposal,
             bound_by=bound_by,
+            forecast_proposal=forecast_proposal,
         )
 
     def cooldown_left() -> float:
@@ -412,8 +495,11 @@ def decide(
         # The windows only ever pull the count back towards current, so there is nothing to stabilize.
         desired, bound_by = current, None
     else:
+        windows = behavior
+        if free_scale_down and proposal < current:
+            windows = replace(behavior, scale_down=replace(behavior.scale_down, stabilization_window=0.0))
         stabilized, window_bound = stabilize_recommendation(
-            behavior, current=current, proposal=proposal, now=now, recommendations=history
+            windows, current=current, proposal=proposal, now=now, recommendations=history
         )
         desired, rate_bound = limit_by_policies(
             target, current=current, stabilized=stabilized, now=now, scale_events=state.scale_events

@@ -22,6 +22,7 @@ from typing import NamedTuple, TextIO
 
 from scalerd.config.model import Behavior, Target
 from scalerd.engine import EngineState, decide
+from scalerd.forecast import DEFAULT_QUANTILE, Forecaster
 from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import Reading
 
@@ -140,8 +141,8 @@ class Step(NamedTuple):
 
 
 def baseline_of(target: Target) -> Target:
-    """The same target as a plain HPA would run it: default behavior, no cooldown, no schedule."""
-    return replace(target, behavior=Behavior(cooldown=0.0), schedule=())
+    """The same target as a plain HPA would run it: default behavior, no cooldown, no schedule, no forecast."""
+    return replace(target, behavior=Behavior(cooldown=0.0), schedule=(), predictive=None)
 
 
 def _row_readings(metrics: Sequence[tuple[str, bool]], values: tuple[float, ...]) -> tuple[Reading | None, ...]:
@@ -168,8 +169,15 @@ class _SimulatedTarget:
     (the most recently added first), then serving ones, and takes effect at once.
     """
 
-    def __init__(self, target: Target, *, replicas: int, startup_delay: float = 0.0) -> None:
+    def __init__(
+        self, target: Target, *, replicas: int, startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE
+    ) -> None:
         self.target = target
+        predictive = target.predictive
+        self._forecasters = {} if predictive is None else {
+            metric.name: Forecaster(lead_time=predictive.lead_time, history=predictive.history, quantile=margin_quantile)
+            for metric in target.metrics
+        }
         self.replicas = replicas
         self.state = EngineState()
         self._has_cpu = any(isinstance(metric, CpuMetric) for metric in target.metrics)
@@ -211,6 +219,16 @@ class _SimulatedTarget:
                 _cpu_reading(metric.name, demand, current) if reading is None else reading
                 for metric, demand, reading in zip(self.target.metrics, row.values, row_readings)
             )
+        forecasts = None
+        if self._forecasters:
+            forecasts = {}
+            for reading in readings:
+                forecaster = self._forecasters[reading.name]
+                if reading.value is not None:
+                    forecaster.observe(now, reading.value)
+                forecast = forecaster.forecast()
+                if forecast is not None:
+                    forecasts[reading.name] = forecast
         decision, self.state = decide(
             self.target,
             current=current,
@@ -218,6 +236,7 @@ class _SimulatedTarget:
             now=now,
             wall_time=wall_time,
             state=self.state,
+            forecasts=forecasts,
         )
         if decision.desired != current:
             self.state = self.state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
@@ -227,19 +246,23 @@ class _SimulatedTarget:
 
 def replay(
     target: Target, *, interval: float, rows: Iterable[TraceRow], initial_replicas: int | None = None,
-    startup_delay: float = 0.0,
+    startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE,
 ) -> Iterator[Step]:
     """Run the engine every `interval` seconds from the first row's timestamp to the last row's.
 
     `initial_replicas` defaults to the target's minReplicas (all serving at the start); a replica added at t
-    serves from t + `startup_delay`, for the target and the baseline alike. Yields one Step per cycle.
+    serves from t + `startup_delay`, for the target and the baseline alike. A `predictive` target forecasts each
+    metric from the values it read at the earlier steps (`margin_quantile`: see `scalerd.forecast`).
+    Yields one Step per cycle.
     """
     if not interval > 0:
         raise ValueError(f"interval must be > 0 (got {interval})")
     if not startup_delay >= 0:
         raise ValueError(f"startup_delay must be >= 0 (got {startup_delay})")
     start_replicas = target.min_replicas if initial_replicas is None else initial_replicas
-    simulated = _SimulatedTarget(target, replicas=start_replicas, startup_delay=startup_delay)
+    simulated = _SimulatedTarget(
+        target, replicas=start_replicas, startup_delay=startup_delay, margin_quantile=margin_quantile
+    )
     baseline_target = baseline_of(target)
     # A target that already is its own baseline would only repeat every decision: run it once.
     baseline = (
@@ -289,6 +312,7 @@ def replay(
             baseline_replicas,
             ready,
             baseline_ready,
+            decision.forecast_proposal,
         )
         index += 1
 
@@ -382,6 +406,7 @@ class SimulationResult:
 def simulate_to_directory(
     target: Target, *, interval: float, trace: TextIO, out_dir: str,
     initial_replicas: int | None = None, trace_name: str = "trace", startup_delay: float = 0.0,
+    margin_quantile: float = DEFAULT_QUANTILE,
 ) -> SimulationResult:
     """Replay `trace` (an open text stream) and write decisions.csv and summary.json into `out_dir`.
 
@@ -410,7 +435,8 @@ def replay_to_directory(
         writer = csv.writer(decisions_file, lineterminator="\n")
         writer.writerow(DECISIONS_HEADER + ((ACTUAL_COLUMN,) if actual is not None else ()))
         steps = replay(
-            target, interval=interval, rows=rows, initial_replicas=initial_replicas, startup_delay=startup_delay
+            target, interval=interval, rows=rows, initial_replicas=initial_replicas, startup_delay=startup_delay,
+            margin_quantile=margin_quantile,
         )
         for step in steps:
             timestamp = step.timestamp

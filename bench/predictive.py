@@ -1,0 +1,166 @@
+"""Predictive scaling against the HPA default on four traces, with replicas that take 60 s to serve.
+
+    python -m bench.predictive                 # the table of docs/predictive.md (about 3 minutes)
+    python -m bench.predictive --sweep         # + the margin-quantile sweep and the plots (docs/predictive-*.png)
+    python -m bench.predictive --trace kafka   # one trace
+
+Each trace is replayed by `scalerd.simulate.replay` at 15-second steps (scalerd's default interval) with
+`--startup-delay 60s`. The target is the HPA's default behavior with no cooldown (as the baseline) plus
+`predictive: {leadTime: 60s}`; the baseline is the same target without it, i.e. the HPA default. Costs are
+replica-seconds as a multiple of the oracle's (exactly the load's proposal at every step); under-provisioned is
+the share of steps whose load needs more replicas than serve.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.traces.kafka_backlog import backlog_rows
+from scalerd.config.model import Behavior, Predictive, Target
+from scalerd.forecast import DEFAULT_QUANTILE
+from scalerd.metric_types.kafka import KafkaMetric
+from scalerd.metric_types.prometheus import PrometheusMetric
+from scalerd.simulate import Summary, TraceRow, read_trace, replay
+
+REPO = Path(__file__).resolve().parent.parent
+INTERVAL = 15.0
+STARTUP_DELAY = 60.0
+LEAD_TIME = 60.0
+SWEEP_QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+
+MEAN_REPLICAS = 16
+"""Every trace is scaled alike: one replica serves a tenth of the trace's mean load (3 significant digits)."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    name: str
+    title: str
+    column: str
+    kafka: bool = False
+    path: Path | None = None
+    """A CSV with `timestamp` and the column; None: the generated Kafka backlog."""
+
+    def rows(self) -> list[TraceRow]:
+        if self.path is None:
+            return [TraceRow(float(now), (lag,)) for now, lag in backlog_rows()]
+        with open(self.path, newline="", encoding="utf-8") as trace:
+            return list(read_trace(trace, columns=[self.column], source=str(self.path)))
+
+    def metric(self, rows: list[TraceRow]):
+        mean = sum(row.values[0] for row in rows) / len(rows)
+        per_replica = float(f"{mean / MEAN_REPLICAS:.3g}")
+        if self.kafka:
+            return KafkaMetric(name=self.column, group="g", topics=("t",), lag_per_replica=per_replica)
+        return PrometheusMetric(name=self.column, query="q", target_per_replica=per_replica)
+
+
+TRACES = (
+    Trace("alibaba", "Alibaba 2018 (CPU %, 30 s, 7.8 d)", "cpu_util_percent",
+          path=REPO.parent / "shared" / "traces" / "alibaba2018_machine_usage_30s.csv"),
+    Trace("azure", "Azure 2019 (CPU cores, 5 min, 30 d)", "load", path=REPO / "bench" / "traces" / "azure2019_cpu_300s.csv"),
+    Trace("google", "Google 2019 (CPU %, 5 min, 28 d)", "load", path=REPO / "bench" / "traces" / "google2019_cpu_300s.csv"),
+    Trace("kafka", "Kafka backlog (bursty, 15 s, 7 d)", "lag", kafka=True),
+)
+
+
+def target_for(trace: Trace, rows: list[TraceRow]) -> Target:
+    return Target(
+        name=trace.name, namespace="default", deployment=trace.name, min_replicas=1, max_replicas=10 * MEAN_REPLICAS,
+        timezone="UTC", metrics=(trace.metric(rows),), behavior=Behavior(cooldown=0.0),
+        predictive=Predictive(lead_time=LEAD_TIME),
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    trace: str
+    quantile: float
+    steps: int
+    oracle: float
+    hpa_cost: float
+    hpa_under: float
+    predictive_cost: float
+    predictive_under: float
+    predictive_scale_events: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return self.__dict__ | {"hpa_cost_x_oracle": self.hpa_cost / self.oracle,
+                                "predictive_cost_x_oracle": self.predictive_cost / self.oracle}
+
+
+def run(trace: Trace, rows: list[TraceRow], *, quantile: float = DEFAULT_QUANTILE, series: list | None = None) -> Outcome:
+    summary = Summary(interval=INTERVAL, startup_delay_seconds=STARTUP_DELAY)
+    started = time.process_time()
+    for step in replay(target_for(trace, rows), interval=INTERVAL, rows=rows, startup_delay=STARTUP_DELAY,
+                       margin_quantile=quantile):
+        summary.add(step)
+        if series is not None:
+            series.append(step)
+    elapsed = time.process_time() - started
+    total = summary.steps * INTERVAL
+    return Outcome(
+        trace=trace.name, quantile=quantile, steps=summary.steps, oracle=summary.oracle_replica_seconds,
+        hpa_cost=summary.baseline_replica_seconds, hpa_under=summary.baseline_underprovisioned_seconds / total,
+        predictive_cost=summary.replica_seconds, predictive_under=summary.underprovisioned_seconds / total,
+        predictive_scale_events=summary.scale_events, seconds=elapsed,
+    )
+
+
+def verdict(outcome: Outcome) -> tuple[bool, bool]:
+    """(under-provisioned no more than the HPA's, cost no more than the HPA's + 1 % of the oracle's)."""
+    return (outcome.predictive_under <= outcome.hpa_under,
+            outcome.predictive_cost <= outcome.hpa_cost + 0.01 * outcome.oracle)
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = ["| trace | HPA cost × oracle | predictive cost × oracle | HPA under-provisioned | predictive under-provisioned | under ≤ HPA | cost ≤ HPA + 1 % |",
+             "|---|---|---|---|---|---|---|"]
+    for outcome in outcomes:
+        under_ok, cost_ok = verdict(outcome)
+        lines.append(
+            f"| {outcome.trace} | {outcome.hpa_cost / outcome.oracle:.3f} | {outcome.predictive_cost / outcome.oracle:.3f}"
+            f" | {outcome.hpa_under:.1%} | {outcome.predictive_under:.1%} | {'yes' if under_ok else 'NO'}"
+            f" | {'yes' if cost_ok else 'NO'} |"
+        )
+    hpa_total = sum(o.hpa_under * o.steps for o in outcomes)
+    predictive_total = sum(o.predictive_under * o.steps for o in outcomes)
+    ratio = predictive_total / hpa_total if hpa_total else math.nan
+    lines.append(f"\nSummed over the traces, predictive is under-provisioned {ratio:.0%} of the HPA's time"
+                 f" ({'at most' if ratio <= 0.5 else 'MORE than'} half).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trace", choices=[trace.name for trace in TRACES], action="append")
+    parser.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE)
+    parser.add_argument("--sweep", action="store_true", help="also sweep the margin quantile and draw the plots")
+    parser.add_argument("--json", metavar="FILE", help="write every outcome as JSON")
+    args = parser.parse_args(argv)
+    chosen = [trace for trace in TRACES if not args.trace or trace.name in args.trace]
+    outcomes, sweep = [], []
+    for trace in chosen:
+        rows = trace.rows()
+        outcome = run(trace, rows, quantile=args.quantile)
+        outcomes.append(outcome)
+        print(json.dumps(outcome.as_dict()), flush=True)
+        if args.sweep:
+            for quantile in SWEEP_QUANTILES:
+                swept = outcome if quantile == args.quantile else run(trace, rows, quantile=quantile)
+                sweep.append(swept)
+                print(json.dumps(swept.as_dict()), flush=True)
+    print(table(outcomes))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"default": [o.as_dict() for o in outcomes],
+                                               "sweep": [o.as_dict() for o in sweep]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The forecaster of `predictive` (scalerd.forecast): cold start, experts, margin, gaps, spikes, regime changes.
+
+Every series is synthetic and sampled every 15 s with a 60 s lead time, so a horizon is 4 samples.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scalerd.forecast import DAY, Forecaster
+
+STEP = 15.0
+LEAD = 60.0
+
+
+def fed(values_at, *, start: float = 0.0, end: float, quantile: float = 0.9) -> Forecaster:
+    """A forecaster fed `values_at(time)` every 15 s from `start` to `end`; a 0.9 quantile unless told."""
+    forecaster = Forecaster(lead_time=LEAD, quantile=quantile)
+    steps = int((end - start) // STEP)
+    for index in range(steps + 1):
+        time = start + index * STEP
+        forecaster.observe(time, values_at(time))
+    return forecaster
+
+
+def test_cold_start_no_forecast_before_an_hour_of_samples():
+    forecaster = fed(lambda time: 100.0, end=3600 - STEP)
+    assert forecaster.forecast() is None, "59 min 45 s of history: decide as without predictive"
+
+    forecaster.observe(3600.0, 100.0)
+
+    forecast = forecaster.forecast()
+    assert forecast is not None
+    assert (forecast.value, forecast.down_value, forecast.margin, forecast.expert) == (100.0, 100.0, 0.0, "last value")
+    assert forecast.horizon == LEAD
+    assert not forecast.holding, "no bound has come due yet: scale-downs keep the HPA's rules"
+    for index in range(1, 21):
+        forecaster.observe(3600.0 + index * STEP, 100.0)
+        assert forecaster.forecast().holding == (index >= 20), "holding once 5 horizons of bounds covered the value"
+
+
+def test_a_ramp_is_forecast_by_the_damped_trend_and_its_constant_error_is_the_margin():
+    forecaster = fed(lambda time: time / STEP, end=2 * 3600)
+
+    forecast = forecaster.forecast()
+    now_value = 2 * 3600 / STEP
+    assert forecast.expert == "damped trend"
+    # The damped trend lags a ramp by a constant: that error is the margin, so the bound is the value 60 s on.
+    assert forecast.value == pytest.approx(now_value + LEAD / STEP, abs=1e-6)
+    assert forecast.margin == pytest.approx(forecast.value - forecast.point)
+    assert forecast.down_value >= forecast.value
+
+
+def test_a_daily_step_is_ready_before_it_comes_back():
+    # 100 from 00:00 to 08:00, 500 from 08:00 to 24:00, every day, plus a little noise that repeats hourly.
+    def load(time: float) -> float:
+        return (100.0 if (time % DAY) < 8 * 3600 else 500.0) + (time % 3600) / 360
+
+    forecaster = fed(load, end=3 * DAY + 8 * 3600 - LEAD)
+
+    forecast = forecaster.forecast()
+    assert forecaster.season_present(DAY)
+    assert forecast.expert == "daily seasonal"
+    assert load(3 * DAY + 8 * 3600) == 500.0
+    assert forecast.value >= 500.0, "60 s before the daily step the bound already covers it"
+    assert forecast.point == pytest.approx(500.0 + (load(3 * DAY + 8 * 3600 - LEAD) - load(2 * DAY + 8 * 3600 - LEAD)),
+                                           abs=1.0)
+
+
+def test_noise_has_no_season():
+    values = iter(math.sin(index * index) * 50 + 200 for index in range(10**6))
+    forecaster = fed(lambda time: next(values), end=3 * DAY)
+
+    assert not forecaster.season_present(DAY)
+    assert forecaster.forecast().expert in {"last value", "damped trend"}
+
+
+def test_a_gap_drops_the_predictions_it_spans_and_restarts():
+    forecaster = fed(lambda time: 100.0, end=2 * 3600)
+    assert forecaster.forecast().holding
+
+    resumed = 2 * 3600 + 600.0  # ten minutes without a sample: more than the lead time
+    forecaster.observe(resumed, 100.0)
+    assert forecaster.forecast() is None, "no forecast for one horizon after a gap"
+    for index in range(1, 4):
+        forecaster.observe(resumed + index * STEP, 100.0)
+        assert forecaster.forecast() is None
+    forecaster.observe(resumed + LEAD, 100.0)
+    forecast = forecaster.forecast()
+    assert forecast is not None and forecast.value == 100.0
+    assert not forecast.holding, "a gap makes the recent bounds unknowable: not holding for 5 horizons"
+    for index in range(5, 21):
+        forecaster.observe(resumed + index * STEP, 100.0)
+    assert forecaster.forecast().holding
+
+
+def test_a_non_finite_value_is_a_missing_sample_not_a_zero():
+    forecaster = fed(lambda time: 100.0, end=2 * 3600)
+    forecaster.observe(2 * 3600 + STEP, math.nan)
+
+    assert forecaster.forecast().value == 100.0
+
+
+def test_a_sample_before_the_previous_one_is_refused():
+    forecaster = fed(lambda time: 100.0, end=600)
+
+    with pytest.raises(ValueError, match="before the previous sample"):
+        forecaster.observe(300.0, 100.0)
+
+
+def test_a_spike_barely_moves_the_margin():
+    spike_at = 2 * 3600.0
+    forecaster = fed(lambda time: 1000.0 if time == spike_at else 100.0, end=spike_at + 2 * STEP)
+
+    forecast = forecaster.forecast()
+    # One error of +900 among the hour's 240: the 0.9 quantile stays 0, and the last value speaks again.
+    assert (forecast.value, forecast.margin) == (100.0, 0.0)
+
+
+def test_a_regime_change_clears_holding_until_the_margin_has_grown_to_the_new_noise():
+    # Flat at 100 for two hours, then a noisier regime: 300, 300, 400 in turn.
+    shift_at = 2 * 3600.0
+
+    def load(time: float) -> float:
+        return 100.0 if time < shift_at else 300.0 + 100.0 * (int(time // STEP) % 3 == 0)
+
+    forecaster = fed(load, end=shift_at + 300)
+    assert not forecaster.forecast().holding, "half the bounds made after the shift missed"
+
+    time = shift_at + 300
+    while not forecaster.forecast().holding:
+        time += STEP
+        forecaster.observe(time, load(time))
+    # A third of the new errors are +100: once they are more than a tenth of the last hour's errors (the flat
+    # ones before the shift count too), that hour's 0.9 quantile is about 100, and holding comes back once the
+    # misses before that left the 10-horizon window: about half an hour after the shift.
+    assert shift_at + 1200 < time < shift_at + 2400
+    forecast = forecaster.forecast()
+    assert forecast.value >= 400.0, "the bound covers the new regime's peaks"
+    assert forecast.margin > 90.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=250, max_size=400),
+    cut=st.integers(min_value=1, max_value=249),
+)
+def test_deterministic_and_causal(values, cut):
+    times = [index * STEP for index in range(len(values))]
+    # A short history so that an hour of samples (240) is enough to forecast.
+    whole = Forecaster(lead_time=LEAD, history=3600.0)
+    forecasts = []
+    for time, value in zip(times, values):
+        whole.observe(time, value)
+        forecasts.append(whole.forecast())
+
+    again = Forecaster.from_series(times[:cut], values[:cut], lead_time=LEAD, history=3600.0)
+
+    assert again.forecast() == forecasts[cut - 1], "the forecast at a step depends on the samples up to it only"
+    for forecast in forecasts:
+        if forecast is not None:
+            assert forecast.down_value >= forecast.value >= forecast.point and forecast.margin >= 0
