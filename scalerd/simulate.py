@@ -415,12 +415,13 @@ def simulate_to_directory(
     """
     rows = read_trace(trace, columns=[metric.name for metric in target.metrics], source=trace_name)
     return replay_to_directory(target, interval=interval, rows=rows, out_dir=out_dir,
-                               initial_replicas=initial_replicas, startup_delay=startup_delay)
+                               initial_replicas=initial_replicas, startup_delay=startup_delay,
+                               margin_quantile=margin_quantile)
 
 
 def replay_to_directory(
     target: Target, *, interval: float, rows: Iterable[TraceRow], out_dir: str, initial_replicas: int | None = None,
-    startup_delay: float = 0.0, actual: LatestValue | None = None,
+    startup_delay: float = 0.0, actual: LatestValue | None = None, margin_quantile: float = DEFAULT_QUANTILE,
 ) -> SimulationResult:
     """Replay `rows` and write decisions.csv and summary.json into `out_dir`.
 
