@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from scalerd.config.checks import Section, metric_name_problem
 from scalerd.config.model import Defaults, Metric, Target
 from scalerd.readings import Reading
-from scalerd.replica_math import Arithmetic, MetricOutcome, average_value_replicas, value_replicas
+from scalerd.replica_math import MetricOutcome, average_value_replicas, value_outcome, value_replicas
 
 
 class OnMissing(str, enum.Enum):
@@ -80,11 +80,13 @@ def check_one_target(section: Section) -> None:
         )
 
 
-def average_or_value(*, target_per_replica: float | None, target_value: float | None) -> tuple[Arithmetic, float]:
-    """AverageValue when `targetPerReplica` is set, else Value: the arithmetic and its target."""
-    if target_per_replica is not None:
-        return average_value_replicas, target_per_replica
-    return value_replicas, target_value
+def average_or_value_outcome(metric: Any, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:
+    """The outcome of a metric with `target_per_replica` (AverageValue) or else `target_value` (Value)."""
+    if metric.target_per_replica is not None:
+        arithmetic, target = average_value_replicas, metric.target_per_replica
+    else:
+        arithmetic, target = value_replicas, metric.target_value
+    return value_outcome(metric.name, reading.value, arithmetic, target, current=current, tolerance=tolerance)
 
 
 def missing_value_reading(name: str, on_missing: OnMissing, *, why: str) -> Reading:

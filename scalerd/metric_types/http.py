@@ -10,12 +10,10 @@ from scalerd.metric_types.base import (
     OnMissing,
     Source,
     SourceContext,
-    average_or_value,
+    average_or_value_outcome,
     check_one_target,
     metric_name,
 )
-from scalerd.readings import Reading
-from scalerd.replica_math import MetricOutcome, value_outcome
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -75,12 +73,6 @@ def _location_problem(location: str) -> str | None:
     return None
 
 
-def outcome(metric: HttpMetric, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:
-    arithmetic, target = average_or_value(target_per_replica=metric.target_per_replica,
-                                          target_value=metric.target_value)
-    return value_outcome(metric.name, reading.value, arithmetic, target, current=current, tolerance=tolerance)
-
-
 def source(context: SourceContext) -> Source:
     from scalerd.sources.http import HttpSource  # the HTTP client loads only where metrics are read
 
@@ -91,4 +83,6 @@ def secret_files(metric: HttpMetric) -> tuple[str, ...]:
     return (metric.bearer_token_file,) if metric.bearer_token_file else ()
 
 
-HTTP = MetricType(name="http", fields=FIELDS, read=read, outcome=outcome, source=source, secret_files=secret_files)
+HTTP = MetricType(
+    name="http", fields=FIELDS, read=read, outcome=average_or_value_outcome, source=source, secret_files=secret_files,
+)

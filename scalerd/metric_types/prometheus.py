@@ -9,12 +9,10 @@ from scalerd.metric_types.base import (
     OnMissing,
     Source,
     SourceContext,
-    average_or_value,
+    average_or_value_outcome,
     check_one_target,
     metric_name,
 )
-from scalerd.readings import Reading
-from scalerd.replica_math import MetricOutcome, value_outcome
 
 
 @dataclass(frozen=True)
@@ -46,16 +44,11 @@ def read(section: Section) -> PrometheusMetric:
     )
 
 
-def outcome(metric: PrometheusMetric, reading: Reading, *, current: int, tolerance: float) -> MetricOutcome:
-    arithmetic, target = average_or_value(target_per_replica=metric.target_per_replica,
-                                          target_value=metric.target_value)
-    return value_outcome(metric.name, reading.value, arithmetic, target, current=current, tolerance=tolerance)
-
-
 def source(context: SourceContext) -> Source:
     from scalerd.sources.prometheus import PrometheusSource  # the HTTP client loads only where metrics are read
 
     return PrometheusSource(context.defaults.prometheus, clock=context.clock)
 
 
-PROMETHEUS = MetricType(name="prometheus", fields=FIELDS, read=read, outcome=outcome, source=source)
+PROMETHEUS = MetricType(name="prometheus", fields=FIELDS, read=read, outcome=average_or_value_outcome,
+                        source=source)
