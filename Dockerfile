@@ -2,8 +2,10 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
+COPY constraints/image.txt ./constraints/image.txt
 COPY scalerd ./scalerd
-RUN pip install --no-cache-dir --prefix=/install .
+# Every dependency at its pinned version (constraints/image.txt): one commit, one image. No matplotlib (the plot extra).
+RUN pip install --no-cache-dir --prefix=/install -c constraints/image.txt .
 
 # Final stage: no compilers, no pip caches, a numeric non-root user.
 FROM python:3.11-slim

@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(MAKE) system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	$(PY) -m pip install --quiet -e '.[plot,test,lint]'
 	touch $@
 
 # Prometheus is the real server from Debian; the test bed starts it on 127.0.0.1 itself.

@@ -4,8 +4,8 @@ really ran, when known).
 A replay of days has tens of thousands of steps, too dense to tell the lines apart, so a long replay gets
 a third panel: the same replicas over the few hours around the load's peak.
 
-matplotlib is imported inside `write_plot` with the Agg backend, so that the daemon and the other
-commands never pay for it and no display is ever needed.
+matplotlib is the `plot` extra (`pip install 'scalerd[plot]'`), imported inside `write_plot` with the Agg backend:
+the daemon's image does not carry it, the other commands never pay for it, and no display is ever needed.
 """
 from __future__ import annotations
 
@@ -28,9 +28,17 @@ def zoom_range(series: Series) -> tuple[int, int] | None:
     return bisect.bisect_left(timestamps, start_time), bisect.bisect_right(timestamps, start_time + ZOOM_SECONDS)
 
 
+class PlotUnavailable(Exception):
+    """matplotlib is not installed; the message says how to install it."""
+
+
 def write_plot(series: Series, *, path: str, title: str) -> None:
     """Write a PNG of `series` to `path`. Time runs along x as UTC dates (the trace's Unix seconds)."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotUnavailable(f"{path} not written: matplotlib is not installed; install the plot extra "
+                              "(pip install 'scalerd[plot]', or `make install` in a checkout)") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

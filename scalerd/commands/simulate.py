@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as error:
         print(f"{args.trace}: not a UTF-8 text file ({error.reason})", file=sys.stderr)
         return exits.INVALID_INPUT
-    _plot_and_print(result, args=args, title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
-    return exits.OK
+    return _plot_and_print(result, args=args,
+                           title=f"scalerd simulate: {target.name} on {os.path.basename(args.trace)}")
 
 
 def _from_prometheus(args: argparse.Namespace, *, config: Config, target: Target) -> int:
@@ -136,10 +136,11 @@ def _from_prometheus(args: argparse.Namespace, *, config: Config, target: Target
                                  initial_replicas=args.initial_replicas, startup_delay=args.startup_delay,
                                  actual=actual)
     since = format_duration(args.since)
-    _plot_and_print(result, args=args, title=f"scalerd simulate: {target.name} over the last {since} of Prometheus")
+    code = _plot_and_print(result, args=args,
+                           title=f"scalerd simulate: {target.name} over the last {since} of Prometheus")
     if actual is not None:
         print(whatif.comparison(result.summary))
-    return exits.OK
+    return code
 
 
 def _name_and_query(text: str) -> tuple[str, str]:
@@ -149,12 +150,19 @@ def _name_and_query(text: str) -> tuple[str, str]:
     return name.strip(), query.strip()
 
 
-def _plot_and_print(result: SimulationResult, *, args: argparse.Namespace, title: str) -> None:
-    from scalerd.plot import write_plot
+def _plot_and_print(result: SimulationResult, *, args: argparse.Namespace, title: str) -> int:
+    """plot.png beside the files already written, and the summary; without matplotlib, say how to get it."""
+    from scalerd.plot import PlotUnavailable, write_plot
 
     plot_path = os.path.join(args.out, "plot.png")
-    write_plot(result.series, path=plot_path, title=title)
+    try:
+        write_plot(result.series, path=plot_path, title=title)
+    except PlotUnavailable as missing:
+        print(_human_summary(result, plot_path=None))
+        print(f"error: {missing}", file=sys.stderr)
+        return exits.FAILED
     print(_human_summary(result, plot_path=plot_path))
+    return exits.OK
 
 
 def _out_problem(out: str) -> str | None:
@@ -191,10 +199,11 @@ def choose_target(config: Config, name: str | None) -> Target:
     return config.targets[0]
 
 
-def _human_summary(result: SimulationResult, *, plot_path: str) -> str:
+def _human_summary(result: SimulationResult, *, plot_path: str | None) -> str:
     numbers = result.summary.as_dict()
+    written = ", ".join(path for path in (result.decisions_path, result.summary_path, plot_path) if path)
     return "\n".join((
-        f"wrote {result.decisions_path}, {result.summary_path}, {plot_path}",
+        f"wrote {written}",
         f"steps: {numbers['steps']} of {plain_number(result.summary.interval)} s; scale events: {numbers['scale_events']}",
         (f"replica-seconds: {numbers['replica_seconds']}"
          f" (baseline {numbers['baseline_replica_seconds']}, oracle {numbers['oracle_replica_seconds']})"),

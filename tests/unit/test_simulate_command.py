@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +200,17 @@ def test_a_bad_trace_or_out_path_names_the_flag_and_the_fix(files, tmp_path, cap
 
     assert (code, capsys.readouterr().err) == (2, message.format(tmp=tmp_path) + "\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_without_matplotlib_the_files_are_written_and_the_plot_extra_named(files, capsys, monkeypatch):
+    config, trace, out = files(ONE_TARGET)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` meets when it is not installed
+
+    code = main(["simulate", "--config", config, "--trace", trace, "--out", out])
+
+    captured = capsys.readouterr()
+    assert (code, captured.err) == (1, (
+        f"error: {out}/plot.png not written: matplotlib is not installed; install the plot extra "
+        "(pip install 'scalerd[plot]', or `make install` in a checkout)\n"))
+    assert captured.out.splitlines()[0] == f"wrote {out}/decisions.csv, {out}/summary.json"
+    assert sorted(path.name for path in Path(out).iterdir()) == ["decisions.csv", "summary.json"]
