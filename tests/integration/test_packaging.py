@@ -46,7 +46,9 @@ def test_kustomize_renders_every_component(rendered):
         ("Deployment", "scalerd"),
         ("Namespace", "scalerd"),
         ("Role", "scalerd-leader-election"),
+        ("Role", "scalerd-state"),
         ("RoleBinding", "scalerd-leader-election"),
+        ("RoleBinding", "scalerd-state"),
         ("Service", "scalerd-metrics"),
         ("ServiceAccount", "scalerd"),
     ]
@@ -72,6 +74,7 @@ def test_rbac_grants_exactly_what_scalerd_needs(rendered):
         ("", "events", "create"), ("", "events", "patch"),
         ("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch"),
         ("", "configmaps", "get"), ("", "configmaps", "list"), ("", "configmaps", "watch"),
+        ("", "configmaps", "create"), ("", "configmaps", "update"),  # the Role scalerd-state: the stored history
         ("", "pods", "get"), ("", "pods", "list"),
         ("metrics.k8s.io", "pods", "get"), ("metrics.k8s.io", "pods", "list"),
         ("autoscaling", "horizontalpodautoscalers", "get"), ("autoscaling", "horizontalpodautoscalers", "list"),
