@@ -19,7 +19,7 @@ import time
 
 from scalerd.commands import exits
 from scalerd.config import ConfigError, load_config_file
-from scalerd.daemon.loop import TargetResult
+from scalerd.daemon.report import TargetResult
 from scalerd.daemon.wiring import (
     build_daemon,
     register_secrets,

@@ -24,18 +24,33 @@ import concurrent.futures
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 
 from scalerd.config.model import Config, Target
+from scalerd.daemon.collaborators import (
+    ConfigProvider,
+    DeploymentReader,
+    Elector,
+    HpaReader,
+    MetricSources,
+    Writer,
+)
+from scalerd.daemon.report import (
+    TargetResult,
+    decision_json,
+    direction_of,
+    event_message,
+    failed_result,
+    result_of,
+)
 from scalerd.engine import Decision, EngineState, decide
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
-from scalerd.kube.writer import FAILED_WRITES, WriteOutcome, WriteStatus
+from scalerd.kube.writer import FAILED_WRITES, WriteStatus
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
@@ -74,99 +89,6 @@ class CycleClock:
 
 DeploymentKey = tuple[str, str]
 """(namespace, name) of a Deployment: what engine state describes, whichever target names it."""
-
-
-class ConfigProvider(Protocol):
-    def poll(self) -> Config | None: ...
-
-    @property
-    def holds_rejected_edit(self) -> bool: ...
-
-
-class Elector(Protocol):
-    def is_leader(self) -> bool: ...
-
-
-class DeploymentReader(Protocol):
-    """The watch cache (`scalerd.kube.cache.DeploymentCache`)."""
-
-    def synced(self) -> bool: ...
-
-    def get(self, namespace: str, name: str) -> DeploymentView | None: ...
-
-    def refresh(self, namespace: str, name: str) -> DeploymentView | None: ...
-
-    def set_deployments(self, deployments: Iterable[tuple[str, str]]) -> None: ...
-
-
-class HpaReader(Protocol):
-    """The cache's view of the HorizontalPodAutoscalers (`DeploymentCache` after `watch_hpas()`)."""
-
-    def wait_synced(self, timeout: float) -> bool: ...
-
-    def hpa_for(self, namespace: str, deployment: str) -> str | None: ...
-
-
-class Writer(Protocol):
-    """`scalerd.kube.writer.KubeWriter`: dry run, fencing and retries live behind it."""
-
-    def scale(self, *, view: DeploymentView, replicas: int) -> WriteOutcome: ...
-
-    def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome: ...
-
-    def event(self, *, namespace: str, involved: DeploymentView | dict, reason: str, message: str,
-              event_type: str = "Normal") -> WriteOutcome: ...
-
-
-class MetricSources(Protocol):
-    """`scalerd.sources.Sources`."""
-
-    def submit_all(
-        self, targets: Sequence[Target], *, at: float | None = None
-    ) -> Mapping[tuple[str, str], concurrent.futures.Future[Reading]]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    name: str
-    type: str
-    value: float | None
-    proposal: int | None
-    error: str | None
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "value": self.value, "proposal": self.proposal}
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    """What one cycle did for one target: the `once` output line, and the decision log line."""
-
-    target: str
-    namespace: str
-    deployment: str
-    current: int | None
-    desired: int | None
-    applied: bool
-    reason: str
-    metrics: tuple[MetricResult, ...] = ()
-    error: str | None = None
-    """Set when the target could not be decided or its write failed: `once` then exits 1."""
-    write_status: str | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "target": self.target,
-            "namespace": self.namespace,
-            "deployment": self.deployment,
-            "current": self.current,
-            "desired": self.desired,
-            "applied": self.applied,
-            "reason": self.reason,
-            "metrics": [metric.to_json() for metric in self.metrics],
-        }
 
 
 class Daemon:
@@ -384,7 +306,7 @@ class Daemon:
             return self._run_target(target, readings=readings, clock=clock)
         except Exception as error:  # one target's bug must not stop the others or the loop
             log.exception("target_failed", target=target.name)
-            return _failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
+            return failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(target.name)
@@ -394,7 +316,7 @@ class Daemon:
         if view is None:
             log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
                         deployment=target.deployment)
-            return _failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
+            return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
                                   error=f"deployment {target.namespace}/{target.deployment} not found")
         hpa = None if self._hpas is None else self._hpas.hpa_for(target.namespace, target.deployment)
         if hpa is not None:
@@ -416,14 +338,14 @@ class Daemon:
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
             view = self._cache.refresh(target.namespace, target.deployment)
             if view is None:
-                return _failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
+                return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
                                       error=f"deployment {target.namespace}/{target.deployment} not found")
         applied = outcome is not None and outcome.applied
         if applied:
             new_state = new_state.with_change(now=clock.monotonic, from_replicas=decision.current,
                                               to_replicas=decision.desired)
         self._states[_deployment_key(target)] = new_state
-        result = _result_of(target, decision, applied=applied, outcome=outcome)
+        result = result_of(target, decision, applied=applied, outcome=outcome)
         self._report(target, decision, result, view=view, state=new_state, clock=clock)
         return result
 
@@ -447,7 +369,7 @@ class Daemon:
                         deployment=target.deployment, hpa=hpa)
             self._emit(target, view, reason="HPAConflict", event_type="Warning",
                        message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
-        result = _result_of(target, decision, applied=False, outcome=None)
+        result = result_of(target, decision, applied=False, outcome=None)
         self._report(target, decision, result, view=view, state=state, clock=clock)
         return result
 
@@ -479,7 +401,7 @@ class Daemon:
 
     def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
                 state: EngineState, clock: CycleClock) -> None:
-        direction = _direction(decision)
+        direction = direction_of(decision)
         self._metrics.decisions.labels(target=target.name, direction=direction).inc()
         self._metrics.record_decision(
             target=target.name, current=decision.current, desired=decision.desired, reason=decision.reason,
@@ -524,40 +446,6 @@ def _deployment_key(target: Target) -> DeploymentKey:
     return (target.namespace, target.deployment)
 
 
-def _direction(decision: Decision) -> str:
-    if decision.desired > decision.current:
-        return "up"
-    if decision.desired < decision.current:
-        return "down"
-    return "none"
-
-
-def _metric_results(decision: Decision) -> tuple[MetricResult, ...]:
-    return tuple(
-        MetricResult(name=m.name, type=m.type, value=m.value, proposal=m.proposal, error=m.error)
-        for m in decision.metrics
-    )
-
-
-def _result_of(target: Target, decision: Decision, *, applied: bool, outcome: WriteOutcome | None) -> TargetResult:
-    status = None if outcome is None else outcome.status
-    error = None
-    if status in FAILED_WRITES:
-        error = f"write {status}: {outcome.detail}"
-    return TargetResult(
-        target=target.name, namespace=target.namespace, deployment=target.deployment, current=decision.current,
-        desired=decision.desired, applied=applied, reason=decision.reason, metrics=_metric_results(decision),
-        error=error, write_status=status,
-    )
-
-
-def _failed_result(target: Target, *, reason: str, error: str) -> TargetResult:
-    return TargetResult(
-        target=target.name, namespace=target.namespace, deployment=target.deployment, current=None, desired=None,
-        applied=False, reason=reason, error=error,
-    )
-
-
 def _last_decided_count(view: DeploymentView) -> int | None:
     """The `desired` of the Deployment's `scalerd.io/last-decision` annotation, if it holds a readable one."""
     try:
@@ -565,41 +453,3 @@ def _last_decided_count(view: DeploymentView) -> int | None:
     except (ValueError, TypeError, KeyError):
         return None
     return desired if isinstance(desired, int) and not isinstance(desired, bool) else None
-
-
-def decision_json(decision: Decision) -> dict:
-    """The `scalerd.io/last-decision` annotation: everything that explains the change."""
-    return {
-        "current": decision.current,
-        "desired": decision.desired,
-        "reason": decision.reason,
-        "message": decision.message,
-        "boundBy": decision.bound_by,
-        "metricProposal": decision.metric_proposal,
-        "scheduleProposal": decision.schedule_proposal,
-        "metrics": [
-            {"name": m.name, "type": m.type, "value": m.value, "proposal": m.proposal, "error": m.error}
-            for m in decision.metrics
-        ],
-    }
-
-
-def event_message(decision: Decision) -> str:
-    """`ScaledUp`/`ScaledDown` text: from and to, each metric's value and proposal, and the limit that bound it."""
-    parts = []
-    for m in decision.metrics:
-        if m.error:
-            parts.append(f"{m.name}: error ({m.error})")
-        else:
-            parts.append(f"{m.name}={_number(m.value)} proposes {m.proposal}")
-    if decision.schedule_proposal is not None:
-        parts.append(f"schedule proposes {decision.schedule_proposal}")
-    bound = f"; bound by {decision.bound_by}" if decision.bound_by else ""
-    metrics_text = ", ".join(parts) if parts else "no metrics"
-    return f"{decision.current} -> {decision.desired} ({decision.reason}): {metrics_text}{bound}"
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "none"
-    return f"{value:g}"

@@ -5,7 +5,7 @@ import io
 import json
 
 from scalerd.commands.once import print_results
-from scalerd.daemon.loop import MetricResult, TargetResult
+from scalerd.daemon.report import MetricResult, TargetResult
 
 SCALED = TargetResult(
     target="orders", namespace="apps", deployment="orders-consumer", current=2, desired=5, applied=True,
