@@ -274,7 +274,7 @@ class Soak:
         ]
         started_at = time.time()
         for daemon in daemons:
-            daemon.wait_ready(timeout=30)
+            daemon.wait_ready()
         with self._lock:
             self._processes += [_Process(daemon=daemon, started_at=started_at) for daemon in daemons]
 
