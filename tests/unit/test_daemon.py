@@ -510,7 +510,8 @@ def test_a_reload_with_the_same_defaults_keeps_the_sources():
 
 
 def test_a_target_past_the_cycle_deadline_is_logged_and_not_started_again_while_running():
-    bed = Harness(make_config(rps_target("slow"), rps_target("api"), interval=0.1))
+    # A 0.8 s cycle deadline: "api" meets it even on a busy machine, "slow" is held past it by `release`.
+    bed = Harness(make_config(rps_target("slow"), rps_target("api"), interval=1.0))
     bed.cluster.add("slow", replicas=2)
     bed.cluster.add("api", replicas=2)
     release = threading.Event()
@@ -686,7 +687,8 @@ def test_whatever_the_api_answers_a_target_writes_at_most_three_times_and_persis
 
 
 def test_a_metric_still_being_read_delays_only_its_own_target():
-    bed = Harness(make_config(rps_target("api"), rps_target("slow"), interval=0.2))
+    # A 0.8 s cycle deadline: "api" meets it even on a busy machine, "slow" waits for `unanswered`.
+    bed = Harness(make_config(rps_target("api"), rps_target("slow"), interval=1.0))
     bed.cluster.add("api", replicas=2)
     bed.cluster.add("slow", replicas=2)
     bed.set_rps(45.0)

@@ -195,9 +195,10 @@ def test_client_errors_are_final_and_carry_the_api_message(server, fake_time, co
 
 def test_a_request_that_times_out_is_sent_again(server, fake_time):
     seen: list[tuple[str, int]] = []
-    server.answer(200, {"metadata": {"resourceVersion": "43"}}, delay=1.0)
+    server.answer(200, {"metadata": {"resourceVersion": "43"}}, delay=4.0)
     server.answer(200, {"metadata": {"resourceVersion": "43"}})
-    outcome = make_writer(server.url, fake_time, requests=seen, request_timeout=0.2).scale(view=VIEW, replicas=5)
+    # 1 s: the resend's prompt answer comes well within it even on a busy machine.
+    outcome = make_writer(server.url, fake_time, requests=seen, request_timeout=1.0).scale(view=VIEW, replicas=5)
     assert (outcome.status, outcome.attempts) == ("applied", 2)
     assert seen == [("patch", 0), ("patch", 200)]
 
