@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.testbed.bed import TestBed
 from tests.testbed.kafka_tools import KafkaTools, unique_name
@@ -14,6 +15,11 @@ from tests.testbed.kafka_tools import KafkaTools, unique_name
 # The tools the tests run (kubectl, scalerd, hadolint) are the ones installed beside this interpreter, not whatever
 # comes first on PATH: this machine's image has an older kubectl in /usr/bin whose messages differ.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# No wall-clock limits on examples (hypothesis' default deadline is 200 ms each): on a busy machine they fail
+# correct code. Speed is measured by the benchmarks under bench/, not by tests.
+settings.register_profile("scalerd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("scalerd")
 
 
 @pytest.fixture(scope="session")
