@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class _Request:
 class HttpSource:
     def __init__(self) -> None:
         self._clients: dict[Credentials, HttpClient] = {}
+        self._clients_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix="http")
 
     def submit(self, wanted: Sequence[tuple[Target, HttpMetric]], *, at: float) -> list[Future[Reading]]:
@@ -55,9 +57,11 @@ class HttpSource:
 
     def _get(self, request: _Request) -> object:
         """The answer's JSON document; HttpError when there is none."""
-        client = self._clients.get(request.credentials)
-        if client is None:
-            client = self._clients[request.credentials] = HttpClient(request.credentials, pool_size=MAX_CONCURRENCY)
+        with self._clients_lock:  # two URLs with the same credentials, requested at once, share one client
+            client = self._clients.get(request.credentials)
+            if client is None:
+                client = HttpClient(request.credentials, pool_size=MAX_CONCURRENCY)
+                self._clients[request.credentials] = client
         response = client.get(request.url, timeout=request.timeout)
         url = without_credentials(request.url)
         if not response.ok:
