@@ -6,6 +6,7 @@ synthetic (a daily wave with noise and bursts, one row per step) so that the fig
 
     python -m bench.simulate_bench            # best of 3 runs
     python -m bench.simulate_bench --profile  # where the time goes (cProfile, by cumulative time)
+    python -m bench.simulate_bench --predictive  # the same week with `predictive: {leadTime: 60s}`, as a ratio
 """
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ import pstats
 import random
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.figures import Figure
-from scalerd.config.model import DailyEntry, Target
+from scalerd.config.model import DailyEntry, Predictive, Target
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.simulate import simulate_to_directory
 
@@ -78,14 +79,18 @@ class SimulateBenchResult:
         return self.best_seconds < self.budget_seconds
 
 
-def _simulate_once(trace_text: str, out_dir: str) -> int:
+def _simulate_once(trace_text: str, out_dir: str, target: Target | None = None) -> int:
     result = simulate_to_directory(
-        bench_target(), interval=STEP_SECONDS, trace=io.StringIO(trace_text), out_dir=out_dir, trace_name="synthetic"
+        target or bench_target(), interval=STEP_SECONDS, trace=io.StringIO(trace_text), out_dir=out_dir,
+        trace_name="synthetic",
     )
     return result.summary.steps
 
 
-def measure_simulate_week(*, repeats: int = 3) -> SimulateBenchResult:
+PREDICTIVE_BUDGET_RATIO = 5.0
+
+
+def measure_simulate_week(*, repeats: int = 3, target: Target | None = None) -> SimulateBenchResult:
     """Time the week-long replay `repeats` times (fresh engine state each time); the best run is the figure."""
     trace_text = synthetic_week_trace()
     runs, cpu_runs = [], []
@@ -93,7 +98,7 @@ def measure_simulate_week(*, repeats: int = 3) -> SimulateBenchResult:
     with tempfile.TemporaryDirectory(prefix="scalerd-bench-") as out_dir:
         for _ in range(repeats):
             started, cpu_started = time.perf_counter(), time.process_time()
-            steps = _simulate_once(trace_text, out_dir)
+            steps = _simulate_once(trace_text, out_dir, target)
             runs.append(time.perf_counter() - started)
             cpu_runs.append(time.process_time() - cpu_started)
     return SimulateBenchResult(
@@ -125,13 +130,30 @@ def profile_simulate_week(*, top: int = 20) -> str:
     return report.getvalue()
 
 
+def predictive_ratio(*, repeats: int = 3) -> tuple[SimulateBenchResult, SimulateBenchResult, float]:
+    """(HPA mode, predictive mode, CPU-time ratio) of the same week, measured one after the other in one run."""
+    reactive = measure_simulate_week(repeats=repeats)
+    predictive = measure_simulate_week(
+        repeats=repeats, target=replace(bench_target(), predictive=Predictive(lead_time=60.0))
+    )
+    return reactive, predictive, predictive.best_cpu_seconds / reactive.best_cpu_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="print a cProfile report instead of timing")
+    parser.add_argument("--predictive", action="store_true", help="time HPA mode and predictive mode, print the ratio")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.profile:
         print(profile_simulate_week())
+        return
+    if args.predictive:
+        reactive, predictive, ratio = predictive_ratio(repeats=args.repeats)
+        verdict = "within" if ratio <= PREDICTIVE_BUDGET_RATIO else "OVER"
+        print(f"simulate one week ({reactive.steps} steps): HPA mode {reactive.best_cpu_seconds:.3f} s of CPU,"
+              f" predictive {predictive.best_cpu_seconds:.3f} s: {ratio:.2f}x ({verdict} the"
+              f" {PREDICTIVE_BUDGET_RATIO:g}x budget; best of {args.repeats} each)")
         return
     result = measure_simulate_week(repeats=args.repeats)
     verdict = "within" if result.within_budget else "OVER"
