@@ -6,7 +6,7 @@ PY := $(BIN)/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install system-packages test lint demo bench bench-quick manifests-check image clean
+.PHONY: install system-packages test lint demo bench bench-quick manifests-check floors-check image clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,16 @@ lint: install
 	# instead of passing silently.
 	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
 
+# The lowest supported dependencies (constraints/floors.txt, setup.cfg's floors) in a venv of their own: the unit
+# tests and `scalerd once` (a Prometheus and a Kafka metric) against the test bed.
+FLOORS_VENV ?= .venv-floors
+FLOORS_ONCE := tests/integration/test_once.py::test_once_scales_up_from_a_prometheus_metric_and_explains_it \
+	tests/integration/test_once.py::test_once_scales_from_real_kafka_lag
+floors-check: system-packages
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c constraints/floors.txt -e '.[plot,test]'
+	$(FLOORS_VENV)/bin/python -m pytest -q -x -p no:cacheprovider tests/unit $(FLOORS_ONCE)
+
 manifests-check: install
 	$(BIN)/kubectl kustomize manifests/ | $(BIN)/kubernetes-validate --strict --quiet -
 
@@ -49,4 +59,4 @@ image:
 	docker build -t scalerd:$$($(PYTHON) -c 'import re;print(re.search(r"__version__ = \"(.+)\"", open("scalerd/__init__.py").read())[1])') .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(FLOORS_VENV) build dist *.egg-info .pytest_cache .hypothesis
