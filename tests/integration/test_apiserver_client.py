@@ -483,6 +483,7 @@ def test_standalone_process_serves_until_sigterm(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=10)
+        process.stdout.close()
     assert (version.status_code, version.json()["minor"]) == (200, "37")
     assert (tmp_path / "ca.crt").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     assert code == 0

@@ -154,6 +154,8 @@ def test_get_watch_shows_a_change(bed, kubectl, admin, tmp_path):
     finally:
         watcher.kill()
         watcher.wait(timeout=10)
+        watcher.stdout.close()
+        watcher.stderr.close()
     assert header.split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert first.split()[:4] == ["kc-watch", "2/2", "2", "2"]
     assert [row[:4] for row in rows] == [["kc-watch", "2/5", "2", "2"], ["kc-watch", "5/5", "5", "5"]]

@@ -41,10 +41,11 @@ def bed_process(tmp_path: Path):
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.testbed", "--dir", str(tmp_path)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    yield process
-    if process.poll() is None:  # only when the test failed before it stopped the bed
-        process.send_signal(signal.SIGTERM)
-        process.wait(STOP_TIMEOUT_SECONDS)
+    with process:  # closes the pipes once the process is gone
+        yield process
+        if process.poll() is None:  # only when the test failed before it stopped the bed
+            process.send_signal(signal.SIGTERM)
+            process.wait(STOP_TIMEOUT_SECONDS)
 
 
 def test_runs_until_sigterm_and_leaves_no_process_behind(bed_process, tmp_path):
