@@ -158,11 +158,13 @@ def scene(testbed, tmp_path_factory):
     kube_client.CoreV1Api(admin).create_namespaced_config_map(
         NAMESPACE, {"metadata": {"name": config_map}, "data": {"config.yaml": good}})
     daemons = Daemons(testbed, tmp_path_factory.mktemp("config-edits"))
-    daemon = daemons.start(["--config-map", f"{NAMESPACE}/{config_map}"])
-    wait_until(lambda: replicas_of(admin, deployment) == 4, timeout=10, what="at the good rules' maxReplicas 4")
-    yield Scene(testbed=testbed, admin=admin, daemon=daemon, deployment=deployment, config_map=config_map,
-                good=good)
-    daemons.close_all()
+    try:  # a daemon that fails to start or to scale is stopped too
+        daemon = daemons.start(["--config-map", f"{NAMESPACE}/{config_map}"])
+        wait_until(lambda: replicas_of(admin, deployment) == 4, timeout=10, what="at the good rules' maxReplicas 4")
+        yield Scene(testbed=testbed, admin=admin, daemon=daemon, deployment=deployment, config_map=config_map,
+                    good=good)
+    finally:
+        daemons.close_all()
 
 
 @pytest.mark.parametrize("edit", BAD_EDITS)
