@@ -43,6 +43,7 @@ def test_kustomize_renders_every_component(rendered):
         ("ClusterRole", "scalerd"),
         ("ClusterRoleBinding", "scalerd"),
         ("ConfigMap", "scalerd-config"),
+        ("CustomResourceDefinition", "autoscalerpolicies.scalerd.io"),  # policies as objects (manifests/crd/)
         ("Deployment", "scalerd"),
         ("Namespace", "scalerd"),
         ("Role", "scalerd-leader-election"),

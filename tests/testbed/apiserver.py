@@ -313,7 +313,7 @@ def _self_signed_tls(host: str) -> tuple[ssl.SSLContext, bytes]:
     return context, certificate_pem
 
 
-def _parse_resource_path(method: str, path: str, query: Mapping[str, str]) -> _Request | None:
+def _parse_resource_path(cluster: Cluster, method: str, path: str, query: Mapping[str, str]) -> _Request | None:
     """None for non-resource URLs (discovery, OpenAPI, health); raises 404 for unknown resources."""
     parts = [part for part in path.split("/") if part]
     if len(parts) >= 3 and parts[0] == "api":
@@ -328,7 +328,7 @@ def _parse_resource_path(method: str, path: str, query: Mapping[str, str]) -> _R
     if len(rest) > 3:
         raise no_such_path()
     plural, name, subresource = rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
-    resource = res.lookup(group=group, version=version, plural=plural)
+    resource = cluster.lookup(group=group, version=version, plural=plural)
     if resource is None or (namespace is not None and not resource.namespaced):
         raise no_such_path()
     if subresource and resource.subresource(subresource) is None:
@@ -510,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request, path_error = None, None
         try:
-            request = _parse_resource_path(method, path, query)
+            request = _parse_resource_path(self.api.cluster, method, path, query)
         except ApiError as error:
             path_error = error
         verb, status = request.verb if request is not None else method.lower(), 500
@@ -587,22 +587,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _discovery(self, path: str) -> Any:
         parts = [part for part in path.split("/") if part]
         host, port = self.server.server_address[:2]
+        served = self.api.cluster.resources()
         if path == "/version":
             return res.version_info()
         if path == "/api":
             return res.api_versions(f"{host}:{port}")
         if path == "/apis":
-            return res.api_group_list()
+            return res.api_group_list(served)
         if len(parts) == 2 and parts[0] == "api":
-            return res.api_resource_list(group="", version=parts[1])
+            return res.api_resource_list(served, group="", version=parts[1])
         if len(parts) == 2 and parts[0] == "apis":
-            return res.api_group(parts[1])
+            return res.api_group(served, parts[1])
         if len(parts) == 3 and parts[0] == "apis":
-            return res.api_resource_list(group=parts[1], version=parts[2])
+            return res.api_resource_list(served, group=parts[1], version=parts[2])
         if path == "/openapi/v3":
-            return res.openapi_v3_root()
+            return res.openapi_v3_root(served)
         if path.startswith("/openapi/v3/"):
-            return res.openapi_v3_group(path[len("/openapi/v3/"):])
+            return res.openapi_v3_group(served, path[len("/openapi/v3/"):])
         if path == "/openapi/v2":
             return res.openapi_v2()
         return None

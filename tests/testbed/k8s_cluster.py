@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from tests.testbed import k8s_crd as crd
 from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
@@ -73,6 +74,7 @@ class Cluster:
         self._timer_wakeup = threading.Condition(self.store.lock)
         self._stopping = False
         self._timer_thread: threading.Thread | None = None
+        self._custom: dict[str, list[res.ResourceType]] = {}  # CRD name -> the kinds it serves
         for name in INITIAL_NAMESPACES:
             self.create(res.NAMESPACES, "", {"metadata": {"name": name}}, field_validation=STRICT)
 
@@ -126,6 +128,19 @@ class Cluster:
             owner = self._owner_deployment(obj)
             if owner is not None:
                 self._refresh_status(owner["metadata"]["namespace"], owner["metadata"]["name"], observe=False)
+
+    # -- what is served ---------------------------------------------------------------------------------------
+
+    def resources(self) -> tuple[res.ResourceType, ...]:
+        """The built-in kinds and those of the established CustomResourceDefinitions, for discovery and routing."""
+        with self.store.lock:
+            return res.RESOURCES + tuple(kind for kinds_ in self._custom.values() for kind in kinds_)
+
+    def lookup(self, *, group: str, version: str, plural: str) -> res.ResourceType | None:
+        return res.lookup(self.resources(), group=group, version=version, plural=plural)
+
+    def _register(self, definition: Mapping[str, Any]) -> None:
+        self._custom[definition["metadata"]["name"]] = crd.served_resources(definition)
 
     # -- reads ------------------------------------------------------------------------------------------------
 
@@ -202,7 +217,17 @@ class Cluster:
             if resource is res.NAMESPACES:
                 obj["spec"], obj["status"] = {"finalizers": ["kubernetes"]}, {"phase": "Active"}
                 metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+            if resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+                metadata["generation"] = 1
+                obj["status"] = crd.established_status(obj, kinds.now_rfc3339())
+            if resource.custom is not None:
+                # customresource/strategy.go PrepareForCreate: status is the status subresource's to write
+                metadata["generation"] = 1
+                if resource.custom.status_subresource:
+                    obj.pop("status", None)
             stored = self.store.write(resource.key, obj)
+            if resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+                self._register(stored)
             if resource is res.DEPLOYMENTS:
                 self._reconcile(namespace, metadata["name"])
             return stored, warnings
@@ -262,6 +287,11 @@ class Cluster:
                     self._reconcile(namespace, owner["metadata"]["name"])
             elif resource is res.NAMESPACES:
                 self._empty_namespace(name)
+            elif resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+                # A real server deletes the objects behind the customresourcecleanup finalizer, then the kind.
+                for kind in self._custom.pop(name, [])[:1]:
+                    for obj in self.store.items(kind.key, None):
+                        self.store.delete(kind.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             return deleted
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -274,6 +304,8 @@ class Cluster:
         api_version = "autoscaling/v1" if kind == "Scale" else resource.api_version
         kinds.check_kind(resource, body, expected_kind=kind, expected_api_version=api_version)
         kinds.check_types(resource, body, kind=kind)
+        if resource.custom is not None:
+            return self._decode_custom(resource, body, field_validation=field_validation)
         schema = kinds.schema_for(resource, kind)
         unknown = kinds.unknown_fields(body, schema)
         if unknown and field_validation == STRICT:
@@ -282,6 +314,22 @@ class Cluster:
                               f"strict decoding error: {fields}")
         warnings = [f'unknown field "{path}"' for path in unknown] if field_validation == WARN else []
         return _copy(kinds.prune_unknown(body, schema)), warnings
+
+    @staticmethod
+    def _decode_custom(resource: res.ResourceType, body: dict[str, Any], *,
+                       field_validation: str) -> tuple[dict[str, Any], Warnings]:
+        """Pruning against the structural schema; metadata is checked as for every kind."""
+        schema = resource.custom.schema
+        unknown = kinds.unknown_fields(body.get("metadata") or {}, kinds.SCHEMAS["Namespace"]["metadata"],
+                                       "metadata") + crd.unknown_fields(body, schema)
+        if unknown and field_validation == STRICT:
+            fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                              f"{resource.kind}: strict decoding error: {fields}")
+        warnings = [f'unknown field "{path}"' for path in unknown] if field_validation == WARN else []
+        pruned = crd.prune(body, schema)
+        pruned["metadata"] = kinds.prune_unknown(body.get("metadata") or {}, kinds.SCHEMAS["Namespace"]["metadata"])
+        return _copy(pruned), warnings
 
     @staticmethod
     def _check_namespace(resource: res.ResourceType, namespace: str, metadata: dict[str, Any]) -> None:
@@ -304,6 +352,9 @@ class Cluster:
                  subresource: str) -> dict[str, Any]:
         if subresource == "status":
             new = {**_copy(old), "status": obj.get("status", {})}
+            if resource.custom is not None:
+                # status_strategy.go: the status is validated against the schema like the rest
+                kinds.validate(resource, new, old)
         else:
             new = obj
             new["apiVersion"], new["kind"] = resource.api_version, resource.kind
@@ -319,15 +370,32 @@ class Cluster:
                     new["metadata"]["generation"] = old["metadata"]["generation"] + 1
             if resource is res.NAMESPACES:
                 new["spec"], new["status"] = old["spec"], old["status"]
+            if resource.custom is not None or resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+                self._prepare_custom_update(resource, old, new)
             kinds.validate(resource, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return old
         stored = self.store.write(resource.key, new)
+        if resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+            self._register(stored)
         if resource is res.DEPLOYMENTS and stored["metadata"]["generation"] != old["metadata"]["generation"]:
             # The controller observes every new generation (status.observedGeneration follows), not only specs.
             self._reconcile(stored["metadata"]["namespace"], stored["metadata"]["name"])
         return stored
+
+    @staticmethod
+    def _prepare_custom_update(resource: res.ResourceType, old: Mapping[str, Any], new: dict[str, Any]) -> None:
+        """customresource/strategy.go PrepareForUpdate (the CRD's own strategy alike): with a status subresource
+        the old status stays; any change outside metadata bumps the generation."""
+        if resource is res.CUSTOM_RESOURCE_DEFINITIONS or resource.custom.status_subresource:
+            if "status" in old:
+                new["status"] = _copy(old["status"])
+            else:
+                new.pop("status", None)
+        outside = [{key: value for key, value in obj.items() if key != "metadata"} for obj in (old, new)]
+        if outside[0] != outside[1]:
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
     def _scale_of(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
         metadata = deployment["metadata"]
@@ -541,7 +609,7 @@ class Cluster:
         return conditions
 
     def _empty_namespace(self, namespace: str) -> None:
-        for resource in res.RESOURCES:
+        for resource in self.resources():
             if resource.namespaced and resource is not res.POD_METRICS:
                 for obj in self.store.items(resource.key, namespace):
                     if self.store.get(resource.key, namespace, obj["metadata"]["name"]) is not None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.testbed import k8s_crd as crd
 from tests.testbed import k8s_resources as res
 from tests.testbed.k8s_errors import bad_request, invalid
 from tests.testbed.k8s_selectors import selector_matches
@@ -60,6 +61,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Role": _TOP | {"rules": [_POLICY_RULE]},
     "ClusterRole": _TOP | {"rules": [_POLICY_RULE], "aggregationRule": _ANY},
     "RoleBinding": _TOP | _BINDING,
+    "CustomResourceDefinition": _TOP | {"spec": {key: _ANY for key in (
+        "group", "names", "scope", "versions", "conversion", "preserveUnknownFields")}, "status": _ANY},
     "ClusterRoleBinding": _TOP | _BINDING,
     "Event/v1": _TOP | {key: _ANY for key in (
         "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
@@ -209,6 +212,10 @@ def validate(resource: res.ResourceType, obj: Mapping[str, Any], old: Mapping[st
         causes.extend(_hpa_causes(obj))
     if resource in (res.ROLE_BINDINGS, res.CLUSTER_ROLE_BINDINGS):
         causes.extend(_binding_causes(resource, obj, old))
+    if resource is res.CUSTOM_RESOURCE_DEFINITIONS:
+        causes.extend(crd.definition_causes(obj))
+    if resource.custom is not None:
+        causes.extend(crd.validation_causes(obj, resource.custom.schema))
     if causes:
         raise invalid(kind=resource.kind, group=resource.group, name=name, causes=causes)
 
@@ -402,10 +409,19 @@ _DEFAULT_TABLE = ([_NAME, _AGE], lambda obj: [_name(obj), _age(obj)])
 
 
 def table_columns(resource: res.ResourceType) -> list[dict[str, Any]]:
+    if resource.custom is not None:
+        return crd.table_columns(resource.custom)
     return TABLES.get(resource.key, _DEFAULT_TABLE)[0]
 
 
+def _date_cell(value: str) -> str:
+    moment = parse_rfc3339(value)
+    return "<invalid>" if moment is None else human_duration(time.time() - moment)
+
+
 def table_cells(resource: res.ResourceType, obj: Mapping[str, Any]) -> list[Any]:
+    if resource.custom is not None:
+        return crd.table_cells(resource.custom, obj, human_age=_date_cell)
     return TABLES.get(resource.key, _DEFAULT_TABLE)[1](obj)
 
 

@@ -28,6 +28,8 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = field(default=())
     stored_as: str = ""  # the storage key of another group's resource holding the same objects
+    # A kind registered by a CustomResourceDefinition: its k8s_crd.CustomKind (schema, columns, status).
+    custom: Any = field(default=None, compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -78,15 +80,24 @@ ROLE_BINDINGS = ResourceType(group=RBAC_GROUP, version="v1", plural="rolebinding
 CLUSTER_ROLE_BINDINGS = ResourceType(group=RBAC_GROUP, version="v1", plural="clusterrolebindings",
                                      singular="clusterrolebinding", kind="ClusterRoleBinding", namespaced=False)
 RBAC_RESOURCES = (ROLES, CLUSTER_ROLES, ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS)
+CUSTOM_RESOURCE_DEFINITIONS = ResourceType(
+    group="apiextensions.k8s.io", version="v1", plural="customresourcedefinitions",
+    singular="customresourcedefinition", kind="CustomResourceDefinition", namespaced=False,
+    short_names=("crd", "crds"), subresources=(Subresource("status", "CustomResourceDefinition", "", ""),))
 
 RESOURCES = (DEPLOYMENTS, PODS, CONFIGMAPS, SECRETS, CORE_EVENTS, EVENTS, NAMESPACES, LEASES,
-             HORIZONTAL_POD_AUTOSCALERS, POD_METRICS, SERVICES, SERVICE_ACCOUNTS, *RBAC_RESOURCES)
-_BY_PATH = {(resource.group, resource.version, resource.plural): resource for resource in RESOURCES}
-GROUP_VERSIONS = tuple(dict.fromkeys((resource.group, resource.version) for resource in RESOURCES))
+             HORIZONTAL_POD_AUTOSCALERS, POD_METRICS, SERVICES, SERVICE_ACCOUNTS, *RBAC_RESOURCES,
+             CUSTOM_RESOURCE_DEFINITIONS)
+"""The built-in kinds; a cluster serves these plus the kinds its CustomResourceDefinitions register."""
 
 
-def lookup(*, group: str, version: str, plural: str) -> ResourceType | None:
-    return _BY_PATH.get((group, version, plural))
+def group_versions(resources: tuple[ResourceType, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(dict.fromkeys((resource.group, resource.version) for resource in resources))
+
+
+def lookup(resources: tuple[ResourceType, ...], *, group: str, version: str, plural: str) -> ResourceType | None:
+    return next((resource for resource in resources
+                 if (resource.group, resource.version, resource.plural) == (group, version, plural)), None)
 
 
 def version_info() -> dict[str, str]:
@@ -100,25 +111,25 @@ def api_versions(server_address: str) -> dict[str, Any]:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
-def api_group_list() -> dict[str, Any]:
+def api_group_list(resources: tuple[ResourceType, ...]) -> dict[str, Any]:
     groups = []
-    for group, version in GROUP_VERSIONS:
+    for group, version in group_versions(resources):
         if group:
             group_version = {"groupVersion": f"{group}/{version}", "version": version}
             groups.append({"name": group, "versions": [group_version], "preferredVersion": group_version})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group: str) -> dict[str, Any] | None:
+def api_group(resources: tuple[ResourceType, ...], group: str) -> dict[str, Any] | None:
     return next((entry | {"kind": "APIGroup", "apiVersion": "v1"}
-                 for entry in api_group_list()["groups"] if entry["name"] == group), None)
+                 for entry in api_group_list(resources)["groups"] if entry["name"] == group), None)
 
 
-def api_resource_list(*, group: str, version: str) -> dict[str, Any] | None:
-    if (group, version) not in GROUP_VERSIONS:
+def api_resource_list(served: tuple[ResourceType, ...], *, group: str, version: str) -> dict[str, Any] | None:
+    if (group, version) not in group_versions(served):
         return None
     resources: list[dict[str, Any]] = []
-    for resource in RESOURCES:
+    for resource in served:
         if (resource.group, resource.version) != (group, version):
             continue
         entry: dict[str, Any] = {"name": resource.plural, "singularName": resource.singular,
@@ -128,6 +139,8 @@ def api_resource_list(*, group: str, version: str) -> dict[str, Any] | None:
             entry["shortNames"] = list(resource.short_names)
         if resource in (DEPLOYMENTS, PODS, SERVICES):
             entry["categories"] = ["all"]
+        elif resource.custom is not None and resource.custom.categories:
+            entry["categories"] = list(resource.custom.categories)
         resources.append(entry)
         for sub in resource.subresources:
             sub_entry: dict[str, Any] = {"name": f"{resource.plural}/{sub.name}", "singularName": "",
@@ -144,10 +157,10 @@ def _openapi_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def openapi_v3_root() -> dict[str, Any]:
+def openapi_v3_root(resources: tuple[ResourceType, ...]) -> dict[str, Any]:
     return {"paths": {_openapi_path(group, version): {
         "serverRelativeURL": f"/openapi/v3/{_openapi_path(group, version)}?hash=testbed"}
-        for group, version in GROUP_VERSIONS}}
+        for group, version in group_versions(resources)}}
 
 
 _FIELD_VALIDATION = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
@@ -178,14 +191,14 @@ def _resource_paths(resource: ResourceType, path: str) -> dict[str, Any]:
     return paths
 
 
-def openapi_v3_group(path: str) -> dict[str, Any] | None:
+def openapi_v3_group(resources: tuple[ResourceType, ...], path: str) -> dict[str, Any] | None:
     """Operations only, no schemas: enough for kubectl to see that the server validates fields itself."""
-    group_version = next(((group, version) for group, version in GROUP_VERSIONS
+    group_version = next(((group, version) for group, version in group_versions(resources)
                           if _openapi_path(group, version) == path), None)
     if group_version is None:
         return None
     paths: dict[str, Any] = {}
-    for resource in RESOURCES:
+    for resource in resources:
         if (resource.group, resource.version) == group_version:
             paths |= _resource_paths(resource, path)
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"}, "paths": paths,

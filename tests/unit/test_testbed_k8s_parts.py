@@ -239,7 +239,7 @@ def test_unknown_fields_are_reported_with_their_path():
 
 
 def test_discovery_lists_the_scale_subresource_in_group_autoscaling():
-    resources = k8s_resources.api_resource_list(group="apps", version="v1")["resources"]
+    resources = k8s_resources.api_resource_list(k8s_resources.RESOURCES, group="apps", version="v1")["resources"]
     assert [entry for entry in resources if entry["name"] == "deployments/scale"] == [
         {"name": "deployments/scale", "singularName": "", "namespaced": True, "kind": "Scale",
          "verbs": ["get", "patch", "update"], "group": "autoscaling", "version": "v1"}]
