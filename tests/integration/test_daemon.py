@@ -175,6 +175,7 @@ def test_a_bad_file_edit_is_logged_and_counted_and_raises_no_event(testbed, admi
     daemons.append(daemon)
     daemon.wait_ready()
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
+    daemon.wait_for_settled(1)  # the scale-up's ScaledUp Event is sent before the next cycle decides
     edited_at = time.time()
 
     (tmp_path / "scalerd.yaml").write_text(rps_config(prometheus_url=testbed.prometheus_url, targets=[
