@@ -265,10 +265,16 @@ def _main_targets(main: Section | None, *, defaults: Defaults, seeds_present: bo
     return placed
 
 
-def _target(section: Section, *, defaults: Defaults) -> _Placed:
-    name = section.dns_label("name")
-    namespace = section.dns_label("namespace", default=DEFAULT_NAMESPACE)
-    deployment = section.dns_subdomain("deployment")
+def _target(section: Section, *, defaults: Defaults, owner: tuple[str, str] | None = None) -> _Placed:
+    """`owner`: the (name, namespace) of the AutoScalerPolicy the section is the spec of; its deployment defaults
+    to that name. Without it, both are the section's own fields."""
+    if owner is None:
+        name = section.dns_label("name")
+        namespace = section.dns_label("namespace", default=DEFAULT_NAMESPACE)
+        deployment = section.dns_subdomain("deployment")
+    else:
+        name, namespace = owner
+        deployment = section.dns_subdomain("deployment") if section.has("deployment") else name
     min_replicas = section.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
     max_replicas = _max_replicas(section, default=REQUIRED, min_replicas=min_replicas)
     paused = section.boolean("paused", default=False)
@@ -538,13 +544,19 @@ def _seed_target(document: dict, path: str, problems: Problems, *, defaults: Def
         if value is not None and not isinstance(value, dict):
             metadata.report(key, f"must be a mapping (got {describe(value)})")
 
+    target = _seed_spec_target(spec, name=name, namespace=namespace, deployment=deployment, defaults=defaults)
+    return _Placed(target=target, path=path, name_path=name_path, deployment_path=spec.path_of("deploymentName"))
+
+
+def _seed_spec_target(spec: Section, *, name: str | None, namespace: str | None, deployment: str | None,
+                      defaults: Defaults) -> Target:
     metrics = _seed_metrics(spec)
-    schedule = _schedule(spec.items("schedule") or [], problems, known=_SEED_SCHEDULE_FIELDS)
+    schedule = _schedule(spec.items("schedule") or [], spec.problems, known=_SEED_SCHEDULE_FIELDS)
     min_replicas = spec.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
     max_replicas = _max_replicas(spec, default=_seed_default_max(schedule, min_replicas), min_replicas=min_replicas)
     if not (_has_entries(spec, "metrics") or _has_entries(spec, "schedule")):
-        problems.add(spec.path, "needs at least one metric or schedule entry")
-    target = Target(
+        spec.problems.add(spec.path, "needs at least one metric or schedule entry")
+    return Target(
         name=name,
         namespace=namespace,
         deployment=deployment,
@@ -554,7 +566,6 @@ def _seed_target(document: dict, path: str, problems: Problems, *, defaults: Def
         metrics=metrics,
         schedule=schedule,
     )
-    return _Placed(target=target, path=path, name_path=name_path, deployment_path=spec.path_of("deploymentName"))
 
 
 def _seed_default_max(schedule: tuple[ScheduleEntry, ...], min_replicas: int | None) -> int:
@@ -660,3 +671,43 @@ def _cron_problem(expression: str) -> str | None:
     except CroniterBadDateError:
         return f"cron expression {describe(expression)} never matches a date"
     return None
+
+
+# --- AutoScalerPolicy objects (contract §1c) ---------------------------------------------------------------------
+
+_POLICY_SPEC_FIELDS = tuple(field for field in _TARGET_FIELDS if field not in ("name", "namespace"))
+
+
+def policy_target(policy: dict, *, defaults: Defaults) -> Target:
+    """The target an AutoScalerPolicy object stands for: its spec is one target without name and namespace (the
+    object's own; deployment defaults to its name), or the seed's compact form. ConfigError lists every problem,
+    with paths from `spec.`."""
+    metadata = policy.get("metadata") or {}
+    owner = (metadata.get("name"), metadata.get("namespace") or DEFAULT_NAMESPACE)
+    problems = Problems()
+    spec = policy.get("spec")
+    target = None
+    if spec is None:
+        problems.add("spec", "required")
+    elif _is_seed_form(spec):
+        section = as_mapping(spec, "spec", problems, known=_SEED_SPEC_FIELDS)
+        deployment = section.dns_subdomain("deploymentName") if section.has("deploymentName") else owner[0]
+        target = _seed_spec_target(section, name=owner[0], namespace=owner[1], deployment=deployment,
+                                   defaults=defaults)
+    else:
+        section = as_mapping(spec, "spec", problems, known=_POLICY_SPEC_FIELDS)
+        if section is not None:
+            target = _target(section, defaults=defaults, owner=owner).target
+    if problems.lines or target is None:
+        raise ConfigError(problems.lines)
+    return target
+
+
+def _is_seed_form(spec: object) -> bool:
+    """The seed's keys, or a metric written its way (`type: KafkaLag|CPU`, `threshold`)."""
+    if not isinstance(spec, dict):
+        return False
+    metrics = spec.get("metrics") if isinstance(spec.get("metrics"), list) else []
+    return "deploymentName" in spec or "kafka" in spec or any(
+        isinstance(metric, dict) and (metric.get("type") in _SeedMetricType.ALL or "threshold" in metric)
+        for metric in metrics)
