@@ -359,7 +359,7 @@ def _predictive_proposal(
         led_by = "forecast" if forecast_proposal >= live else "live floor"
         return _PredictiveProposal(upward, forecast_proposal, False, f"{text}; {led_by} leads")
     if forecast.holding:
-        down = max(upward, replicas_for(forecast.down_value))
+        down = min(current, max(upward, replicas_for(forecast.down_value)))
         text += (
             f"; bound {_amount(forecast.down_value)} over {_duration_text(2 * forecast.horizon)} → {down}"
             " (holding: no scale-down window)"
@@ -395,6 +395,8 @@ def decide(
     forecasts = forecasts if target.predictive is not None and forecasts else {}
     forecast_proposal = None
     free_scale_down = bool(forecasts)
+    forecast_spoke = False
+    reactive_candidates: list[int] = []
     for metric in target.metrics:
         reading = by_name.get(metric.name) or Reading(metric.name, error=f"metric {metric.name}: no reading this cycle")
         outcome = metric_outcome(metric, reading, current=current, tolerance=behavior.tolerance)
@@ -408,12 +410,17 @@ def decide(
         if forecast is not None and outcome.value is not None:
             predictive = _predictive_proposal(metric, reading, outcome, forecast, current=current)
             candidates.append(predictive.candidate)
+            # The windows remember what the HPA would have proposed: when the forecast stops holding, its
+            # scale-down rules are the HPA's own, not held up by the forecast's earlier overshoots.
+            forecast_spoke = True
+            reactive_candidates.append(outcome.proposal)
             forecast_proposal = max(forecast_proposal or 0, predictive.forecast_proposal)
             free_scale_down = free_scale_down and predictive.free_scale_down
             texts.append(predictive.text)
             continue
         free_scale_down = False
         candidates.append(outcome.proposal)
+        reactive_candidates.append(outcome.proposal)
         tolerance_held = tolerance_held or outcome.proposal != outcome.untolerated
         value = "held" if outcome.value is None else f"{outcome.value:g}"
         texts.append(f"{_metric_label(metric)} {value} → {outcome.untolerated} replicas")
@@ -480,9 +487,11 @@ def decide(
     fallback_active = fallback is not None and any_failed and failed_cycles >= fallback.failure_threshold
     if schedule_proposal is not None:
         candidates.append(schedule_proposal)
+        reactive_candidates.append(schedule_proposal)
     fallback_leads = fallback_active and fallback.replicas > max(candidates, default=-1)
     if fallback_active:
         candidates.append(fallback.replicas)
+        reactive_candidates.append(fallback.replicas)
     fallback_text = (
         f"{failed_cycles} failed cycles in a row: fallback → {fallback.replicas} replicas" if fallback_active else ""
     )
@@ -491,6 +500,10 @@ def decide(
         return verdict(current, Reason.METRIC_FAILED_HOLD, message), counted_state
 
     proposal = max(candidates) if candidates else target.min_replicas
+    recorded = proposal
+    if forecast_spoke:
+        # What the HPA would have recorded: the metrics' own proposals, the schedule and the fallback.
+        recorded = max(reactive_candidates) if reactive_candidates else target.min_replicas
     if proposal == current:
         # The windows only ever pull the count back towards current, so there is nothing to stabilize.
         desired, bound_by = current, None
@@ -507,7 +520,7 @@ def decide(
         bound_by = rate_bound or window_bound
     longest_window, longest_period = _horizons(behavior)
     new_state = EngineState(
-        recommendations=_newer_than(history, now - longest_window) + ((now, proposal),),
+        recommendations=_newer_than(history, now - longest_window) + ((now, recorded),),
         scale_events=_newer_than(state.scale_events, now - longest_period),
         last_change=state.last_change,
         failed_cycles=failed_cycles,

@@ -351,7 +351,7 @@ class Forecaster:
             level, trend = self._level, self._trend
             steps = max(1, round(horizon / spacing))
             rise = trend * TREND_DAMPING * (1 - TREND_DAMPING ** steps) / (1 - TREND_DAMPING)
-            long_rise = trend * TREND_DAMPING * (1 - TREND_DAMPING ** DOWN_HORIZONS * steps) / (1 - TREND_DAMPING)
+            long_rise = trend * TREND_DAMPING * (1 - TREND_DAMPING ** (DOWN_HORIZONS * steps)) / (1 - TREND_DAMPING)
             short[TREND], long[TREND] = level + rise, max(level, level + long_rise)
         for expert, season in SEASONS:
             if time - self._start >= season + LEVEL_WINDOW and self.season_present(season):
