@@ -39,6 +39,7 @@ from scalerd.daemon.collaborators import (
     MetricSources,
     Writer,
 )
+from scalerd.daemon.forecasts import Forecasts, HistoryLoader
 from scalerd.daemon.report import (
     TargetResult,
     decision_json,
@@ -116,6 +117,7 @@ class Daemon:
         interval_override: float | None = None,
         hold_current_on_takeover: bool = True,
         hpas: HpaReader | None = None,
+        history_loader: HistoryLoader | None = None,
     ) -> None:
         self._config = config
         self._config_provider = config_provider
@@ -132,6 +134,8 @@ class Daemon:
         self._hold_current_on_takeover = hold_current_on_takeover
         self._states: dict[DeploymentKey, EngineState] = {}
         """The history of each managed Deployment: a target moved to another Deployment starts from that one's."""
+        self._forecasts = Forecasts(load_history=history_loader)
+        """`predictive` metrics' forecasters (scalerd.daemon.forecasts); `history_loader` loads their past."""
         self._hpas = hpas
         self._hpa_conflicts: dict[DeploymentKey, str] = {}
         """Deployment -> the HPA its HPAConflict Event named: the Event is not repeated while this holds."""
@@ -209,6 +213,7 @@ class Daemon:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._forecasts.close()
         self._sources.close()
 
     def _cycle(self, stop: threading.Event | None, *, clock: CycleClock,
@@ -217,8 +222,11 @@ class Daemon:
         self._apply_reload()
         # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
         REDACTOR.register(config_secrets(self._config))
+        self._forecasts.apply(self._config, now=clock.wall)
         if wait_for_every_target and self._hpas is not None:
             self._hpas.wait_synced(HPA_SYNC_TIMEOUT)
+        if wait_for_every_target:
+            self._forecasts.wait_loaded()
         if not self._cache.synced():
             # Deciding now would report every target's Deployment as missing.
             log.info("cycle_waiting", why="the Deployment cache has not synced yet")
@@ -323,12 +331,13 @@ class Daemon:
             return self._stand_back(target, view=view, hpa=hpa, readings=readings, clock=clock)
         self._hpa_conflicts.pop(_deployment_key(target), None)
         state = self._state_of(target, view, clock=clock)
+        forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
         outcome = None
         for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
             paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
             decision, new_state = decide(
                 target, current=view.replicas, readings=readings, now=clock.monotonic, wall_time=clock.wall_time,
-                state=state, paused=paused,
+                state=state, paused=paused, forecasts=forecasts,
             )
             if not decision.changed:
                 break
@@ -357,8 +366,9 @@ class Daemon:
         state = self._state_of(target, view, clock=clock)
         self._states.pop(_deployment_key(target), None)
         paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
+        forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
         decision, _ = decide(target, current=view.replicas, readings=readings, now=clock.monotonic,
-                             wall_time=clock.wall_time, state=state, paused=paused)
+                             wall_time=clock.wall_time, state=state, paused=paused, forecasts=forecasts)
         conflict = (f"HorizontalPodAutoscaler {hpa} also scales Deployment {target.namespace}/{target.deployment}: "
                     "scalerd does not write its replicas while that HPA exists")
         decision = replace(decision, reason=Reason.HPA_CONFLICT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import structlog
 
 from scalerd.config.model import Config
+from scalerd.daemon.forecasts import prometheus_history
 from scalerd.daemon.loop import Daemon
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
@@ -79,4 +80,5 @@ def build_daemon(
         interval_override=interval_override,
         hold_current_on_takeover=hold_current_on_takeover,
         hpas=cache,
+        history_loader=prometheus_history,
     )

@@ -39,12 +39,7 @@ class PrometheusSource:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        credentials = Credentials(
-            bearer_token_file=settings.bearer_token_file, ca_file=settings.ca_file,
-            insecure_skip_verify=settings.insecure_skip_verify, username=settings.username,
-            password_file=settings.password_file,
-        )
-        self._client = HttpClient(credentials, pool_size=settings.max_concurrency, session=session)
+        self._client = HttpClient(credentials_of(settings), pool_size=settings.max_concurrency, session=session)
         self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="prometheus")
 
     def read(self, wanted: Sequence[tuple[Target, PrometheusMetric]], *, at: float | None = None) -> list[Reading]:
@@ -79,6 +74,15 @@ class PrometheusSource:
 
     def _server(self, metric: PrometheusMetric) -> str:
         return (metric.url or self._settings.url).rstrip("/")
+
+
+def credentials_of(settings: PrometheusSettings) -> Credentials:
+    """The credentials and TLS settings of `defaults.prometheus`, for instant and range queries alike."""
+    return Credentials(
+        bearer_token_file=settings.bearer_token_file, ca_file=settings.ca_file,
+        insecure_skip_verify=settings.insecure_skip_verify, username=settings.username,
+        password_file=settings.password_file,
+    )
 
 
 def _sample(response: requests.Response, *, url: str) -> float | None:

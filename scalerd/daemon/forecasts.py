@@ -1,0 +1,205 @@
+"""`predictive` in the daemon: one `Forecaster` per metric of each predictive target, fed by the cycles.
+
+The loop's hooks: `apply(config)` at the start of each cycle (the first one and after a reload), `observe` where a
+target is decided, `wait_loaded` in `once`.
+
+Keyed like the engine state, by the Deployment (namespace, name) and the metric's name, so a renamed target
+keeps its metrics' history. A reload keeps a forecaster while its metric reads the same series with the same
+`predictive` settings (a new threshold keeps it: the values are the same), and drops it when the target or the
+metric goes away, or when what is read (query, URL, group, topics, ...) or `predictive` changes.
+
+Each cycle feeds every forecaster the metric's value with the cycle's one wall-clock reading as its time (wall
+time, so that a history loaded from Prometheus and the live samples share a timeline). A failed or held reading
+is a gap, never a zero. With too little history a forecaster has no forecast and the engine decides as without
+`predictive`.
+
+History at start: a metric whose type has a history loader (prometheus: its own query over `query_range`, see
+`prometheus_history`) loads `predictive.history` of past values at `HISTORY_STEP` once, when it first appears
+(start or reload), in the background: the cycles meanwhile forecast from their own samples, which the loaded
+forecaster is then fed too before it takes over. A failed load is logged once (`forecast_history_failed`, with
+the metric and the error) and the metric goes on from its own samples alone. Other types (kafka, cpu, http)
+start from their own samples.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+import structlog
+
+from scalerd.config.model import Config, Defaults, Metric, Predictive, Target
+from scalerd.forecast import Forecast, Forecaster
+from scalerd.metric_types.registry import metric_outcome
+from scalerd.readings import Reading
+
+log = structlog.get_logger()
+
+HISTORY_STEP = 60.0
+"""Seconds between the points of a loaded history (8 days: 11,520 points, two `query_range` chunks)."""
+HISTORY_LOADERS = 2
+"""Histories loaded at once: a reload adding many predictive targets must not crowd the cycles' own queries."""
+THRESHOLD_FIELDS = frozenset({"name", "target_per_replica", "target_value", "lag_per_replica", "target_utilization"})
+"""A metric's fields that change what its value asks for, not the value: a change keeps its history."""
+
+ForecastKey = tuple[str, str, str]
+"""(namespace, deployment, metric name)."""
+Samples = Sequence[tuple[float, float]]
+HistoryLoader = Callable[..., Samples | None]
+"""`loader(defaults=, metric=, start=, end=, step=)`: the metric's past (time, value) samples, ascending, or None
+when its type has no history to load; raises on failure."""
+
+
+@dataclass
+class _Entry:
+    settings: tuple
+    """What the history is of (see `_settings_of`): a reload that changes it starts afresh."""
+    forecaster: Forecaster
+    last_time: float = float("-inf")
+    loading: concurrent.futures.Future[tuple[Forecaster, float] | None] | None = None
+    since_load: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
+    """The samples observed while the history loads: the loaded forecaster is fed them before it takes over."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Forecasts:
+    """The daemon's forecasters. `apply(config)` at start and on each reload; `observe` in each target's cycle."""
+
+    def __init__(self, *, load_history: HistoryLoader | None = None, max_loaders: int = HISTORY_LOADERS) -> None:
+        self._load_history = load_history
+        self._config: Config | None = None
+        self._entries: dict[ForecastKey, _Entry] = {}
+        """Replaced whole on `apply` (never changed in place), so the target threads read it without a lock."""
+        self._executor = None if load_history is None else concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_loaders, thread_name_prefix="history")
+
+    def apply(self, config: Config, *, now: float) -> None:
+        """Keep, drop and create forecasters for `config` (each cycle's: nothing to do unless it is a new one);
+        new ones with a loader start loading their history up to `now`."""
+        if config is self._config:
+            return
+        self._config = config
+        entries = {}
+        for target in config.targets:
+            if target.predictive is None:
+                continue
+            for metric in target.metrics:
+                key = (target.namespace, target.deployment, metric.name)
+                settings = _settings_of(target.predictive, metric)
+                kept = self._entries.get(key)
+                if kept is not None and kept.settings == settings:
+                    entries[key] = kept
+                    continue
+                entry = entries[key] = _Entry(settings, _forecaster(target.predictive))
+                if self._executor is not None:
+                    entry.loading = self._executor.submit(
+                        self._loaded, config.defaults, target=target, metric=metric, end=now)
+        dropped = sorted(":".join(key) for key, entry in self._entries.items() if entries.get(key) is not entry)
+        if dropped:
+            log.info("forecasts_dropped", metrics=dropped)
+        self._entries = entries
+
+    def observe(self, target: Target, readings: Sequence[Reading], *, current: int, now: float
+                ) -> Mapping[str, Forecast]:
+        """Feed this cycle's values (time `now`); each metric's forecast, for those that have one."""
+        if target.predictive is None:
+            return {}
+        entries = self._entries
+        by_name = {reading.name: reading for reading in readings}
+        forecasts = {}
+        for metric in target.metrics:
+            entry = entries.get((target.namespace, target.deployment, metric.name))
+            if entry is None:  # the target arrived without `apply` (a reload raced this cycle): next cycle
+                continue
+            with entry.lock:
+                self._take_loaded(entry, target=target, metric=metric)
+                value = _value_of(metric, by_name.get(metric.name), current=current)
+                if value is not None and now > entry.last_time:
+                    entry.forecaster.observe(now, value)
+                    entry.last_time = now
+                    if entry.loading is not None:
+                        entry.since_load.append((now, value))
+                forecast = entry.forecaster.forecast()
+            if forecast is not None:
+                forecasts[metric.name] = forecast
+        return forecasts
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        """Until every history load under way ended (`once`: its one cycle should see the history)."""
+        loading = [entry.loading for entry in self._entries.values() if entry.loading is not None]
+        concurrent.futures.wait(loading, timeout=timeout)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _loaded(self, defaults: Defaults, *, target: Target, metric: Metric, end: float
+                ) -> tuple[Forecaster, float] | None:
+        """A forecaster fed the metric's history and the time of its last sample (None: its type has none to
+        load, or the load failed: logged)."""
+        start = end - target.predictive.history
+        try:
+            samples = self._load_history(defaults=defaults, metric=metric, start=start, end=end, step=HISTORY_STEP)
+        except Exception as error:  # any failure means reactive decisions until live history is enough
+            log.warning("forecast_history_failed", target=target.name, metric=metric.name,
+                        error=f"{type(error).__name__}: {error}")
+            return None
+        if samples is None:
+            return None
+        forecaster = _forecaster(target.predictive)
+        for time, value in samples:
+            forecaster.observe(time, value)
+        last = samples[-1][0] if samples else float("-inf")
+        log.info("forecast_history_loaded", target=target.name, metric=metric.name, points=len(samples),
+                 first=samples[0][0] if samples else None, last=samples[-1][0] if samples else None)
+        return forecaster, last
+
+    @staticmethod
+    def _take_loaded(entry: _Entry, *, target: Target, metric: Metric) -> None:
+        """Once the load ended: the loaded forecaster, fed the samples observed since, replaces the live one."""
+        if entry.loading is None or not entry.loading.done():
+            return
+        loading, entry.loading = entry.loading, None
+        loaded = None if loading.cancelled() else loading.result()
+        live = list(entry.since_load)
+        entry.since_load.clear()
+        if loaded is None:
+            return
+        forecaster, last_time = loaded
+        for time, value in live:
+            if time > last_time:
+                forecaster.observe(time, value)
+                last_time = time
+        entry.forecaster = forecaster
+        entry.last_time = last_time
+
+
+def prometheus_history(*, defaults: Defaults, metric: Metric, start: float, end: float, step: float
+                       ) -> Samples | None:
+    """A prometheus metric's past values from its own query (`query_range`); None for the other types."""
+    if metric.type != "prometheus":
+        return None
+    from scalerd.prometheus_history import load_range
+    from scalerd.sources.prometheus import credentials_of
+
+    settings = defaults.prometheus
+    return load_range(url=metric.url or settings.url, query=metric.query, start=start, end=end, step=step,
+                      timeout=settings.timeout, credentials=credentials_of(settings))
+
+
+def _forecaster(predictive: Predictive) -> Forecaster:
+    return Forecaster(lead_time=predictive.lead_time, history=predictive.history)
+
+
+def _settings_of(predictive: Predictive, metric: Metric) -> tuple:
+    return (predictive, metric.type,
+            tuple((f.name, getattr(metric, f.name)) for f in fields(metric) if f.name not in THRESHOLD_FIELDS))
+
+
+def _value_of(metric: Metric, reading: Reading | None, *, current: int) -> float | None:
+    """The metric's value this cycle as the engine reads it (cpu: the utilization); None for a gap."""
+    if reading is None or reading.failed or reading.hold:
+        return None
+    return metric_outcome(metric, reading, current=current, tolerance=0.0).value

@@ -1,0 +1,201 @@
+"""`predictive` in the daemon: forecasters fed per cycle, history loaded at start, kept or dropped on reload."""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+
+import pytest
+from structlog.testing import capture_logs
+
+from scalerd.config.model import Predictive
+from scalerd.daemon.forecasts import HISTORY_STEP, Forecasts
+from scalerd.daemon.loop import Daemon
+from scalerd.forecast import Forecaster
+from scalerd.health import DaemonMetrics, HealthState
+from scalerd.readings import Reading
+from tests.unit.test_daemon import FakeClocks, FakeCluster, FakeSources, FakeWriter, make_config, rps_target
+
+START = 1_700_000_000.0
+STEP = 60.0
+LEAD = Predictive(lead_time=60.0, history=86400.0)
+
+
+def rps_at(time: float) -> float:
+    """A load with a 40-minute wave: the forecasters' experts have something to score."""
+    return 5000.0 + 2000.0 * math.sin(2 * math.pi * (time - START) / 2400.0)
+
+
+def predictive_target(**changes):
+    return rps_target(predictive=LEAD, **changes)
+
+
+def feed(forecasts: Forecasts, target, times, *, value=rps_at):
+    """One observe per cycle at each time; the forecasts of the last."""
+    result = {}
+    for time in times:
+        result = forecasts.observe(target, [Reading("rps", value=value(time))], current=5, now=time)
+    return result
+
+
+def cycles(count: int, *, first: float = START) -> list[float]:
+    return [first + index * STEP for index in range(count)]
+
+
+def direct(samples) -> Forecaster:
+    return Forecaster.from_series([t for t, _ in samples], [v for _, v in samples], lead_time=60.0, history=86400.0)
+
+
+def test_each_cycle_feeds_the_metric_value_at_the_cycle_time_and_too_little_history_gives_no_forecast():
+    target = predictive_target()
+    forecasts = Forecasts()
+    forecasts.apply(make_config(target), now=START)
+
+    assert feed(forecasts, target, cycles(30)) == {}
+    result = feed(forecasts, target, cycles(90, first=START + 30 * STEP))
+
+    times = cycles(120)
+    assert result == {"rps": direct([(t, rps_at(t)) for t in times]).forecast()}
+    assert result["rps"].expert in {"last value", "damped trend"}
+
+
+@pytest.mark.parametrize("gap", [
+    pytest.param(Reading("rps", error="prometheus source failed: timeout"), id="failed"),
+    pytest.param(Reading("rps", hold=True), id="held"),
+    pytest.param(None, id="no-reading"),
+])
+def test_a_reading_without_a_value_is_a_gap_never_a_zero(gap):
+    target = predictive_target()
+    forecasts = Forecasts()
+    forecasts.apply(make_config(target), now=START)
+    times = cycles(120)
+    missing = times[100]
+    for time in times:
+        readings = [] if time == missing and gap is None else [gap if time == missing else Reading("rps", value=rps_at(time))]
+        result = forecasts.observe(target, readings, current=5, now=time)
+
+    assert result == {"rps": direct([(t, rps_at(t)) for t in times if t != missing]).forecast()}
+
+
+def test_a_target_without_predictive_has_no_forecaster():
+    target = rps_target()
+    forecasts = Forecasts()
+    forecasts.apply(make_config(target), now=START)
+
+    assert feed(forecasts, target, cycles(120)) == {}
+
+
+@pytest.mark.parametrize("change, kept", [
+    pytest.param({"name": "renamed"}, True, id="target-renamed-same-deployment"),
+    pytest.param({"metrics": (replace(rps_target().metrics[0], target_per_replica=50.0),)}, True, id="threshold"),
+    pytest.param({"metrics": (replace(rps_target().metrics[0], query="sum(rate(y[1m]))"),)}, False, id="query"),
+    pytest.param({"predictive": Predictive(lead_time=120.0, history=86400.0)}, False, id="lead-time"),
+    pytest.param({"predictive": None}, False, id="predictive-removed"),
+    pytest.param({"deployment": "other"}, False, id="deployment"),
+])
+def test_a_reload_keeps_the_history_only_while_the_metric_reads_the_same_series_with_the_same_settings(change, kept):
+    target = predictive_target()
+    forecasts = Forecasts()
+    forecasts.apply(make_config(target), now=START)
+    feed(forecasts, target, cycles(119))
+    changed = replace(target, **change)
+
+    with capture_logs() as logs:
+        forecasts.apply(make_config(changed), now=START + 119 * STEP)
+    result = feed(forecasts, changed, [START + 119 * STEP])
+
+    if kept:
+        assert result == {"rps": direct([(t, rps_at(t)) for t in cycles(120)]).forecast()}
+        assert logs == []
+    else:
+        assert result == {}
+        assert logs == [{"event": "forecasts_dropped", "metrics": ["apps:api:rps"], "log_level": "info"}]
+
+
+class BlockingLoader:
+    """A history loader that answers `samples` (or raises `error`) once released; records what it was asked."""
+
+    def __init__(self, samples=None, *, error: Exception | None = None) -> None:
+        self.samples = samples
+        self.error = error
+        self.release = threading.Event()
+        self.calls: list[dict] = []
+
+    def __call__(self, *, defaults, metric, start, end, step):
+        self.calls.append({"query": metric.query, "start": start, "end": end, "step": step})
+        self.release.wait(10)
+        if self.error is not None:
+            raise self.error
+        return self.samples
+
+
+def test_a_history_loaded_in_the_background_takes_over_fed_with_the_cycles_observed_meanwhile():
+    history = [(START - 120 * STEP + index * STEP, rps_at(START - 120 * STEP + index * STEP)) for index in range(120)]
+    loader = BlockingLoader(history)
+    target = predictive_target()
+    forecasts = Forecasts(load_history=loader)
+    forecasts.apply(make_config(target), now=START)
+
+    # The cycles do not wait for the load: meanwhile they forecast from their own samples (too few yet).
+    assert feed(forecasts, target, cycles(3)) == {}
+    loader.release.set()
+    forecasts.wait_loaded(10)
+    result = feed(forecasts, target, [START + 3 * STEP])
+
+    assert loader.calls == [{"query": "sum(rate(x[1m]))", "start": START - 86400.0, "end": START, "step": HISTORY_STEP}]
+    everything = history + [(t, rps_at(t)) for t in cycles(4)]
+    assert result == {"rps": direct(everything).forecast()}
+    forecasts.close()
+
+
+def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_own_samples():
+    loader = BlockingLoader(error=ConnectionError("http://127.0.0.1:9090/api/v1/query_range: connection refused"))
+    loader.release.set()
+    target = predictive_target()
+    forecasts = Forecasts(load_history=loader)
+    with capture_logs() as logs:
+        forecasts.apply(make_config(target), now=START)
+        forecasts.wait_loaded(10)
+        reactive = feed(forecasts, target, cycles(30))
+        later = feed(forecasts, target, cycles(90, first=START + 30 * STEP))
+
+    assert reactive == {}
+    assert logs == [{
+        "event": "forecast_history_failed", "target": "api", "metric": "rps", "log_level": "warning",
+        "error": "ConnectionError: http://127.0.0.1:9090/api/v1/query_range: connection refused",
+    }]
+    assert later == {"rps": direct([(t, rps_at(t)) for t in cycles(120)]).forecast()}
+    forecasts.close()
+
+
+def test_the_daemon_passes_the_forecast_to_the_engine_and_once_waits_for_the_history():
+    """The history covers the last two hours; the first cycle (as `once` runs it) already decides from it."""
+    clocks = FakeClocks()
+    clocks.wall_now = START
+    history = [(START - 120 * STEP + index * STEP, rps_at(START - 120 * STEP + index * STEP)) for index in range(120)]
+    loader = BlockingLoader(history)
+    loader.release.set()
+    cluster = FakeCluster()
+    cluster.add("api", replicas=5)
+    sources = FakeSources({("api", "rps"): Reading("rps", value=rps_at(START))})
+    config = make_config(predictive_target(max_replicas=1000))
+    daemon = Daemon(
+        config=config, config_provider=None, cache=cluster, writer=FakeWriter(cluster),
+        sources_factory=lambda _config: sources, elector=None, metrics=DaemonMetrics(),
+        health=HealthState(monotonic=clocks.monotonic, interval=1.0), monotonic=clocks.monotonic,
+        wall=clocks.wall, max_concurrency=2, history_loader=loader,
+    )
+    try:
+        with capture_logs() as logs:
+            [result] = daemon.run_cycle(wait_for_every_target=True)
+    finally:
+        daemon.close()
+
+    expected = direct(history + [(START, rps_at(START))]).forecast()
+    [decision] = [line for line in logs if line["event"] == "decision"]
+    assert expected is not None
+    assert (expected.value, expected.margin, expected.expert) == pytest.approx((5267.59, 267.59, "last value"), abs=0.01)
+    assert decision["message"].startswith(
+        "prometheus rps forecast 5,268 within 60s (last value, +268 margin from the last 1.98 h of errors)"
+        " → 527 replicas; live 5,000 → 500; forecast leads; proposal 527;")
+    assert (result.current, result.desired) == (5, 10)  # the scale-up policies still bound the first step
