@@ -30,6 +30,7 @@ How a forecast is made (docs/predictive.md has the measurements behind each choi
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable
@@ -86,23 +87,36 @@ class Forecast:
 
 
 class _ErrorWindow:
-    """The signed errors of one expert at one horizon over the last `seconds`, kept sorted."""
+    """The signed errors of one expert at one horizon over the last `seconds`, kept sorted.
 
-    __slots__ = ("recent", "ordered", "seconds")
+    Stored in arrays of doubles (8 bytes a value, a Python float in a list costs 32): a day of one-minute errors
+    is 1,440 of them per window, and a forecaster has ten windows. `times`/`errors` hold the window in arrival
+    order from `first` on; the expired front is cut off in batches.
+    """
+
+    __slots__ = ("times", "errors", "first", "ordered", "seconds")
 
     def __init__(self, seconds: float = ERROR_WINDOW) -> None:
-        self.recent: deque[tuple[float, float]] = deque()
-        self.ordered: list[float] = []
+        self.times = array("d")
+        self.errors = array("d")
+        self.first = 0
+        self.ordered = array("d")
         self.seconds = seconds
 
     def add(self, time: float, error: float) -> None:
-        self.recent.append((time, error))
+        self.times.append(time)
+        self.errors.append(error)
         insort(self.ordered, error)
         cutoff = time - self.seconds
-        recent, ordered = self.recent, self.ordered
-        while recent[0][0] <= cutoff:
-            _, old = recent.popleft()
-            del ordered[bisect_right(ordered, old) - 1]
+        times, errors, ordered = self.times, self.errors, self.ordered
+        first = self.first
+        while times[first] <= cutoff:
+            del ordered[bisect_right(ordered, errors[first]) - 1]
+            first += 1
+        if first >= 256:
+            del times[:first], errors[:first]
+            first = 0
+        self.first = first
 
     def quantile(self, level: float) -> float:
         """The conformal quantile: the ceil((n + 1) × level)-th smallest error (the largest when that is past n)."""
@@ -111,7 +125,7 @@ class _ErrorWindow:
         return ordered[max(index, 0)]
 
     def span(self) -> float:
-        return self.recent[-1][0] - self.recent[0][0] if self.recent else 0.0
+        return self.times[-1] - self.times[self.first] if len(self.times) > self.first else 0.0
 
 
 class Forecaster:
@@ -123,9 +137,10 @@ class Forecaster:
         self.lead_time = lead_time
         self.history = history
         self.quantile = quantile
-        self._times: list[float] = []
-        self._values: list[float] = []
-        self._sums: list[float] = [0.0]
+        # Arrays of doubles, not lists of floats: 8 days of one-minute samples are 11,520 of each.
+        self._times = array("d")
+        self._values = array("d")
+        self._sums = array("d", [0.0])
         """_sums[i] - _sums[j] is the sum of _values[j:i]."""
         self._spacing = math.inf
         self._horizon = lead_time
@@ -212,7 +227,7 @@ class Forecaster:
         self._trend = TREND_BETA * (self._level - previous_level) + (1 - TREND_BETA) * TREND_DAMPING * self._trend
 
     def _trim(self, time: float) -> None:
-        """Forget samples older than `history`, in batches (a list's front is costly to drop one at a time)."""
+        """Forget samples older than `history`, in batches (an array's front is costly to drop one at a time)."""
         times = self._times
         drop = bisect_right(times, time - self.history)
         if drop > 1024 and drop * 4 > len(times):
