@@ -88,14 +88,16 @@ class _Tracker:
 class ConfigFile:
     """`--config FILE`: re-read when its modification time or size changes, applied when its content changed."""
 
-    def __init__(self, path: str | Path, *, on_rejected: Callable[[ConfigError], None] = _ignore_rejection) -> None:
+    def __init__(self, path: str | Path, *, on_rejected: Callable[[ConfigError], None] = _ignore_rejection,
+                 targets_required: bool = True) -> None:
         self._path = Path(path)
+        self._load = functools.partial(load_config_file, self._path, targets_required=targets_required)
         self.description = str(self._path)
         self._tracker = _Tracker(description=self.description, on_rejected=on_rejected)
         self._stat_key: tuple[int, int] | None = None
 
     def load(self) -> Config:
-        config = load_config_file(self._path)  # a missing or unreadable file is a ConfigError naming it
+        config = self._load()  # a missing or unreadable file is a ConfigError naming it
         try:
             self._stat_key = self._current_stat_key()
             self._tracker.accept_initial(self._path.read_text(encoding="utf-8"))
@@ -116,7 +118,7 @@ class ConfigFile:
             log.warning("config_unreadable", source=self.description, error=str(error))
             self._stat_key = None
             return None
-        return self._tracker.consider(text, lambda: load_config_file(self._path))
+        return self._tracker.consider(text, self._load)
 
     @property
     def holds_rejected_edit(self) -> bool:
@@ -143,8 +145,10 @@ class ConfigMapSource:
         namespace: str,
         name: str,
         on_rejected: Callable[[ConfigError], None] = _ignore_rejection,
+        targets_required: bool = True,
     ) -> None:
         self._request = functools.partial(request, api_client)
+        self._targets_required = targets_required
         self.namespace = namespace
         self.name = name
         self.description = f"configmap {namespace}/{name}"
@@ -163,7 +167,7 @@ class ConfigMapSource:
         text = _config_text(config_map.get("data"))
         if text is None:
             raise ConfigError((f"{self.description}: has no key {CONFIG_MAP_KEY}",))
-        config = load_config_text(text, source=self.description)
+        config = load_config_text(text, source=self.description, targets_required=self._targets_required)
         self._tracker.accept_initial(text)
         with self._lock:
             self._latest_text = text
@@ -175,7 +179,8 @@ class ConfigMapSource:
             text = self._latest_text
         if text is None:
             return None
-        return self._tracker.consider(text, lambda: load_config_text(text, source=self.description))
+        return self._tracker.consider(text, lambda: load_config_text(text, source=self.description,
+                                                                     targets_required=self._targets_required))
 
     @property
     def holds_rejected_edit(self) -> bool:

@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from scalerd.commands import exits
-from scalerd.config import ConfigError, load_config_file
+from scalerd.commands import exits, policy_options
+from scalerd.config import ConfigError
 from scalerd.daemon.report import TargetResult
 from scalerd.daemon.wiring import (
     build_daemon,
@@ -37,7 +37,8 @@ TABLE_COLUMNS = ("TARGET", "NAMESPACE", "DEPLOYMENT", "CURRENT", "DESIRED", "APP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, metavar="FILE", help="configuration file")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (optional with --policies)")
+    policy_options.add_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table (default) or one JSON object per target and line")
@@ -46,19 +47,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format)
     try:
-        config = load_config_file(args.config)
+        base, config = policy_options.file_configuration(args)
     except ConfigError as error:
         return exits.report_config_error(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exits.INVALID_INPUT
     try:
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except KubeConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return exits.FAILED
-    register_secrets(config=config, api_client=api_client)
-    cache = DeploymentCache(api_client, deployments=target_deployments(config))
     metrics = DaemonMetrics()
     writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=lambda: True,
                         on_request=metrics.count_api_request)
+    policies = policy_options.policies(args, api_client=api_client, base=base, writer=writer)
+    if policies is not None:
+        policies.cache.stop()  # one cycle: the first list is all it needs
+        if not policies.synced:
+            print(f"error: {policy_options.NOT_LISTED}", file=sys.stderr)
+            return exits.FAILED
+        config = policies.provider.load()
+    register_secrets(config=config, api_client=api_client)
+    cache = DeploymentCache(api_client, deployments=target_deployments(config))
     cache.start()
     try:
         if not cache.wait_synced(CACHE_SYNC_TIMEOUT):
@@ -68,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         daemon = build_daemon(
             config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
             metrics=metrics, health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval),
-            hold_current_on_takeover=False,
+            hold_current_on_takeover=False, after_cycle=policies.status_writer if policies else None,
         )
         try:
             results = daemon.run_cycle(stop=threading.Event(), wait_for_every_target=True)

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import structlog
 
-from scalerd.commands import exits, store_options
+from scalerd.commands import exits, policy_options, store_options
 from scalerd.commands.flag_types import duration
 from scalerd.config import ConfigError
 from scalerd.daemon.loop import Daemon
@@ -50,10 +50,11 @@ CLOSE_TIMEOUT = 0.3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", metavar="FILE", help="configuration file, reloaded when it changes")
     source.add_argument("--config-map", metavar="NS/NAME",
                         help="ConfigMap whose key config.yaml holds the configuration, watched")
+    policy_options.add_arguments(parser)
     parser.add_argument("--listen", default="0.0.0.0:8080", metavar="ADDR",
                         help="address of /metrics, /healthz and /readyz (default: 0.0.0.0:8080)")
     store_options.add_arguments(parser)
@@ -74,12 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format)
+    if not (args.config or args.config_map or args.policies):
+        print("error: one of --config, --config-map or --policies is required", file=sys.stderr)
+        return exits.INVALID_INPUT
     config_map = _config_map_argument(args)
     metrics = DaemonMetrics()
     try:
         parse_listen_address(args.listen)
         # A file is checked before any cluster access: a bad one must exit 2 wherever it runs.
-        file_provider = _config_file_provider(args.config, metrics=metrics) if args.config else None
+        file_provider = _config_file_provider(args.config, metrics=metrics, targets_required=not args.policies) \
+            if args.config else None
         file_config = file_provider.load() if file_provider else None
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except ConfigError as error:
@@ -94,8 +99,14 @@ def run(args: argparse.Namespace) -> int:
         elector = _elector(args, api_client=api_client, on_change=leadership, metrics=metrics)
     writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=elector.may_write if elector else lambda: True,
                         on_request=metrics.count_api_request)
-    provider = file_provider or _config_map_provider(config_map, api_client=api_client, writer=writer,
-                                                     metrics=metrics)
+    provider = file_provider or (_config_map_provider(config_map, api_client=api_client, writer=writer,
+                                                      metrics=metrics, targets_required=not args.policies)
+                                 if config_map else None)
+    policies = policy_options.policies(args, api_client=api_client, base=provider, writer=writer,
+                                       on_request=metrics.count_api_request)
+    if policies is not None:
+        provider = policies.provider
+        file_config = None  # the file's targets and the policies' are merged by the provider
     try:
         config = file_config or provider.load()
     except ConfigError as error:
@@ -117,8 +128,10 @@ def run(args: argparse.Namespace) -> int:
     daemon = build_daemon(
         config=config, config_provider=provider, api_client=api_client, cache=cache, writer=writer,
         elector=elector, metrics=metrics, health=health, interval_override=args.interval,
+        after_cycle=policies.status_writer if policies else None,
     )
     leadership.daemon = daemon
+    leadership.policies = policies
     log.info("started", listen=f"{args.listen.rpartition(':')[0]}:{server.port}", config=provider.description,
              leader_election=elector is not None, dry_run=args.dry_run, interval=daemon.interval)
     _run_until_signalled(daemon)
@@ -127,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         elector.release()
         elector.stop()
     provider.close()
+    if policies is not None:
+        policies.cache.stop()
     cache.stop()
     server.stop()
     # Closing the sources waits for their reads; one stuck in a socket must not hold the exit.
@@ -169,9 +184,12 @@ class _LeadershipListener:
     def __init__(self, metrics: DaemonMetrics) -> None:
         self._metrics = metrics
         self.daemon: Daemon | None = None
+        self.policies: policy_options.Policies | None = None
 
     def __call__(self, leading: bool) -> None:
         self._metrics.leader.set(1 if leading else 0)
+        if self.policies is not None:
+            self.policies.status_writer.forget()
         if self.daemon is not None:
             self.daemon.leadership_changed(leading)
 
@@ -185,12 +203,13 @@ def _config_map_argument(args: argparse.Namespace) -> tuple[str, str] | None:
     return namespace, name
 
 
-def _config_file_provider(path: str, *, metrics: DaemonMetrics) -> ConfigFile:
-    return ConfigFile(path, on_rejected=lambda _error: metrics.config_reload_failures.inc())
+def _config_file_provider(path: str, *, metrics: DaemonMetrics, targets_required: bool) -> ConfigFile:
+    return ConfigFile(path, on_rejected=lambda _error: metrics.config_reload_failures.inc(),
+                      targets_required=targets_required)
 
 
 def _config_map_provider(config_map: tuple[str, str], *, api_client, writer: KubeWriter,
-                         metrics: DaemonMetrics) -> ConfigMapSource:
+                         metrics: DaemonMetrics, targets_required: bool) -> ConfigMapSource:
     namespace, name = config_map
 
     def on_rejected(error: ConfigError) -> None:
@@ -200,7 +219,8 @@ def _config_map_provider(config_map: tuple[str, str], *, api_client, writer: Kub
             message="; ".join(error.problems)[:1000], event_type="Warning",
         )
 
-    return ConfigMapSource(api_client, namespace=namespace, name=name, on_rejected=on_rejected)
+    return ConfigMapSource(api_client, namespace=namespace, name=name, on_rejected=on_rejected,
+                           targets_required=targets_required)
 
 
 def _config_map_reference(namespace: str, name: str) -> dict:

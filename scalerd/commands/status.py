@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from scalerd.commands import exits, store_options
-from scalerd.config import ConfigError, load_config_file
+from scalerd.commands import exits, policy_options, store_options
+from scalerd.config import ConfigError
 from scalerd.config.model import Config
 from scalerd.daemon.wiring import register_secrets, target_deployments
 from scalerd.kube.cache import DeploymentCache
@@ -76,7 +76,8 @@ def status_rows(config: Config, *, records: Mapping[TargetKey, TargetRecord], co
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, metavar="FILE", help="configuration file")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (optional with --policies)")
+    policy_options.add_arguments(parser)
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table (default) or one JSON object per target and line")
     store_options.add_arguments(parser)
@@ -85,16 +86,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format)
     try:
-        config = load_config_file(args.config)
+        base, config = policy_options.file_configuration(args)
     except ConfigError as error:
         return exits.report_config_error(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exits.INVALID_INPUT
     try:
         api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
     except KubeConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return exits.FAILED
-    register_secrets(config=config, api_client=api_client)
     writer = KubeWriter(api_client, dry_run=True, may_write=lambda: False)  # status never writes
+    policies = policy_options.policies(args, api_client=api_client, base=base, writer=writer)
+    if policies is not None:
+        policies.cache.stop()
+        if not policies.synced:
+            print(f"error: {policy_options.NOT_LISTED}", file=sys.stderr)
+            return exits.FAILED
+        config = policies.provider.load()
+    register_secrets(config=config, api_client=api_client)
     store = store_options.state_store(args, api_client=api_client, writer=writer)
     cache = DeploymentCache(api_client, deployments=target_deployments(config))
     cache.start()

@@ -68,8 +68,11 @@ _TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})")
 _CRON_PROBE_START = datetime(2024, 1, 1)
 
 
-def load_config_file(path: str | Path) -> Config:
-    """The configuration in the file at `path`; ConfigError listing every problem otherwise."""
+def load_config_file(path: str | Path, *, targets_required: bool = True) -> Config:
+    """The configuration in the file at `path`; ConfigError listing every problem otherwise.
+
+    `targets_required=False` (`--policies`: the targets may all be AutoScalerPolicy objects): a file with only
+    `defaults` is valid."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -79,15 +82,15 @@ def load_config_file(path: str | Path) -> Config:
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise ConfigError([f"{path}: cannot read: not UTF-8 text ({error.reason} on line {line})"]) from None
-    return load_config_text(text, source=str(path))
+    return load_config_text(text, source=str(path), targets_required=targets_required)
 
 
-def load_config_text(text: str, *, source: str = "<config>") -> Config:
+def load_config_text(text: str, *, source: str = "<config>", targets_required: bool = True) -> Config:
     """The configuration in `text` (e.g. a ConfigMap's config.yaml); `source` names it in YAML syntax errors."""
     documents, problem_lines = read_documents(text, source=source)
     problems = Problems()
     problems.lines.extend(problem_lines)
-    config = _read_documents(documents, source=source, problems=problems)
+    config = _read_documents(documents, source=source, problems=problems, targets_required=targets_required)
     if problems.lines:
         raise ConfigError(problems.lines)
     return config
@@ -103,7 +106,7 @@ class _Placed:
     deployment_path: str
 
 
-def _read_documents(documents: list[object], *, source: str, problems: Problems) -> Config:
+def _read_documents(documents: list[object], *, source: str, problems: Problems, targets_required: bool) -> Config:
     present = [(index, document) for index, document in enumerate(documents) if document is not None]
     if not present:
         problems.add(source, f"empty configuration: expected a document with apiVersion: {API_VERSION}")
@@ -143,7 +146,8 @@ def _read_documents(documents: list[object], *, source: str, problems: Problems)
     placed: list[_Placed] = []
     for index, document in present:
         if index == main_index:
-            placed.extend(_main_targets(main, defaults=defaults, seeds_present=bool(seed_indexes)))
+            placed.extend(_main_targets(main, defaults=defaults,
+                                        targets_required=targets_required and not seed_indexes))
         elif index in seed_indexes:
             seed = _seed_target(document, f"documents[{index}]", problems_of[index], defaults=defaults)
             if seed is not None:
@@ -246,16 +250,16 @@ def _librdkafka_config(section: Section) -> dict[str, str]:
     return settings
 
 
-def _main_targets(main: Section | None, *, defaults: Defaults, seeds_present: bool) -> list[_Placed]:
+def _main_targets(main: Section | None, *, defaults: Defaults, targets_required: bool) -> list[_Placed]:
     if main is None:
         return []
-    if "targets" not in main.data and not seeds_present:
+    if "targets" not in main.data and targets_required:
         main.report("targets", "required: at least one target")
         return []
     items = main.items("targets")
     if items is None:
         return []
-    if not items and not seeds_present:
+    if not items and targets_required:
         main.report("targets", "at least one target is required")
     placed = []
     for path, item in items:
@@ -266,15 +270,15 @@ def _main_targets(main: Section | None, *, defaults: Defaults, seeds_present: bo
 
 
 def _target(section: Section, *, defaults: Defaults, owner: tuple[str, str] | None = None) -> _Placed:
-    """`owner`: the (name, namespace) of the AutoScalerPolicy the section is the spec of; its deployment defaults
-    to that name. Without it, both are the section's own fields."""
+    """`owner`: the (name, namespace) of the AutoScalerPolicy the section is the spec of, which names the target;
+    its deployment defaults to that name. Without it, both are the section's own fields."""
     if owner is None:
         name = section.dns_label("name")
         namespace = section.dns_label("namespace", default=DEFAULT_NAMESPACE)
         deployment = section.dns_subdomain("deployment")
     else:
-        name, namespace = owner
-        deployment = section.dns_subdomain("deployment") if section.has("deployment") else name
+        name, namespace = policy_target_name(owner[1], owner[0]), owner[1]
+        deployment = section.dns_subdomain("deployment") if section.has("deployment") else owner[0]
     min_replicas = section.integer("minReplicas", minimum=0, default=DEFAULT_MIN_REPLICAS)
     max_replicas = _max_replicas(section, default=REQUIRED, min_replicas=min_replicas)
     paused = section.boolean("paused", default=False)
@@ -692,7 +696,8 @@ def policy_target(policy: dict, *, defaults: Defaults) -> Target:
     elif _is_seed_form(spec):
         section = as_mapping(spec, "spec", problems, known=_SEED_SPEC_FIELDS)
         deployment = section.dns_subdomain("deploymentName") if section.has("deploymentName") else owner[0]
-        target = _seed_spec_target(section, name=owner[0], namespace=owner[1], deployment=deployment,
+        target = _seed_spec_target(section, name=policy_target_name(owner[1], owner[0]), namespace=owner[1],
+                                   deployment=deployment,
                                    defaults=defaults)
     else:
         section = as_mapping(spec, "spec", problems, known=_POLICY_SPEC_FIELDS)
@@ -701,6 +706,11 @@ def policy_target(policy: dict, *, defaults: Defaults) -> Target:
     if problems.lines or target is None:
         raise ConfigError(problems.lines)
     return target
+
+
+def policy_target_name(namespace: str, name: str) -> str:
+    """A policy's target is named after the object: unique across namespaces, and never a file target's name."""
+    return f"{namespace}/{name}"
 
 
 def _is_seed_form(spec: object) -> bool:

@@ -118,6 +118,7 @@ class Daemon:
         hold_current_on_takeover: bool = True,
         hpas: HpaReader | None = None,
         history_loader: HistoryLoader | None = None,
+        after_cycle: Callable[[list[TargetResult]], None] | None = None,
     ) -> None:
         self._config = config
         self._config_provider = config_provider
@@ -137,6 +138,8 @@ class Daemon:
         self._forecasts = Forecasts(load_history=history_loader)
         """`predictive` metrics' forecasters (scalerd.daemon.forecasts); `history_loader` loads their past."""
         self._hpas = hpas
+        self._after_cycle = after_cycle
+        """Called with the leader's results after each of its cycles (the AutoScalerPolicy status writer)."""
         self._hpa_conflicts: dict[DeploymentKey, str] = {}
         """Deployment -> the HPA its HPAConflict Event named: the Event is not repeated while this holds."""
         self._in_flight: set[str] = set()
@@ -257,7 +260,13 @@ class Daemon:
         for future in overrunning:
             # It goes on in the background, still claimed: the next cycles skip it until it ends.
             log.warning("target_overran", target=futures[future].name, deadline_seconds=deadline)
-        return [result for future in futures if future in done and (result := future.result()) is not None]
+        results = [result for future in futures if future in done and (result := future.result()) is not None]
+        if self._after_cycle is not None:
+            try:
+                self._after_cycle(results)
+            except Exception:  # reporting what was done must not cost the cycle its results
+                log.exception("after_cycle_failed")
+        return results
 
     def _apply_reload(self) -> None:
         if self._config_provider is None:

@@ -36,6 +36,9 @@ class TargetResult:
     error: str | None = None
     """Set when the target could not be decided or its write failed: `once` then exits 1."""
     write_status: str | None = None
+    message: str = ""
+    """The decision's sentence (or the error's), for an AutoScalerPolicy's status.lastDecision."""
+    bound_by: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -73,14 +76,14 @@ def result_of(target: Target, decision: Decision, *, applied: bool, outcome: Wri
     return TargetResult(
         target=target.name, namespace=target.namespace, deployment=target.deployment, current=decision.current,
         desired=decision.desired, applied=applied, reason=decision.reason, metrics=_metric_results(decision),
-        error=error, write_status=status,
+        error=error, write_status=status, message=decision.message, bound_by=decision.bound_by,
     )
 
 
 def failed_result(target: Target, *, reason: str, error: str) -> TargetResult:
     return TargetResult(
         target=target.name, namespace=target.namespace, deployment=target.deployment, current=None, desired=None,
-        applied=False, reason=reason, error=error,
+        applied=False, reason=reason, error=error, message=error,
     )
 
 

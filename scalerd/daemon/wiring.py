@@ -65,6 +65,7 @@ def build_daemon(
     health: HealthState,
     interval_override: float | None = None,
     hold_current_on_takeover: bool = True,
+    after_cycle=None,
 ) -> Daemon:
     """The daemon, and the cache taught to follow HPAs too (the daemon stands back from the Deployments they scale)."""
     cache.watch_hpas()
@@ -81,4 +82,5 @@ def build_daemon(
         hold_current_on_takeover=hold_current_on_takeover,
         hpas=cache,
         history_loader=prometheus_history,
+        after_cycle=after_cycle,
     )

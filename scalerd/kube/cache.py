@@ -96,15 +96,15 @@ class DeploymentView:
 
 
 @dataclass(frozen=True)
-class _WatchedKind:
+class WatchedKind:
     """What a namespace watcher lists and follows; `name` prefixes its log events and names its thread."""
 
     name: str
     path: str
 
 
-DEPLOYMENTS = _WatchedKind("deployment", DEPLOYMENTS_PATH)
-HPAS = _WatchedKind("hpa", HPAS_PATH)
+DEPLOYMENTS = WatchedKind("deployment", DEPLOYMENTS_PATH)
+HPAS = WatchedKind("hpa", HPAS_PATH)
 
 
 def hpa_target(hpa: Mapping[str, Any]) -> str | None:
@@ -128,21 +128,46 @@ def is_older(candidate: str, current: str) -> bool:
     return False
 
 
-class DeploymentCache:
+class ListWatchClient:
+    """The list and watch requests of a namespace watcher (`NamespaceWatcher` calls them on its cache).
+
+    A cache built on it also answers `_replace_items(watcher, items)` after each list, `_put_item(watcher, item)`
+    for ADDED and MODIFIED and `_remove_item(watcher, item)` for DELETED, each item with its namespace set."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, on_request: RequestHook, watch_seconds: int):
+        self._request = functools.partial(request, api_client)
+        self._on_request = on_request
+        self._watch_seconds = watch_seconds
+
+    def _list(self, kind: WatchedKind, namespace: str) -> dict:
+        return call_json(self._on_request, "list", self._request, "GET", kind.path,
+                         path_params={"namespace": namespace}, _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+
+    def _watch(self, kind: WatchedKind, namespace: str, resource_version: str):
+        return open_stream(
+            self._on_request, "watch", self._request, "GET", kind.path, path_params={"namespace": namespace},
+            query={"allowWatchBookmarks": True, "resourceVersion": resource_version,
+                   "timeoutSeconds": self._watch_seconds, "watch": True},
+        )
+
+    def _unavailable(self, watcher: NamespaceWatcher, error: ApiException) -> bool:
+        """The server refuses this kind for good (say 403 or 404): True when the watcher should give up."""
+        return False
+
+
+class DeploymentCache(ListWatchClient):
     """The Deployments the configuration names, and no others: a crowded namespace costs its list, not memory."""
 
     def __init__(self, api_client: kubernetes.client.ApiClient, *, deployments: Iterable[tuple[str, str]],
                  on_request: RequestHook = ignore_request, watch_seconds: int = WATCH_SECONDS):
-        self._request = functools.partial(request, api_client)
-        self._on_request = on_request
-        self._watch_seconds = watch_seconds
+        super().__init__(api_client, on_request=on_request, watch_seconds=watch_seconds)
         self._lock = threading.Lock()
         self._synced_changed = threading.Condition(self._lock)
         self._views: dict[tuple[str, str], DeploymentView] = {}
         self._wanted = frozenset(deployments)
         self._namespaces = namespaces_of(self._wanted)
-        self._watchers: dict[str, _NamespaceWatcher] = {}
-        self._hpa_watchers: dict[str, _NamespaceWatcher] = {}
+        self._watchers: dict[str, NamespaceWatcher] = {}
+        self._hpa_watchers: dict[str, NamespaceWatcher] = {}
         self._hpa_targets: dict[tuple[str, str], str] = {}
         """(namespace, HPA name) -> the Deployment it scales, for the HPAs that scale a Deployment."""
         self._watching_hpas = False
@@ -250,7 +275,7 @@ class DeploymentCache:
             if not self._started or namespace not in self._watchers:
                 return
             old = self._watchers[namespace]
-            self._watchers[namespace] = _NamespaceWatcher(self, namespace, DEPLOYMENTS)
+            self._watchers[namespace] = NamespaceWatcher(self, namespace, DEPLOYMENTS)
             self._watchers[namespace].start()
             self._synced_changed.notify_all()
         old.stop()
@@ -272,18 +297,18 @@ class DeploymentCache:
         for watcher in dropped:
             watcher.stop()
 
-    def _converge_watchers(self, watchers: dict[str, _NamespaceWatcher], kind: _WatchedKind,
-                           wanted: frozenset[str]) -> list[_NamespaceWatcher]:
+    def _converge_watchers(self, watchers: dict[str, NamespaceWatcher], kind: WatchedKind,
+                           wanted: frozenset[str]) -> list[NamespaceWatcher]:
         """Start a watcher for each wanted namespace lacking one; returns those to stop (called under the lock)."""
         dropped = [watchers.pop(namespace) for namespace in set(watchers) - wanted]
         for namespace in wanted - set(watchers):
-            watchers[namespace] = _NamespaceWatcher(self, namespace, kind)
+            watchers[namespace] = NamespaceWatcher(self, namespace, kind)
             watchers[namespace].start()
         return dropped
 
     # Called by the namespace watchers.
 
-    def _replace_items(self, watcher: _NamespaceWatcher, items: list[Mapping[str, Any]]) -> None:
+    def _replace_items(self, watcher: NamespaceWatcher, items: list[Mapping[str, Any]]) -> None:
         if watcher.kind is DEPLOYMENTS:
             self._replace_namespace(watcher, [DeploymentView.from_object(item) for item in items])
             return
@@ -297,7 +322,7 @@ class DeploymentCache:
             watcher.synced = True
             self._synced_changed.notify_all()
 
-    def _put_item(self, watcher: _NamespaceWatcher, item: Mapping[str, Any]) -> None:
+    def _put_item(self, watcher: NamespaceWatcher, item: Mapping[str, Any]) -> None:
         if watcher.kind is DEPLOYMENTS:
             self._put(DeploymentView.from_object(item))
             return
@@ -305,7 +330,8 @@ class DeploymentCache:
             if self._hpa_watchers.get(watcher.namespace) is watcher:
                 self._put_hpa(watcher.namespace, item)
 
-    def _remove_item(self, watcher: _NamespaceWatcher, name: str) -> None:
+    def _remove_item(self, watcher: NamespaceWatcher, item: Mapping[str, Any]) -> None:
+        name = item["metadata"]["name"]
         if watcher.kind is DEPLOYMENTS:
             self._remove(watcher.namespace, name)
             return
@@ -321,8 +347,10 @@ class DeploymentCache:
         else:
             self._hpa_targets[key] = target
 
-    def _hpas_unavailable(self, watcher: _NamespaceWatcher, error: ApiException) -> None:
+    def _unavailable(self, watcher: NamespaceWatcher, error: ApiException) -> bool:
         """The server will not list HPAs: the namespace counts as synced without them, and this is said once."""
+        if watcher.kind is not HPAS or error.status not in HPA_UNAVAILABLE:
+            return False
         with self._lock:
             first = not self._hpas_unavailable_logged
             self._hpas_unavailable_logged = True
@@ -333,6 +361,7 @@ class DeploymentCache:
                         error=api_message(error),
                         consequence="an HPA scaling a managed Deployment will not be detected; scaling goes on",
                         fix="grant get, list and watch on horizontalpodautoscalers of the autoscaling group")
+        return True
 
     def _put(self, view: DeploymentView) -> DeploymentView:
         """Keeps the newer of `view` and the cached one, for watched namespaces only; returns the newer."""
@@ -348,7 +377,7 @@ class DeploymentCache:
         with self._lock:
             self._views.pop((namespace, name), None)
 
-    def _replace_namespace(self, watcher: _NamespaceWatcher, views: list[DeploymentView]) -> None:
+    def _replace_namespace(self, watcher: NamespaceWatcher, views: list[DeploymentView]) -> None:
         with self._lock:
             if self._watchers.get(watcher.namespace) is not watcher:
                 return
@@ -360,24 +389,17 @@ class DeploymentCache:
             watcher.synced = True
             self._synced_changed.notify_all()
 
-    def _list(self, kind: _WatchedKind, namespace: str) -> dict:
-        return call_json(self._on_request, "list", self._request, "GET", kind.path,
-                         path_params={"namespace": namespace}, _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
-
-    def _watch(self, kind: _WatchedKind, namespace: str, resource_version: str):
-        return open_stream(
-            self._on_request, "watch", self._request, "GET", kind.path, path_params={"namespace": namespace},
-            query={"allowWatchBookmarks": True, "resourceVersion": resource_version,
-                   "timeoutSeconds": self._watch_seconds, "watch": True},
-        )
 
 
 class _RelistNeeded(Exception):
     """The server ended the watch in a way only a fresh list recovers from (410 Gone, an ERROR event)."""
 
 
-class _NamespaceWatcher:
-    def __init__(self, cache: DeploymentCache, namespace: str, kind: _WatchedKind):
+class NamespaceWatcher:
+    """Lists one kind in one namespace ("": all namespaces, for a path without {namespace}), then follows its
+    watch, for the cache it feeds."""
+
+    def __init__(self, cache: ListWatchClient, namespace: str, kind: WatchedKind):
         self.namespace = namespace
         self.kind = kind
         self.synced = False
@@ -416,8 +438,7 @@ class _NamespaceWatcher:
                     log.info(f"{self.kind.name}_watch_relist", namespace=self.namespace, reason="410 Gone")
                     resource_version = None
                     continue
-                if self.kind is HPAS and error.status in HPA_UNAVAILABLE:
-                    self._cache._hpas_unavailable(self, error)
+                if self._cache._unavailable(self, error):
                     return
                 failures += 1
                 delay = reconnect_delay(failures)
@@ -466,7 +487,7 @@ class _NamespaceWatcher:
         if kind in ("ADDED", "MODIFIED"):
             self._cache._put_item(self, _with_namespace(body, self.namespace))
         elif kind == "DELETED":
-            self._cache._remove_item(self, body["metadata"]["name"])
+            self._cache._remove_item(self, _with_namespace(body, self.namespace))
         return new_version
 
 

@@ -149,6 +149,17 @@ class KubeWriter:
                                    content_type=MERGE_PATCH, _request_timeout=self._timeouts),
         )
 
+    def update_status(self, *, path: str, obj: Mapping[str, Any], planned: str) -> WriteOutcome:
+        """PUT `obj` (as read, with its resourceVersion, and the new status) to the status subresource at `path`
+        ({namespace} and {name} filled from it): a conditional write, as custom resources allow no other."""
+        metadata = obj["metadata"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        return self._write(
+            verb="update", namespace=namespace, name=name, planned=planned,
+            send=functools.partial(self._request, "PUT", path, path_params={"namespace": namespace, "name": name},
+                                   body=dict(obj), _request_timeout=self._timeouts),
+        )
+
     def remove_annotations(self, *, view: DeploymentView, keys: Sequence[str]) -> WriteOutcome:
         """Delete `keys` from the Deployment's annotations, only if it is still at `view`'s version.
 

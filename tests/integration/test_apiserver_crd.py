@@ -177,3 +177,19 @@ def test_deleting_the_definition_removes_its_objects_and_kind(tmp_path):
         assert raised.value.status == 404
         client.ApiextensionsV1Api(api).create_custom_resource_definition(definition)
         assert custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["items"] == []
+
+
+def test_an_update_without_resource_version_is_invalid(bed, custom):
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _policy("unconditional"))
+    body = {**created, "metadata": {"name": "unconditional", "namespace": "default"}, "status": {"desiredReplicas": 2}}
+    for write in (custom.replace_namespaced_custom_object, custom.replace_namespaced_custom_object_status):
+        with pytest.raises(ApiException) as raised:
+            write(GROUP, VERSION, "default", PLURAL, "unconditional", body)
+        assert raised.value.status == 422
+        assert json.loads(raised.value.body)["details"]["causes"] == [{
+            "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+            "message": "Invalid value: 0x0: must be specified for an update"}]
+    conditional = {**body, "metadata": created["metadata"]}
+    written = custom.replace_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "unconditional",
+                                                             conditional)
+    assert written["status"] == {"desiredReplicas": 2}

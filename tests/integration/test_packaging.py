@@ -80,6 +80,8 @@ def test_rbac_grants_exactly_what_scalerd_needs(rendered):
         ("metrics.k8s.io", "pods", "get"), ("metrics.k8s.io", "pods", "list"),
         ("autoscaling", "horizontalpodautoscalers", "get"), ("autoscaling", "horizontalpodautoscalers", "list"),
         ("autoscaling", "horizontalpodautoscalers", "watch"),
+        ("scalerd.io", "autoscalerpolicies", "list"), ("scalerd.io", "autoscalerpolicies", "watch"),
+        ("scalerd.io", "autoscalerpolicies/status", "update"),  # policies as objects: read them, write status only
         ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "create"),
         ("coordination.k8s.io", "leases", "update"),
     }

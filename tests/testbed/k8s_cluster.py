@@ -21,7 +21,7 @@ from tests.testbed import k8s_crd as crd
 from tests.testbed import k8s_events as events
 from tests.testbed import k8s_kinds as kinds
 from tests.testbed import k8s_resources as res
-from tests.testbed.k8s_errors import already_exists, bad_request, conflict, not_found
+from tests.testbed.k8s_errors import already_exists, bad_request, conflict, invalid, not_found
 from tests.testbed.k8s_patch import apply_patch
 from tests.testbed.k8s_selectors import selector_string
 from tests.testbed.k8s_store import Store, parse_resource_version
@@ -246,6 +246,10 @@ class Cluster:
             raise bad_request(f"the name of the object ({metadata['name']}) does not match the name on the URL "
                               f"({name})")
         self._check_namespace(resource, namespace, metadata)
+        if resource.custom is not None and metadata.get("resourceVersion") in (None, ""):
+            # customresource/strategy.go AllowUnconditionalUpdate: false, for the status subresource too
+            raise invalid(kind=resource.kind, group=resource.group, name=name, causes=[
+                ("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")])
         with self.store.lock:
             old = self.get(resource, namespace, name)
             self._check_precondition(resource, old, metadata.get("resourceVersion"))

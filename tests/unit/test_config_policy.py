@@ -25,15 +25,15 @@ def _policy(spec: object, *, name: str = "web", namespace: str | None = "team-a"
 def test_the_full_form_takes_name_and_namespace_from_the_object_and_defaults_the_deployment_to_its_name():
     target = policy_target(_policy({"maxReplicas": 6, "metrics": [{"type": "cpu", "targetUtilization": 60}]}),
                            defaults=Defaults(timezone="Europe/Berlin"))
-    assert target == make_target("web", CpuMetric(name="cpu", target_utilization=60.0), namespace="team-a",
-                                 max_replicas=6, timezone="Europe/Berlin", behavior=Behavior())
+    assert target == make_target("team-a/web", CpuMetric(name="cpu", target_utilization=60.0), namespace="team-a",
+                                 deployment="web", max_replicas=6, timezone="Europe/Berlin", behavior=Behavior())
 
 
 def test_the_full_form_names_another_deployment():
     target = policy_target(_policy({"deployment": "web-v2", "minReplicas": 0, "maxReplicas": 3,
                                     "schedule": [{"time": "08:00", "replicas": 2}]}, namespace=None),
                            defaults=Defaults())
-    assert (target.name, target.namespace, target.deployment) == ("web", "default", "web-v2")
+    assert (target.name, target.namespace, target.deployment) == ("default/web", "default", "web-v2")
     assert (target.min_replicas, target.max_replicas) == (0, 3)
     assert target.schedule == (DailyEntry(minute_of_day=480, replicas=2),)
 
@@ -43,15 +43,15 @@ def test_the_seed_example_as_an_object():
     seed["apiVersion"] = "scalerd.io/v1alpha1"
     target = policy_target(seed, defaults=Defaults())
     assert target == make_target(
-        "orders-consumer", KafkaMetric(name="kafka", group="orders", topics=("orders",), lag_per_replica=1000.0),
-        CpuMetric(name="cpu", target_utilization=70.0), max_replicas=10,
+        "default/orders-consumer", KafkaMetric(name="kafka", group="orders", topics=("orders",), lag_per_replica=1000.0),
+        CpuMetric(name="cpu", target_utilization=70.0), deployment="orders-consumer", max_replicas=10,
         schedule=(DailyEntry(minute_of_day=1320, replicas=2), DailyEntry(minute_of_day=540, replicas=10)))
 
 
 def test_the_seed_form_defaults_deployment_name_to_the_object_name():
     target = policy_target(_policy({"metrics": [{"type": "CPU", "threshold": 50}], "maxReplicas": 4}),
                            defaults=Defaults())
-    assert (target.name, target.namespace, target.deployment, target.max_replicas) == ("web", "team-a", "web", 4)
+    assert (target.name, target.namespace, target.deployment, target.max_replicas) == ("team-a/web", "team-a", "web", 4)
 
 
 @pytest.mark.parametrize(("spec", "lines"), [
@@ -95,5 +95,5 @@ def test_any_mutated_spec_maps_to_a_target_or_spec_rooted_problems(data: st.Data
     except ConfigError as error:
         assert error.problems and all(line.startswith("spec") for line in error.problems), error.problems
     else:
-        assert (target.name, target.namespace) == ("web", "team-a")
+        assert (target.name, target.namespace) == ("team-a/web", "team-a")
         assert None not in (target.deployment, target.min_replicas, target.max_replicas)
