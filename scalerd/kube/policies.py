@@ -21,7 +21,7 @@ from scalerd.config.model import Config, Defaults
 from scalerd.daemon.report import TargetResult
 from scalerd.kube._api import RequestHook, ignore_request
 from scalerd.kube.cache import WATCH_SECONDS, ListWatchClient, NamespaceWatcher, WatchedKind
-from scalerd.kube.writer import KubeWriter
+from scalerd.kube.writer import KubeWriter, WriteStatus
 from scalerd.policies import (
     API_VERSION,
     GROUP,
@@ -238,7 +238,7 @@ class PolicyStatusWriter:
                                              planned=f"write the status of {KIND} {namespace}/{name}")
         if outcome.applied:
             self._written[key] = status
-        else:
+        elif outcome.status != WriteStatus.DRY_RUN:
             log.warning("policy_status_not_written", namespace=namespace, policy=name, status=outcome.status,
                         detail=outcome.detail)
 

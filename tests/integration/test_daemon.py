@@ -40,14 +40,6 @@ def admin(testbed):
     return testbed.admin_api_client()
 
 
-@pytest.fixture
-def daemons():
-    started: list[ScalerdDaemon] = []
-    yield started
-    for daemon in started:
-        daemon.close()
-
-
 def _config_file(tmp_path, testbed, deployment: str, **target) -> list[str]:
     path = tmp_path / "scalerd.yaml"
     path.write_text(rps_config(prometheus_url=testbed.prometheus_url,

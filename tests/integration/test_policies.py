@@ -54,14 +54,6 @@ def namespace(admin) -> str:
     return name
 
 
-@pytest.fixture
-def daemons():
-    started: list[ScalerdDaemon] = []
-    yield started
-    for daemon in started:
-        daemon.close()
-
-
 def _start(testbed, tmp_path, daemons, *, namespace: str | None, defaults: str = "{interval: 1s}") -> ScalerdDaemon:
     config = tmp_path / "defaults.yaml"
     config.write_text(f"apiVersion: scalerd/v1\ndefaults: {defaults}\n")
