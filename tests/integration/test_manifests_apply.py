@@ -25,6 +25,7 @@ from tests.testbed.processes import free_port
 SERVICE_ACCOUNT = "system:serviceaccount:scalerd:scalerd"
 APPLIED = [
     "namespace/scalerd configured",  # the emulator starts with the namespace, as a cluster would have kube-system
+    "customresourcedefinition.apiextensions.k8s.io/autoscalerpolicies.scalerd.io created",
     "serviceaccount/scalerd created",
     "role.rbac.authorization.k8s.io/scalerd-leader-election created",
     "role.rbac.authorization.k8s.io/scalerd-state created",
