@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.daemon_support import REPO_ROOT, wait_until
-from tests.testbed.processes import ChildProcess, free_port
-from tests.testbed.prometheus import prometheus_binary
+from tests.integration.daemon_support import REPO_ROOT
+from tests.testbed.prometheus import backfilled_prometheus
 
 STEP = 10
 RPS_BY_HOUR = (5, 45, 95, 20, 60, 150)
@@ -51,38 +50,15 @@ def backfilled(tmp_path_factory) -> Iterator[tuple[str, int, int, dict, dict]]:
     last = int(time.time() - 3600) // STEP * STEP
     first = last - 2 * 86400
     rps, ran = history(first, last)
-    openmetrics = directory / "history.om"
-    with openmetrics.open("w") as file:
-        file.write("# TYPE whatif_rps gauge\n")
-        file.writelines(f"whatif_rps {value:g} {timestamp}\n" for timestamp, value in rps.items())
-        file.write("# TYPE whatif_replicas gauge\n")
-        file.writelines(f"whatif_replicas {value:g} {timestamp}\n" for timestamp, value in ran.items())
-        file.write("# EOF\n")
-    data = directory / "data"
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(data)],
-                   check=True, capture_output=True, timeout=120)
-    config = directory / "prometheus.yml"
-    config.write_text("global: {scrape_interval: 1m}\n")
-    port = free_port()
-    server = ChildProcess(name="prometheus", log_path=directory / "prometheus.log", argv=[
-        prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={data}",
-        "--storage.tsdb.retention.time=15d", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"])
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def answers() -> bool:
-            server.raise_if_exited()
-            try:
-                response = requests.get(f"{url}/api/v1/query", params={"query": "count(whatif_rps)",
-                                                                       "time": str(last)}, timeout=2)
-            except requests.RequestException:
-                return False
-            return response.ok and response.json()["data"]["result"] != []
-
-        wait_until(answers, timeout=60, what="Prometheus serving the backfilled blocks")
+    openmetrics = "".join([
+        "# TYPE whatif_rps gauge\n",
+        *(f"whatif_rps {value:g} {timestamp}\n" for timestamp, value in rps.items()),
+        "# TYPE whatif_replicas gauge\n",
+        *(f"whatif_replicas {value:g} {timestamp}\n" for timestamp, value in ran.items()),
+        "# EOF\n",
+    ])
+    with backfilled_prometheus(directory, openmetrics, ready_query="count(whatif_rps)", at=last) as url:
         yield url, first, last, rps, ran
-    finally:
-        server.stop()
 
 
 def simulate(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:

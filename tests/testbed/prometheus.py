@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -40,6 +44,45 @@ def prometheus_argv(*, config_path: Path, data_dir: Path, listen_address: str) -
         f"--web.listen-address={listen_address}",
         "--log.level=warn",
     ]
+
+
+@contextmanager
+def backfilled_prometheus(directory: Path, openmetrics: str, *, ready_query: str, at: float,
+                          ready_timeout: float = 60.0) -> Iterator[str]:
+    """A Prometheus of its own serving `openmetrics` (backfilled with `promtool tsdb create-blocks-from
+    openmetrics`), yielded as its URL once `ready_query` at time `at` has a result."""
+    from tests.testbed.processes import ChildProcess, free_port
+
+    source = directory / "history.om"
+    source.write_text(openmetrics)
+    data = directory / "data"
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                   check=True, capture_output=True, timeout=120)
+    config = directory / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 1m}\n")
+    port = free_port()
+    server = ChildProcess(name="prometheus", log_path=directory / "prometheus.log", argv=[
+        prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={data}",
+        "--storage.tsdb.retention.time=15d", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"])
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            server.raise_if_exited()
+            try:
+                response = requests.get(f"{url}/api/v1/query", params={"query": ready_query, "time": str(at)},
+                                        timeout=2)
+                if response.ok and response.json()["data"]["result"] != []:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Prometheus serving the backfilled blocks: not within {ready_timeout}s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.stop()
 
 
 def query_values(base_url: str, query: str, *, timeout: float = 2.0) -> list[float]:

@@ -1,0 +1,96 @@
+"""`predictive` in `scalerd once` against the test bed and a real Prometheus holding a day of the metric's history
+(backfilled with promtool): the history is loaded with query_range at start and the decision names the forecast;
+a Prometheus that cannot answer the range leaves the target reactive, with one log line."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.integration.daemon_support import annotations_of, create_deployment, run_scalerd
+from tests.testbed.kafka_tools import unique_name
+from tests.testbed.prometheus import backfilled_prometheus
+
+STEP = 60
+CONFIG = """apiVersion: scalerd/v1
+defaults:
+  interval: 15s
+  prometheus: {{url: '{url}', timeout: 10s}}
+targets:
+  - name: api
+    deployment: {deployment}
+    minReplicas: 1
+    maxReplicas: 50
+    behavior: {{cooldown: 0s}}
+    predictive: {{leadTime: 60s, history: 1d}}
+    metrics:
+      - {{type: prometheus, name: rps, query: 'last_over_time(predict_rps[2h])', targetPerReplica: 10}}
+"""
+
+
+def rps_at(timestamp: int, *, last: int) -> float:
+    """A load that climbs 0 to 290 over each half hour, then falls back; 250 at `last` (25 replicas' worth)."""
+    return float((25 - (last - timestamp) // STEP) % 30 * 10)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """A day and two hours of `predict_rps` every minute, up to an hour ago (the query carries its last value on)."""
+    last = int(time.time() - 3600) // STEP * STEP
+    first = last - 86400 - 7200
+    openmetrics = "".join(["# TYPE predict_rps gauge\n",
+                           *(f"predict_rps {rps_at(t, last=last):g} {t}\n" for t in range(first, last + 1, STEP)), "# EOF\n"])
+    with backfilled_prometheus(tmp_path_factory.mktemp("predict"), openmetrics, ready_query="count(predict_rps)",
+                               at=last) as url:
+        yield url, last
+
+
+def _once(testbed, tmp_path, url: str, deployment: str):
+    config = tmp_path / "scalerd.yaml"
+    config.write_text(CONFIG.format(url=url, deployment=deployment))
+    return run_scalerd("once", "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
+                       "--context", "scalerd", "--output", "json")
+
+
+def _logged(stderr: str, event: str) -> list[dict[str, str]]:
+    """The key=value fields of each console log line of `event` (a quoted value up to its closing quote)."""
+    return [dict(re.findall(r"(\w+)=('[^']*'|\S+)", line.split(event, 1)[1]))
+            for line in stderr.splitlines() if f"] {event} " in line]
+
+
+def test_once_loads_the_history_at_start_and_the_decision_names_the_forecast(testbed, history, tmp_path):
+    url, last = history
+    admin = testbed.admin_api_client()
+    deployment = unique_name("predict")
+    create_deployment(admin, deployment, replicas=2)
+
+    finished = _once(testbed, tmp_path, url, deployment)
+
+    assert finished.returncode == 0, finished.stderr
+    [loaded] = _logged(finished.stderr, "forecast_history_loaded")
+    # One day at one minute, both ends included, every point answered (the query carries the last value on).
+    assert (loaded["target"], loaded["metric"], loaded["points"]) == ("api", "rps", "1441")
+    result = json.loads(finished.stdout)
+    assert result["metrics"] == [{"name": "rps", "value": 250.0, "proposal": 25}]
+    assert (result["current"], result["applied"]) == (2, True)
+    message = json.loads(annotations_of(admin, deployment)["scalerd.io/last-decision"])["message"]
+    assert re.match(
+        r"prometheus rps forecast [\d,.]+ within 60s \((last value|damped trend|daily seasonal), \+[\d,.]+ margin"
+        r" from the last [\d.]+ h of errors\) → \d+ replicas; live [\d,]+ → \d+; ", message), message
+
+
+def test_a_history_that_cannot_be_loaded_is_logged_once_and_the_decision_is_reactive(testbed, tmp_path):
+    admin = testbed.admin_api_client()
+    deployment = unique_name("predict")
+    create_deployment(admin, deployment, replicas=2)
+    # Nothing listens there: the history load fails, and so does the live read (the count holds).
+    finished = _once(testbed, tmp_path, "http://127.0.0.1:1", deployment)
+
+    failed = _logged(finished.stderr, "forecast_history_failed")
+    assert [(line["target"], line["metric"]) for line in failed] == [("api", "rps")]
+    assert "127.0.0.1:1" in failed[0]["error"]
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout)
+    assert (result["current"], result["desired"], result["applied"]) == (2, 2, False)
