@@ -12,12 +12,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scalerd.config import ConfigError, policy_target
-from scalerd.config.model import Config, Target
+from scalerd.config.model import (
+    POLICY_API_VERSION,
+    POLICY_GROUP,
+    POLICY_KIND,
+    POLICY_VERSION,
+    Config,
+    Target,
+)
 from scalerd.daemon.report import TargetResult
 from scalerd.reasons import Reason
 
-GROUP, VERSION, PLURAL, KIND = "scalerd.io", "v1alpha1", "autoscalerpolicies", "AutoScalerPolicy"
-API_VERSION = f"{GROUP}/{VERSION}"
+GROUP, VERSION, KIND, API_VERSION = POLICY_GROUP, POLICY_VERSION, POLICY_KIND, POLICY_API_VERSION
+PLURAL = "autoscalerpolicies"
 
 PolicyKey = tuple[str, str]
 """(namespace, name) of an AutoScalerPolicy."""

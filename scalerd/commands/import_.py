@@ -1,4 +1,5 @@
-"""`scalerd import FILE... [--from-cluster] [-n NS]`: HPAs and KEDA ScaledObjects in, one scalerd/v1 file out.
+"""`scalerd import FILE... [--from-cluster] [-n NS] [--as-policies]`: HPAs and KEDA ScaledObjects in, one scalerd/v1
+file out (or, with --as-policies, one AutoScalerPolicy object per target).
 
 stdout: the file (it always passes `scalerd validate`). stderr: one line per field that has no scalerd counterpart,
 `KIND NAMESPACE/NAME: PATH: why`, and one per document that is not an HPA or a ScaledObject.
@@ -15,7 +16,7 @@ from pathlib import Path
 from scalerd.commands import exits
 from scalerd.config.errors import ConfigError
 from scalerd.config.yaml_documents import read_documents
-from scalerd.migrate import objects_in, render, translate
+from scalerd.migrate import objects_in, render, render_policies, translate
 
 DEFAULT_NAMESPACE = "default"
 
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", metavar="NS",
                         help="with --from-cluster: only this namespace (default: all); for files: the namespace "
                              "of objects that name none (default: default)")
+    parser.add_argument("--as-policies", action="store_true",
+                        help="write AutoScalerPolicy objects (scalerd.io/v1alpha1, the objects `run` manages with policies) instead "
+                             "of a scalerd/v1 file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"import: no target could be made from {len(objects)} HorizontalPodAutoscaler/ScaledObject object(s)",
               file=sys.stderr)
         return exits.INVALID_INPUT
-    sys.stdout.write(render(result))
+    sys.stdout.write(render_policies(result) if args.as_policies else render(result))
     return exits.FAILED if result.unmapped else exits.OK

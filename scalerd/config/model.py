@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 API_VERSION = "scalerd/v1"
+POLICY_GROUP, POLICY_VERSION, POLICY_KIND = "scalerd.io", "v1alpha1", "AutoScalerPolicy"
+POLICY_API_VERSION = f"{POLICY_GROUP}/{POLICY_VERSION}"
+"""An AutoScalerPolicy object: one target in the cluster (manifests/crd/)."""
 
 
 class PolicyType(str, enum.Enum):

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from scalerd.config import ConfigError, load_config_text
-from scalerd.config.model import API_VERSION
+from scalerd.config.model import API_VERSION, POLICY_API_VERSION, POLICY_KIND
 from scalerd.migrate import hpa, keda
 from scalerd.migrate.draft import Draft, ObjectRef, Unmapped
 
@@ -126,6 +126,32 @@ def render(result: ImportResult) -> str:
         for draft in left_out:
             lines.append(f"#   {draft.obj} ({draft.obj.source}): {draft.left_out}")
     return "\n".join(lines) + "\n"
+
+
+def render_policies(result: ImportResult) -> str:
+    """The same targets as AutoScalerPolicy objects (`--as-policies`), one document each, named and placed as its
+    target; the comments are `render`'s."""
+    documents = []
+    for draft in result.targets:
+        target = dict(draft.target)
+        name, namespace = target.pop("name"), target.pop("namespace")
+        if target.get("deployment") == name:
+            del target["deployment"]  # a policy's deployment defaults to its name
+        lines = [f"# from {draft.obj} ({draft.obj.source})"]
+        lines += [f"# not mapped: {line.path}: {line.why}" for line in draft.unmapped]
+        lines += [f"# check: {note}" for note in draft.notes]
+        policy = {"apiVersion": POLICY_API_VERSION, "kind": POLICY_KIND,
+                  "metadata": {"name": name, "namespace": namespace}, "spec": target}
+        lines.append(yaml.safe_dump(policy, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                                    width=120).rstrip("\n"))
+        documents.append("\n".join(lines))
+    left_out = [f"#   {draft.obj} ({draft.obj.source}): {draft.left_out}"
+                for draft in result.drafts if draft.left_out is not None]
+    if left_out:
+        documents.append("\n".join(["# Left out (no policy):", *left_out]))
+    header = ("# Made by `scalerd import --as-policies`: apply with kubectl once the CRD of manifests/crd/ is installed;\n"
+              "# check every policy against what its object did before scalerd scales it.\n")
+    return header + "\n---\n".join(documents) + "\n"
 
 
 def _indented(text: str) -> list[str]:

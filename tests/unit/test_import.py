@@ -1,16 +1,20 @@
 """`scalerd import`: the documentation's HPAs and ScaledObjects, their exact output and exact stderr lines."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scalerd.cli import main
-from scalerd.config import load_config_text
+from scalerd.config import load_config_text, policy_target
+from scalerd.config.model import Defaults
 from scalerd.migrate import objects_in, render, translate
 from scalerd.migrate.hpa import _selector_matchers
 from scalerd.migrate.keda import window_durations
 from scalerd.migrate.quantity import parse_quantity
+from tests.testbed import k8s_crd
 
 FIXTURES = Path(__file__).parent / "import_fixtures"
 
@@ -268,3 +272,25 @@ def test_unreadable_inputs(capsys, tmp_path):
     assert err.startswith(f"{broken}:")
     code, _, err = _import(capsys)
     assert (code, err) == (2, "import: give FILE... or --from-cluster\n")
+
+
+_CRD_SCHEMA = yaml.safe_load((Path(__file__).parents[2] / "manifests" / "crd" / "autoscalerpolicies.yaml")
+                             .read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize("fixture", ["hpa_php_apache", "hpa_behavior", "keda_kafka", "keda_prometheus",
+                                     "keda_cron_cpu", "keda_metrics_api", "keda_scaledobject_spec"])
+def test_as_policies_writes_one_policy_per_target_the_crd_and_scalerd_accept(capsys, monkeypatch, fixture):
+    monkeypatch.chdir(FIXTURES)
+    file_code, file_out, _ = _import(capsys, f"{fixture}.yaml")
+    code, out, err = _import(capsys, "--as-policies", f"{fixture}.yaml")
+    assert code == file_code
+    policies = [document for document in yaml.safe_load_all(out) if document]
+    file_targets = load_config_text(file_out, source=fixture).targets
+    assert len(policies) == len(file_targets)
+    for policy, file_target in zip(policies, file_targets):
+        assert (policy["apiVersion"], policy["kind"]) == ("scalerd.io/v1alpha1", "AutoScalerPolicy")
+        assert k8s_crd.unknown_fields(policy, _CRD_SCHEMA) == []
+        assert k8s_crd.validation_causes(policy, _CRD_SCHEMA) == []
+        target = policy_target(policy, defaults=Defaults())
+        assert target == replace(file_target, name=f"{file_target.namespace}/{file_target.name}")
