@@ -194,10 +194,12 @@ class Harness:
         self.daemon = self._daemon(config)
 
     def _daemon(self, config: Config) -> Daemon:
+        self.after_cycles: list[list] = []
         return Daemon(
             config=config, config_provider=self.provider, cache=self.cluster, writer=self.writer,
             sources_factory=self._sources_for, elector=self.elector, metrics=self.metrics, health=self.health,
             monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrency=4,
+            after_cycle=self.after_cycles.append,
         )
 
     def _sources_for(self, config: Config) -> FakeSources:
@@ -413,11 +415,13 @@ def test_a_standby_reads_nothing_writes_nothing_and_reports_not_leading():
     assert (bed.sources.reads, bed.writer.writes()) == (0, 0)
     assert bed.sample("scalerd_leader") == 0.0
     assert bed.health.last_cycle_completed == MONOTONIC_START
+    assert bed.after_cycles == []  # no AutoScalerPolicy status either: the leader's alone
 
     bed.elector.leading = True
     [result] = bed.daemon.run_cycle()
     assert result.applied is True
     assert bed.sample("scalerd_leader") == 1.0
+    assert bed.after_cycles == [[result]]
 
 
 def test_a_new_leader_continues_the_cooldown_from_the_annotation():
