@@ -35,8 +35,10 @@ class Problems:
         self.lines.append(f"{path}: {message}")
 
 
-def child_path(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def child_path(path: str, key: object) -> str:
+    # A problem is one line: a key with a line break or other control character (or not a string) is shown quoted.
+    key_text = key if isinstance(key, str) and key.isprintable() else describe(key)
+    return f"{path}.{key_text}" if path else key_text
 
 
 def item_path(path: str, index: int) -> str:
@@ -52,10 +54,8 @@ def as_mapping(value: object, path: str, problems: Problems, *, known: Collectio
         return None
     for key in value:
         if not isinstance(key, str) or key not in known:
-            # A problem is one line: a key with a line break or other control character is shown quoted.
-            key_text = key if isinstance(key, str) and key.isprintable() else describe(key)
             hint = _did_you_mean(key, known) if isinstance(key, str) else ""
-            problems.add(child_path(path, key_text), "unknown field" + hint)
+            problems.add(child_path(path, key), "unknown field" + hint)
     return Section(value, path, problems)
 
 

@@ -137,6 +137,11 @@ BAD_CONFIGS = [
         id="kafka-settings",
     ),
     pytest.param(
+        with_defaults('{kafka: {config: {"sasl\\nmechanism": [PLAIN]}}}'),
+        ["defaults.kafka.config.'sasl\\nmechanism': must be a string, number or boolean"],
+        id="kafka-setting-name-with-a-line-break",
+    ),
+    pytest.param(
         valid_target('"max\\nReplicas": 3, 1: 2'),
         ["targets[0].'max\\nReplicas': unknown field (did you mean maxReplicas?)", "targets[0].1: unknown field"],
         id="unknown-keys-odd-types",
