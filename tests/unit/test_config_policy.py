@@ -7,7 +7,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scalerd.config import ConfigError, policy_target
+from scalerd.config import ConfigError, load_config_text, policy_target
 from scalerd.config.model import Behavior, DailyEntry, Defaults
 from scalerd.metric_types.cpu import CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
@@ -97,3 +97,18 @@ def test_any_mutated_spec_maps_to_a_target_or_spec_rooted_problems(data: st.Data
     else:
         assert (target.name, target.namespace) == ("team-a/web", "team-a")
         assert None not in (target.deployment, target.min_replicas, target.max_replicas)
+
+
+@pytest.mark.parametrize(("text", "targets_required", "lines"), [
+    pytest.param("apiVersion: scalerd/v1\ndefaults: {interval: 5s}\n", True, ["targets: required: at least one target"],
+                 id="defaults-only-without-policies"),
+    pytest.param("apiVersion: scalerd/v1\ndefaults: {interval: 5s}\n", False, [], id="defaults-only-with-policies"),
+    pytest.param("apiVersion: scalerd/v1\ntargets: []\n", False, [], id="empty-targets-with-policies"),
+])
+def test_with_policies_a_file_may_hold_only_defaults(text: str, targets_required: bool, lines: list[str]):
+    try:
+        config = load_config_text(text, targets_required=targets_required)
+    except ConfigError as error:
+        assert list(error.problems) == lines
+    else:
+        assert lines == [] and config.targets == ()
