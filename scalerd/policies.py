@@ -111,6 +111,9 @@ def policy_status(old: Mapping[str, Any] | None, *, policies: PolicySet, key: Po
         if result is not None:
             wanted += _scaling_conditions(result)
             status |= _counts(result, now=now)
+        else:  # not decided this cycle (still running from the last one): what the last decision said stands
+            wanted += [(c["type"], c.get("status") == "True", c.get("reason", ""), c.get("message", ""))
+                       for c in old.get("conditions") or [] if c.get("type") in ("ScalingActive", "ScalingLimited")]
     status["conditions"] = _conditions(old.get("conditions") or [], wanted, now=now)
     return status
 

@@ -116,3 +116,8 @@ def test_an_invalid_policy_keeps_its_last_counts_and_says_why():
             for c in status["conditions"]] == [
         ("Valid", "False", "InvalidSpec", "spec.maxReplicas: must be >= minReplicas (got 2 < 3)", T1),
         ("ScalingActive", "False", "InvalidSpec", "the spec is invalid: scalerd does not act on it", T1)]
+
+
+def test_a_cycle_without_a_decision_keeps_what_the_last_one_said():
+    first = _status(None, _result())
+    assert _status(first, None, now=T1) == first
