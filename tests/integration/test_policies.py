@@ -137,6 +137,10 @@ def test_policies_scale_report_status_survive_an_invalid_edit_and_stop_when_dele
     decided = len(daemon.decisions())
     wait_until(lambda: len(daemon.decisions()) >= decided + 6, timeout=20, what="three more cycles")
     assert _status_writes(testbed, settled_at) == []
+    # Nor any other request but the Lease's renewals and the end of a watch (logged when it ends).
+    assert [line for line in audit_lines(testbed.audit_path)
+            if line["user"] == SCALERD_USER and line["ts"] >= settled_at and line["verb"] != "watch"
+            and "/leases/" not in line["path"]] == []
 
     # An edit scalerd refuses: Valid=False with the spec.-rooted line and a Warning Event; web is left alone
     # and api goes on scaling.
