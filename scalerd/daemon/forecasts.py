@@ -114,7 +114,7 @@ class Forecasts:
             if entry is None:  # the target arrived without `apply` (a reload raced this cycle): next cycle
                 continue
             with entry.lock:
-                self._take_loaded(entry, target=target, metric=metric)
+                self._take_loaded(entry)
                 value = _value_of(metric, by_name.get(metric.name), current=current)
                 if value is not None and now > entry.last_time:
                     entry.forecaster.observe(now, value)
@@ -142,22 +142,22 @@ class Forecasts:
         start = end - target.predictive.history
         try:
             samples = self._load_history(defaults=defaults, metric=metric, start=start, end=end, step=HISTORY_STEP)
+            if samples is None:
+                return None
+            forecaster = _forecaster(target.predictive)
+            for time, value in samples:
+                forecaster.observe(time, value)  # ValueError on times out of order
         except Exception as error:  # any failure means reactive decisions until live history is enough
             log.warning("forecast_history_failed", target=target.name, metric=metric.name,
                         error=f"{type(error).__name__}: {error}")
             return None
-        if samples is None:
-            return None
-        forecaster = _forecaster(target.predictive)
-        for time, value in samples:
-            forecaster.observe(time, value)
         last = samples[-1][0] if samples else float("-inf")
         log.info("forecast_history_loaded", target=target.name, metric=metric.name, points=len(samples),
                  first=samples[0][0] if samples else None, last=samples[-1][0] if samples else None)
         return forecaster, last
 
     @staticmethod
-    def _take_loaded(entry: _Entry, *, target: Target, metric: Metric) -> None:
+    def _take_loaded(entry: _Entry) -> None:
         """Once the load ended: the loaded forecaster, fed the samples observed since, replaces the live one."""
         if entry.loading is None or not entry.loading.done():
             return

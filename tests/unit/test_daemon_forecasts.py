@@ -6,6 +6,8 @@ import threading
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from scalerd.config.model import Predictive
@@ -75,6 +77,21 @@ def test_a_reading_without_a_value_is_a_gap_never_a_zero(gap):
         result = forecasts.observe(target, readings, current=5, now=time)
 
     assert result == {"rps": direct([(t, rps_at(t)) for t in times if t != missing]).forecast()}
+
+
+@settings(max_examples=25)
+@given(failed=st.lists(st.booleans(), min_size=130, max_size=130))
+def test_per_cycle_feeding_equals_the_forecaster_fed_the_readings_that_had_a_value(failed):
+    target = predictive_target()
+    forecasts = Forecasts()
+    forecasts.apply(make_config(target), now=START)
+    times = cycles(len(failed))
+    for time, fails in zip(times, failed):
+        reading = Reading("rps", error="timeout") if fails else Reading("rps", value=rps_at(time))
+        result = forecasts.observe(target, [reading], current=5, now=time)
+
+    expected = direct([(t, rps_at(t)) for t, fails in zip(times, failed) if not fails]).forecast()
+    assert result == ({} if expected is None else {"rps": expected})
 
 
 def test_a_target_without_predictive_has_no_forecaster():
@@ -165,6 +182,23 @@ def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_ow
         "error": "ConnectionError: http://127.0.0.1:9090/api/v1/query_range: connection refused",
     }]
     assert later == {"rps": direct([(t, rps_at(t)) for t in cycles(120)]).forecast()}
+    forecasts.close()
+
+
+def test_a_history_out_of_order_is_a_failed_load_not_a_failed_target():
+    loader = BlockingLoader([(START - 60.0, 1.0), (START - 120.0, 2.0)])
+    loader.release.set()
+    target = predictive_target()
+    forecasts = Forecasts(load_history=loader)
+    with capture_logs() as logs:
+        forecasts.apply(make_config(target), now=START)
+        forecasts.wait_loaded(10)
+        result = feed(forecasts, target, cycles(2))
+
+    assert result == {}
+    assert [(line["event"], line["error"]) for line in logs] == [
+        ("forecast_history_failed", f"ValueError: sample time {START - 120.0} is before the previous sample's"
+                                    f" {START - 60.0}")]
     forecasts.close()
 
 
