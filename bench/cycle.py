@@ -28,7 +28,9 @@ from scalerd.daemon.wiring import build_daemon, target_deployments
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import load_api_client
+from scalerd.kube.state_store import StateStore
 from scalerd.kube.writer import KubeWriter
+from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
 CACHE_SYNC_SECONDS = 120.0
@@ -80,6 +82,9 @@ class RequestCounter:
             kafka=count_difference(self._stage.kafka_proxy.counts(), kafka_before),
         )
 
+STORE_NAMESPACE = "scalerd"
+"""The stored history's namespace: the test bed's scalerd identity may write ConfigMaps there."""
+
 
 def measure_cycles(stage: Stage, *, targets: int) -> list[Figure]:
     """cycle_seconds and the three request counts of a steady cycle at `targets` targets, with the baseline's."""
@@ -88,10 +93,13 @@ def measure_cycles(stage: Stage, *, targets: int) -> list[Figure]:
     counter = RequestCounter(stage)
     cache = DeploymentCache(api_client, deployments=target_deployments(config))
     metrics = DaemonMetrics()
+    writer = KubeWriter(api_client, dry_run=False, may_write=lambda: True)
     daemon = build_daemon(
-        config=config, config_provider=None, api_client=api_client, cache=cache,
-        writer=KubeWriter(api_client, dry_run=False, may_write=lambda: True), elector=None, metrics=metrics,
+        config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
+        metrics=metrics,
         health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval, cache_synced=cache.synced),
+        store=StateStore(api_client, writer, namespace=STORE_NAMESPACE, prefix=unique_name("bench")),
+        identity="bench",
     )
     try:
         cache.start()

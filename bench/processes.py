@@ -20,6 +20,8 @@ class ScalerdProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scalerd", "run", "--config", str(config_path),
              "--kubeconfig", str(bed.kubeconfig_path), "--context", "scalerd",
+             # Where the scalerd identity may keep its Lease and stored history.
+             "--lease-namespace", "scalerd",
              "--listen", f"{LOCALHOST}:{self.port}", "--log-format", "json", *extra],
             cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
         )

@@ -72,11 +72,12 @@ class TargetRecord:
     intent: Intent | None = None
     decision: LastDecision | None = None
 
-    def with_intent(self, intent: Intent, *, state: EngineState, reason: str) -> TargetRecord:
+    @classmethod
+    def for_intent(cls, intent: Intent, *, state: EngineState, reason: str) -> TargetRecord:
         """Step 1: the record to write before the scale write (`state`: the engine's, before the change)."""
         decision = LastDecision(current=intent.from_replicas, desired=intent.to_replicas, reason=reason,
                                 at=intent.at)
-        return TargetRecord(state=state, intent=intent, decision=decision)
+        return cls(state=state, intent=intent, decision=decision)
 
     def confirmed(self, *, applied: bool) -> TargetRecord:
         """Step 3: the intent's outcome, once the scale write's answer is known."""

@@ -1,10 +1,12 @@
 """`scalerd once`: one cycle against the cluster; prints one decision per target.
 
 No leader election: `once` is for a person or a script, who decides when it runs; with `--dry-run` it writes
-nothing at all, and without it it writes like a leader would (scale, annotations, Events), so it must not be
-run against Deployments a `scalerd run` leader is managing. The engine state is read from each Deployment's
-`scalerd.io/state` annotation, so repeated runs honour the cooldown and the behaviors' windows (as recorded
-at the last change: `once` does not add the hold a new `run` leader adds, see `scalerd.daemon.loop`).
+nothing at all, and without it it writes like a leader would (the intent and outcome in the state store, the
+scale, Events), so it must not be run against Deployments a `scalerd run` leader is managing. The engine state is
+read from the state store in `--lease-namespace` (the daemon's), and a change `once` makes is recorded there as
+the daemon records its own: repeated runs, and a daemon started later, honour its cooldown and the behaviors'
+windows (as recorded at the last change: `once` does not add the hold a new `run` leader adds, see
+`scalerd.daemon.history`).
 
 Exit status: 0 when every target was decided (and written, when a write was due); 1 when any target errored
 (its Deployment missing, its write refused or failed); 2 for an invalid configuration.
@@ -17,7 +19,7 @@ import sys
 import threading
 import time
 
-from scalerd.commands import exits, policy_options
+from scalerd.commands import exits, policy_options, store_options
 from scalerd.config import ConfigError
 from scalerd.daemon.report import TargetResult
 from scalerd.daemon.wiring import (
@@ -29,6 +31,7 @@ from scalerd.daemon.wiring import (
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import KubeConfigError, load_api_client
+from scalerd.kube.leader import default_identity
 from scalerd.kube.writer import KubeWriter
 from scalerd.logs import configure_logging
 
@@ -42,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="decide and explain; write nothing at all")
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table (default) or one JSON object per target and line")
+    store_options.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,10 +80,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: the Deployments of {sorted(target_namespaces(config))} could not be listed within "
                   f"{CACHE_SYNC_TIMEOUT:g} s", file=sys.stderr)
             return exits.FAILED
+        store = store_options.state_store(args, api_client=api_client, writer=writer,
+                                          on_request=metrics.count_api_request)
+        if not store_options.load(store):
+            return exits.FAILED
         daemon = build_daemon(
             config=config, config_provider=None, api_client=api_client, cache=cache, writer=writer, elector=None,
             metrics=metrics, health=HealthState(monotonic=time.monotonic, interval=config.defaults.interval),
             hold_current_on_takeover=False, after_cycle=policies.status_writer if policies else None,
+            store=store, identity=f"once-{default_identity()}",
         )
         try:
             results = daemon.run_cycle(stop=threading.Event(), wait_for_every_target=True)

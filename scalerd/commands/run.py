@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         config=config, config_provider=provider, api_client=api_client, cache=cache, writer=writer,
         elector=elector, metrics=metrics, health=health, interval_override=args.interval,
         after_cycle=policies.status_writer if policies else None,
+        store=store_options.state_store(args, api_client=api_client, writer=writer,
+                                        on_request=metrics.count_api_request),
+        identity=default_identity(),
     )
     leadership.daemon = daemon
     leadership.policies = policies

@@ -22,7 +22,7 @@ from scalerd.config.model import Config
 from scalerd.daemon.wiring import register_secrets, target_deployments
 from scalerd.kube.cache import DeploymentCache
 from scalerd.kube.client import KubeConfigError, load_api_client
-from scalerd.kube.state_store import StoreUnavailable, TargetKey
+from scalerd.kube.state_store import TargetKey
 from scalerd.kube.writer import KubeWriter
 from scalerd.logs import configure_logging
 from scalerd.reasons import Reason
@@ -114,10 +114,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: the Deployments of the configured namespaces could not be listed within "
                   f"{CACHE_SYNC_TIMEOUT:g} s", file=sys.stderr)
             return exits.FAILED
-        try:
-            store.load()
-        except StoreUnavailable as error:
-            print(f"error: the stored history ({store.description}): {error}", file=sys.stderr)
+        if not store_options.load(store):
             return exits.FAILED
         counts = {}
         for key in target_deployments(config):

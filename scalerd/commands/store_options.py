@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import kubernetes.client
 
 from scalerd.kube.client import pod_namespace
-from scalerd.kube.state_store import StateStore
+from scalerd.kube.state_store import StateStore, StoreUnavailable
 from scalerd.kube.writer import KubeWriter
 
 DEFAULT_LEASE_NAME = "scalerd"
@@ -28,3 +29,13 @@ def state_store(args: argparse.Namespace, *, api_client: kubernetes.client.ApiCl
                 on_request=None) -> StateStore:
     options = {} if on_request is None else {"on_request": on_request}
     return StateStore(api_client, writer, namespace=lease_namespace(args), prefix=args.lease_name, **options)
+
+
+def load(store: StateStore) -> bool:
+    """Read the stored history once; False, after saying why on stderr, when it cannot be read."""
+    try:
+        store.load()
+    except StoreUnavailable as error:
+        print(f"error: the stored history ({store.description}, see --lease-namespace): {error}", file=sys.stderr)
+        return False
+    return True

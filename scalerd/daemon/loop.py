@@ -1,27 +1,20 @@
 """The loop: each cycle reads every metric once, decides every target, and writes what changed (as the leader).
 
 The rule engine is pure; this module is the edge that feeds it (the cache, the sources, the clock) and carries
-its decisions out (the writer: scale, annotations, Events). One target's failure never stops another's cycle,
+its decisions out (the writer: scale, Events; the history: `scalerd.daemon.history`). One target's failure never stops another's cycle,
 and no failure stops the loop.
 
 A HorizontalPodAutoscaler scaling a managed Deployment wins: two controllers writing one count would flap it. The
 target is still decided (for the log, reason `hpa_conflict`) but never written, one `HPAConflict` Warning Event
 says why (again only when a conflict comes back after it went away), and the next cycle after the HPA is deleted
-manages the Deployment again from its annotation, as a new leader would.
+manages the Deployment again from its stored history, as a new leader would.
 
-Engine state (recommendation history, scale events, last change) lives in memory while this instance leads,
-and is persisted in the Deployment annotation `scalerd.io/state` with every applied change, in wall-clock time
-(monotonic time means nothing to another process). Between changes nothing is written: a steady cycle makes
-no API request at all. A new leader (or a restarted one) therefore knows the history as of the last change:
-the cooldown and the policies' scale events, which change only when a change is applied, are complete; the
-recommendations made since the last change are not, so it assumes they kept the current count (the HPA
-does the same at controller start). Its first scale-down can thus come up to one stabilization window later
-than the old leader's would have, never earlier: a failover never causes a flap.
+Engine state (recommendation history, scale events, last change) and how it outlives a leader: see
+`scalerd.daemon.history`. A steady cycle makes no API request at all.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,26 +33,25 @@ from scalerd.daemon.collaborators import (
     Writer,
 )
 from scalerd.daemon.forecasts import Forecasts, HistoryLoader
+from scalerd.daemon.history import History
 from scalerd.daemon.report import (
     TargetResult,
-    decision_json,
     direction_of,
     event_message,
     failed_result,
     result_of,
 )
-from scalerd.engine import Decision, EngineState, decide
+from scalerd.engine import Decision, decide
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import FAILED_WRITES, WriteStatus
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
+from scalerd.writeahead import Intent
 
 log = structlog.get_logger()
 
-STATE_ANNOTATION = "scalerd.io/state"
-LAST_DECISION_ANNOTATION = "scalerd.io/last-decision"
 PAUSED_ANNOTATION = "scalerd.io/paused"
 MAX_DECIDE_ATTEMPTS = 3
 """A write that meets a conflict is re-read and decided again, at most this many times in all."""
@@ -73,7 +65,7 @@ HPA_SYNC_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class CycleClock:
     """The cycle's one reading of time: both clocks, read together at its start and handed down to everything
-    the cycle decides and persists (so the monotonic history and the wall-clock annotation agree exactly)."""
+    the cycle decides and persists (so the monotonic history and the wall-clock stored one agree exactly)."""
 
     monotonic: float
     wall: float
@@ -95,9 +87,7 @@ DeploymentKey = tuple[str, str]
 class Daemon:
     """One scalerd instance's loop. Collaborators are injected; the clocks too, so tests control time.
 
-    `hold_current_on_takeover`: when a target's state is first read from its annotation, record the current
-    count as this cycle's recommendation (see the module docstring); `once` turns it off, so that it continues
-    exactly from the annotation's history.
+    `history`: what is remembered of each Deployment, in memory and in the state store.
     """
 
     def __init__(
@@ -115,7 +105,7 @@ class Daemon:
         wall: Callable[[], float] = time.time,
         max_concurrency: int = 8,
         interval_override: float | None = None,
-        hold_current_on_takeover: bool = True,
+        history: History,
         hpas: HpaReader | None = None,
         history_loader: HistoryLoader | None = None,
         after_cycle: Callable[[list[TargetResult]], None] | None = None,
@@ -132,9 +122,8 @@ class Daemon:
         self._monotonic = monotonic
         self._wall = wall
         self._interval_override = interval_override
-        self._hold_current_on_takeover = hold_current_on_takeover
-        self._states: dict[DeploymentKey, EngineState] = {}
-        """The history of each managed Deployment: a target moved to another Deployment starts from that one's."""
+        self._history = history
+        """Keyed by Deployment: a target moved to another Deployment starts from that one's history."""
         self._forecasts = Forecasts(load_history=history_loader)
         """`predictive` metrics' forecasters (scalerd.daemon.forecasts); `history_loader` loads their past."""
         self._hpas = hpas
@@ -237,12 +226,14 @@ class Daemon:
         leader = self._elector is None or self._elector.is_leader()
         self._metrics.leader.set(1 if leader else 0)
         if not leader or self._leadership_changed.is_set():
-            # Another instance may have written meanwhile: memory is stale, the annotations are not.
+            # Another instance may have written meanwhile: memory is stale, the store is not.
             self._leadership_changed.clear()
-            self._states.clear()
+            self._history.forget()
         if not leader:
             self._metrics.forget_targets()
             return []
+        if not self._history.ready():
+            return None
         config = self._config
         # Every metric is asked for at once, and each target waits only for its own readings: a slow metric
         # source delays the targets it serves, no other.
@@ -260,6 +251,7 @@ class Daemon:
         for future in overrunning:
             # It goes on in the background, still claimed: the next cycles skip it until it ends.
             log.warning("target_overran", target=futures[future].name, deadline_seconds=deadline)
+        self._history.end_cycle(flush_all=wait_for_every_target)
         results = [result for future in futures if future in done and (result := future.result()) is not None]
         if self._after_cycle is not None:
             try:
@@ -281,8 +273,7 @@ class Daemon:
             old_sources.close()
         removed = {t.name for t in self._config.targets} - {t.name for t in new_config.targets}
         managed = {_deployment_key(target) for target in new_config.targets}
-        for key in set(self._states) - managed:
-            del self._states[key]
+        self._history.keep_only(managed)
         for key in set(self._hpa_conflicts) - managed:
             del self._hpa_conflicts[key]
         self._cache.set_deployments(managed)
@@ -339,9 +330,9 @@ class Daemon:
         if hpa is not None:
             return self._stand_back(target, view=view, hpa=hpa, readings=readings, clock=clock)
         self._hpa_conflicts.pop(_deployment_key(target), None)
-        state = self._state_of(target, view, clock=clock)
+        state = self._history.state_of(target, view, clock=clock)
         forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
-        outcome = None
+        outcome = intent = None
         for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
             paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
             decision, new_state = decide(
@@ -350,7 +341,13 @@ class Daemon:
             )
             if not decision.changed:
                 break
+            intent, stored = self._history.write_intent(view, decision, state=new_state, clock=clock)
+            if not stored.applied and stored.status != WriteStatus.DRY_RUN:
+                outcome = replace(stored, status=WriteStatus.STATE_NOT_WRITTEN,
+                                  detail=f"the intent could not be stored first ({stored.status}): {stored.detail}")
+                break
             outcome = self._writer.scale(view=view, replicas=decision.desired)
+            new_state = self._history.record_outcome(view, decision, state=new_state, outcome=outcome, clock=clock)
             if outcome.status != WriteStatus.CONFLICT or attempt == MAX_DECIDE_ATTEMPTS:
                 break
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
@@ -358,22 +355,19 @@ class Daemon:
             if view is None:
                 return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
                                       error=f"deployment {target.namespace}/{target.deployment} not found")
-        applied = outcome is not None and outcome.applied
-        if applied:
-            new_state = new_state.with_change(now=clock.monotonic, from_replicas=decision.current,
-                                              to_replicas=decision.desired)
-        self._states[_deployment_key(target)] = new_state
-        result = result_of(target, decision, applied=applied, outcome=outcome)
-        self._report(target, decision, result, view=view, state=new_state, clock=clock)
+        if outcome is None or outcome.status == WriteStatus.STATE_NOT_WRITTEN:
+            self._history.remember(_deployment_key(target), new_state)
+        result = result_of(target, decision, applied=outcome is not None and outcome.applied, outcome=outcome)
+        self._report(target, decision, result, view=view, intent=intent)
         return result
 
     def _stand_back(self, target: Target, *, view: DeploymentView, hpa: str, readings: list[Reading],
                     clock: CycleClock) -> TargetResult:
         """Decide for the log only: `hpa` scales this Deployment, and scalerd does not fight it."""
-        # No state is kept meanwhile: the HPA changes the count, and when it is gone the annotation's history
-        # is taken up again as on a takeover.
-        state = self._state_of(target, view, clock=clock)
-        self._states.pop(_deployment_key(target), None)
+        # No state is kept meanwhile: the HPA changes the count, and when it is gone the stored history is taken
+        # up again as on a takeover.
+        state = self._history.state_of(target, view, clock=clock)
+        self._history.drop(_deployment_key(target))
         paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
         forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
         decision, _ = decide(target, current=view.replicas, readings=readings, now=clock.monotonic,
@@ -389,37 +383,11 @@ class Daemon:
             self._emit(target, view, reason="HPAConflict", event_type="Warning",
                        message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
         result = result_of(target, decision, applied=False, outcome=None)
-        self._report(target, decision, result, view=view, state=state, clock=clock)
+        self._report(target, decision, result, view=view, intent=None)
         return result
 
-    def _state_of(self, target: Target, view: DeploymentView, *, clock: CycleClock) -> EngineState:
-        now = clock.monotonic
-        remembered = self._states.get(_deployment_key(target))
-        if remembered is not None:
-            return remembered
-        persisted = view.annotations.get(STATE_ANNOTATION)
-        state = EngineState()
-        if persisted:
-            try:
-                state = EngineState.from_json(json.loads(persisted)).shifted(-clock.wall_offset)
-            except ValueError as error:  # a hand-edited annotation: start afresh, say so
-                log.warning("state_annotation_invalid", target=target.name, error=str(error))
-        if self._hold_current_on_takeover:
-            # The recommendations made since the last persisted change are unknown: assume they kept the
-            # current count, as the HPA's recordInitialRecommendation does when its controller starts.
-            state = replace(state, recommendations=(*state.recommendations, (now, view.replicas)))
-            persisted_count = _last_decided_count(view)
-            if persisted_count is not None and persisted_count != view.replicas:
-                # The count moved after the last persisted decision: a leader killed between its scale write and
-                # its annotations, or a hand. When is unknown; taking it as now keeps cooldown and rate limits
-                # from counting it late, never early.
-                log.info("unrecorded_change_assumed_now", target=target.name, persisted=persisted_count,
-                         current=view.replicas)
-                state = state.with_change(now=now, from_replicas=persisted_count, to_replicas=view.replicas)
-        return state
-
     def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
-                state: EngineState, clock: CycleClock) -> None:
+                intent: Intent | None) -> None:
         direction = direction_of(decision)
         self._metrics.decisions.labels(target=target.name, direction=direction).inc()
         self._metrics.record_decision(
@@ -431,6 +399,7 @@ class Daemon:
             "decision", target=target.name, namespace=target.namespace, deployment=target.deployment,
             current=decision.current, desired=decision.desired, applied=result.applied, reason=decision.reason,
             message=decision.message, bound_by=decision.bound_by, write_status=result.write_status,
+            intent=None if intent is None else intent.id,
             metrics=[{"name": m.name, "value": m.value, "proposal": m.proposal, "error": m.error}
                      for m in result.metrics],
         )
@@ -439,19 +408,8 @@ class Daemon:
                        message=f"scale to {decision.desired} failed: {result.error}")
         if not result.applied:
             return
-        persisted_state = state.shifted(clock.wall_offset)
-        self._annotate(target, {
-            LAST_DECISION_ANNOTATION: json.dumps(decision_json(decision), separators=(",", ":")),
-            STATE_ANNOTATION: json.dumps(persisted_state.to_json(), separators=(",", ":")),
-        })
         self._emit(target, view, reason="ScaledUp" if direction == "up" else "ScaledDown", event_type="Normal",
                    message=event_message(decision))
-
-    def _annotate(self, target: Target, annotations: dict[str, str]) -> None:
-        try:
-            self._writer.annotate(namespace=target.namespace, name=target.deployment, annotations=annotations)
-        except Exception:  # the scale is done; a lost annotation costs history, not correctness
-            log.exception("annotate_failed", target=target.name)
 
     def _emit(self, target: Target, view: DeploymentView, *, reason: str, event_type: str, message: str) -> None:
         try:
@@ -463,12 +421,3 @@ class Daemon:
 
 def _deployment_key(target: Target) -> DeploymentKey:
     return (target.namespace, target.deployment)
-
-
-def _last_decided_count(view: DeploymentView) -> int | None:
-    """The `desired` of the Deployment's `scalerd.io/last-decision` annotation, if it holds a readable one."""
-    try:
-        desired = json.loads(view.annotations.get(LAST_DECISION_ANNOTATION, ""))["desired"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    return desired if isinstance(desired, int) and not isinstance(desired, bool) else None

@@ -1,5 +1,5 @@
-"""What one cycle did for a target, as `once` prints it (`TargetResult.to_json`), the `scalerd.io/last-decision`
-record holds it (`decision_json`) and a ScaledUp/ScaledDown Event tells it (`event_message`). No I/O."""
+"""What one cycle did for a target, as `once` prints it (`TargetResult.to_json`) and a ScaledUp/ScaledDown Event
+tells it (`event_message`). No I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,23 +85,6 @@ def failed_result(target: Target, *, reason: str, error: str) -> TargetResult:
         target=target.name, namespace=target.namespace, deployment=target.deployment, current=None, desired=None,
         applied=False, reason=reason, error=error, message=error,
     )
-
-
-def decision_json(decision: Decision) -> dict:
-    """The `scalerd.io/last-decision` annotation: everything that explains the change."""
-    return {
-        "current": decision.current,
-        "desired": decision.desired,
-        "reason": decision.reason,
-        "message": decision.message,
-        "boundBy": decision.bound_by,
-        "metricProposal": decision.metric_proposal,
-        "scheduleProposal": decision.schedule_proposal,
-        "metrics": [
-            {"name": m.name, "type": m.type, "value": m.value, "proposal": m.proposal, "error": m.error}
-            for m in decision.metrics
-        ],
-    }
 
 
 def event_message(decision: Decision) -> str:

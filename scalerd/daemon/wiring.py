@@ -5,9 +5,11 @@ import structlog
 
 from scalerd.config.model import Config
 from scalerd.daemon.forecasts import prometheus_history
+from scalerd.daemon.history import History
 from scalerd.daemon.loop import Daemon
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
+from scalerd.kube.state_store import StateStore
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.sources import Sources
 
@@ -63,6 +65,8 @@ def build_daemon(
     elector,
     metrics: DaemonMetrics,
     health: HealthState,
+    store: StateStore,
+    identity: str,
     interval_override: float | None = None,
     hold_current_on_takeover: bool = True,
     after_cycle=None,
@@ -79,7 +83,7 @@ def build_daemon(
         metrics=metrics,
         health=health,
         interval_override=interval_override,
-        hold_current_on_takeover=hold_current_on_takeover,
+        history=History(store, writer, identity=identity, hold_current_on_takeover=hold_current_on_takeover),
         hpas=cache,
         history_loader=prometheus_history,
         after_cycle=after_cycle,

@@ -169,6 +169,10 @@ class StateStore:
         """Keep `record` in memory now; it goes out with its ConfigMap's next write (see `end_cycle`)."""
         self._pend(key, record, staged=True)
 
+    def has_staged(self) -> bool:
+        with self._lock:
+            return any(shard.staged_in for shard in self._shards.values())
+
     def end_cycle(self, *, flush_all: bool = False) -> None:
         """Write the ConfigMaps holding records staged before this cycle that no write has carried since
         (`flush_all`: every staged record, for a process about to exit)."""
@@ -208,7 +212,7 @@ class StateStore:
             resource_version = shard.resource_version
         size = sum(len(text) for text in data.values())
         if size > self._data_limit:
-            outcome = WriteOutcome(applied=False, status="failed", attempts=0, resource_version=None,
+            outcome = WriteOutcome(applied=False, status=WriteStatus.FAILED, attempts=0, resource_version=None,
                                    detail=f"ConfigMap {self.namespace}/{shard.name} would hold {size} bytes of "
                                           f"data, beyond the API server's {self._data_limit}")
             log.error("state_write_refused", config_map=shard.name, bytes=size, limit=self._data_limit)

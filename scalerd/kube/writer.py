@@ -51,10 +51,12 @@ class WriteStatus(StrEnum):
     FAILED = "failed"
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
+    STATE_NOT_WRITTEN = "state_not_written"
+    """Not sent: the change's intent could not be stored first (`scalerd.daemon.history`)."""
 
 
 FAILED_WRITES = frozenset({WriteStatus.FAILED, WriteStatus.FORBIDDEN, WriteStatus.NOT_FOUND, WriteStatus.FENCED,
-                           WriteStatus.CONFLICT})
+                           WriteStatus.CONFLICT, WriteStatus.STATE_NOT_WRITTEN})
 """What `once` exits 1 for and a ScaleFailed Event reports."""
 HTTP_TOO_MANY_REQUESTS = 429
 HTTP_CONFLICT = 409
@@ -137,16 +139,6 @@ class KubeWriter:
                                    path_params={"namespace": view.namespace, "name": view.name}, body=body,
                                    content_type=MERGE_PATCH, _request_timeout=self._timeouts),
             landed=functools.partial(self._at_replicas, namespace=view.namespace, name=view.name, replicas=replicas),
-        )
-
-    def annotate(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> WriteOutcome:
-        """Merge `annotations` into the Deployment's metadata.annotations (other keys are kept)."""
-        body = {"metadata": {"annotations": dict(annotations)}}
-        return self._write(
-            verb="patch", namespace=namespace, name=name, planned=f"annotate {', '.join(sorted(annotations))}",
-            send=functools.partial(self._request, "PATCH", DEPLOYMENT_PATH,
-                                   path_params={"namespace": namespace, "name": name}, body=body,
-                                   content_type=MERGE_PATCH, _request_timeout=self._timeouts),
         )
 
     def update_status(self, *, path: str, obj: Mapping[str, Any], planned: str) -> WriteOutcome:

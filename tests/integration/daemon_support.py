@@ -17,6 +17,8 @@ from pathlib import Path
 import requests
 from kubernetes import client as kube_client
 
+from scalerd.kube.state_store import data_key, shard_name, shard_of
+from scalerd.writeahead import TargetRecord, decode_record
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 from tests.testbed.processes import free_port
@@ -88,6 +90,21 @@ def events_about(api_client, name: str, namespace: str = NAMESPACE) -> list:
 def lease_holder(api_client, lease_name: str) -> str | None:
     lease = kube_client.CoordinationV1Api(api_client).read_namespaced_lease(lease_name, LEASE_NAMESPACE)
     return lease.spec.holder_identity
+
+
+def stored_record(api_client, deployment: str, *, lease: str = "scalerd",
+                  namespace: str = NAMESPACE) -> TargetRecord | None:
+    """What scalerd (on `lease`) stored about a Deployment in its ConfigMaps, or None."""
+    key = (namespace, deployment)
+    try:
+        config_map = kube_client.CoreV1Api(api_client).read_namespaced_config_map(
+            shard_name(lease, shard_of(key)), LEASE_NAMESPACE)
+    except kube_client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    text = (config_map.data or {}).get(data_key(key))
+    return None if text is None else decode_record(text)
 
 
 def audit_lines(audit_path: Path) -> list[dict]:
@@ -169,11 +186,18 @@ def run_scalerd(*arguments: str, timeout: float = 120.0) -> subprocess.Completed
                           text=True, timeout=timeout, check=False)
 
 
+def run_command(testbed, command: str, config, *extra: str) -> subprocess.CompletedProcess:
+    """`scalerd once` or `status` as the scalerd identity, with JSON output and the stored history where that
+    identity may write it (the `scalerd` namespace)."""
+    return run_scalerd(command, "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
+                       "--context", "scalerd", "--output", "json", "--lease-namespace", LEASE_NAMESPACE, *extra)
+
+
 class ScalerdDaemon:
     """A `scalerd run` subprocess with the scalerd context, its log in a file, its HTTP port known."""
 
     def __init__(self, testbed, directory: Path, *, config_args: list[str], identity: str | None = None,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), environment: dict[str, str] | None = None) -> None:
         self.identity = identity or unique_name("scalerd")
         self.port = free_port()
         self.log_path = directory / f"{self.identity}.log"
@@ -186,7 +210,7 @@ class ScalerdDaemon:
         self._log_file = self.log_path.open("w")
         self.process = subprocess.Popen(
             arguments, cwd=REPO_ROOT, stdout=self._log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "POD_NAME": self.identity},
+            env={**os.environ, "POD_NAME": self.identity, **(environment or {})},
         )
 
     def get(self, path: str) -> requests.Response:
@@ -228,7 +252,8 @@ class ScalerdDaemon:
 
     def wait_for_settled(self, cycles: int, *, deployment: str | None = None, timeout: float = 15.0) -> list[dict]:
         """The decisions (about `deployment`, if given) once `cycles` more followed the last applied one. A
-        target's change is annotated and its Event sent before its next cycle decides."""
+        target's change has its Event sent before its next cycle decides, and its outcome stored by that cycle's
+        end."""
         def settled() -> list[dict] | None:
             decisions = [line for line in self.decisions() if deployment in (None, line["deployment"])]
             applied = [index for index, line in enumerate(decisions) if line["applied"]]

@@ -190,10 +190,11 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
     set_rps(testbed, {deployment: 45})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled up to 5")
-    # From the end of the cycle after the change (its annotation and Event sent), two more cycles of both
-    # instances: the standby must stay silent through them.
-    decisions = first.wait_for_settled(3)
-    steady_from = log_time(decisions[-3])
+    # The change's Event goes out in its own cycle, its outcome is stored at the end of the next one; from the
+    # cycle after that, two cycles of both instances: the standby must stay silent through them, and the leader
+    # sends nothing either.
+    decisions = first.wait_for_settled(4)
+    steady_from = log_time(decisions[-2])
     steady_requests = [
         (line["verb"], line["path"]) for line in audit_lines(testbed.audit_path)
         if line["user"] == SCALERD_USER and line["ts"] >= steady_from and line["verb"] != "watch"

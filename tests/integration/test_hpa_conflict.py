@@ -17,7 +17,7 @@ from tests.integration.daemon_support import (
     events_about,
     replicas_of,
     rps_config,
-    run_scalerd,
+    run_command,
     scale_writes,
     set_rps,
     wait_until,
@@ -116,8 +116,7 @@ def test_once_decides_reports_hpa_conflict_and_writes_only_the_event(testbed, ad
     hpa = create_hpa(autoscaling, deployment=deployment)
 
     try:
-        finished = run_scalerd("once", "--config", config_file(tmp_path, testbed, deployment), "--kubeconfig",
-                               str(testbed.kubeconfig_path), "--context", "scalerd", "--output", "json")
+        finished = run_command(testbed, "once", config_file(tmp_path, testbed, deployment))
     finally:
         autoscaling.delete_namespaced_horizontal_pod_autoscaler(hpa, NAMESPACE)
 

@@ -132,7 +132,8 @@ def test_no_write_request_at_all(emulator, web, options):
     writer = make_writer(emulator, **options)
     started = time.time()
     outcomes = [writer.scale(view=view_of(emulator, web), replicas=9),
-                writer.annotate(namespace="shop", name=web, annotations={"scalerd.io/state": "{}"}),
+                writer.remove_annotations(view=view_of(emulator, web), keys=("scalerd.io/state",)),
+                writer.save_config_map(namespace="scalerd", name="x", labels={}, data={}, resource_version=None),
                 writer.event(namespace="shop", involved=view_of(emulator, web), reason="ScaledUp", message="2 -> 9")]
     assert {outcome.attempts for outcome in outcomes} == {0}
     assert not any(outcome.applied for outcome in outcomes)
@@ -141,12 +142,14 @@ def test_no_write_request_at_all(emulator, web, options):
     assert view_of(emulator, web).replicas == 2
 
 
-def test_annotation_and_event_land_on_the_deployment(emulator, web):
+def test_annotation_removal_and_event_land_on_the_deployment(emulator, web):
+    emulator.admin_apps().patch_namespaced_deployment(web, "shop", {"metadata": {"annotations": {
+        "scalerd.io/last-decision": '{"desired":4}', "team": "orders"}}})
     writer = make_writer(emulator)
-    annotated = writer.annotate(namespace="shop", name=web, annotations={"scalerd.io/last-decision": '{"desired":4}'})
+    removed = writer.remove_annotations(view=view_of(emulator, web), keys=("scalerd.io/last-decision",))
     view = view_of(emulator, web)
-    assert annotated.status == "applied"
-    assert view.annotations["scalerd.io/last-decision"] == '{"desired":4}'
+    assert removed.status == "applied"
+    assert dict(view.annotations) == {"team": "orders"}
     recorded = writer.event(namespace="shop", involved=view, reason="ScaledUp", message="2 -> 4: lag 4000")
     assert recorded.status == "applied"
     events = [event for event in emulator.admin_core().list_namespaced_event("shop").items

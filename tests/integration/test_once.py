@@ -2,21 +2,29 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kubernetes import client as kube_client
 
 from tests.integration.daemon_support import (
+    FAST_LEASE,
+    NAMESPACE,
+    ScalerdDaemon,
     annotations_of,
+    audit_lines,
     create_deployment,
     events_about,
     replicas_of,
     rps_config,
     rps_scene,
-    run_scalerd,
+    run_command,
     scale_writes,
     set_rps,
+    wait_until,
 )
+from tests.testbed.apiserver import SCALERD_USER
 from tests.testbed.kafka_tools import unique_name
 
 
@@ -26,8 +34,11 @@ def admin(testbed):
 
 
 def _once(testbed, config_path, *extra: str):
-    return run_scalerd("once", "--config", str(config_path), "--kubeconfig", str(testbed.kubeconfig_path),
-                       "--context", "scalerd", "--output", "json", *extra)
+    return run_command(testbed, "once", config_path, *extra)
+
+
+def _metadata(admin, deployment: str) -> dict:
+    return kube_client.AppsV1Api(admin).read_namespaced_deployment(deployment, NAMESPACE).to_dict()["metadata"]
 
 
 def test_once_scales_up_from_a_prometheus_metric_and_explains_it(testbed, admin, tmp_path):
@@ -41,14 +52,35 @@ def test_once_scales_up_from_a_prometheus_metric_and_explains_it(testbed, admin,
         "applied": True, "reason": "scale_up", "metrics": [{"name": "rps", "value": 45.0, "proposal": 5}],
     }
     assert replicas_of(admin, deployment) == 5
-    annotations = annotations_of(admin, deployment)
-    last_decision = json.loads(annotations["scalerd.io/last-decision"])
-    assert (last_decision["current"], last_decision["desired"], last_decision["reason"]) == (2, 5, "scale_up")
-    state = json.loads(annotations["scalerd.io/state"])
-    assert [delta for _time, delta in state["scale_events"]] == [3]
     [event] = [event for event in events_about(admin, deployment) if event.reason == "ScaledUp"]
     assert event.type == "Normal"
     assert "rps=45 proposes 5" in event.message
+
+
+def test_once_changes_the_replicas_and_nothing_else_and_status_shows_the_change(testbed, admin, tmp_path):
+    deployment, config = rps_scene(testbed, admin, tmp_path)
+    before = _metadata(admin, deployment)
+    started = time.time()
+
+    finished = _once(testbed, config)
+    shown = run_command(testbed, "status", config)
+
+    assert finished.returncode == 0, finished.stderr
+    after = _metadata(admin, deployment)
+    assert replicas_of(admin, deployment) == 5
+    assert after["generation"] == before["generation"] + 1  # the scale, and no metadata write
+    assert {key: value for key, value in after.items() if key not in ("generation", "resource_version")} == {
+        key: value for key, value in before.items() if key not in ("generation", "resource_version")}
+    writes = [(line["verb"], line["path"].split("/")[-2:]) for line in audit_lines(testbed.audit_path)
+              if line["ts"] >= started and line["verb"] in ("create", "update", "patch")
+              and line["user"] == SCALERD_USER and f"/deployments/{deployment}" in line["path"]]
+    assert writes == [("patch", [deployment, "scale"])]
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)
+    assert {key: row[key] for key in ("target", "deployment", "current", "desired", "reason")} == {
+        "target": "api", "deployment": deployment, "current": 5, "desired": 5, "reason": "scale_up"}
+    changed_at = datetime.fromisoformat(row["last_change"])
+    assert started - 1 <= changed_at.timestamp() <= time.time()
 
 
 def test_once_dry_run_decides_and_writes_nothing(testbed, admin, tmp_path):
@@ -60,12 +92,12 @@ def test_once_dry_run_decides_and_writes_nothing(testbed, admin, tmp_path):
     line = json.loads(finished.stdout)
     assert (line["current"], line["desired"], line["applied"]) == (2, 5, False)
     assert replicas_of(admin, deployment) == 2
-    assert "scalerd.io/state" not in annotations_of(admin, deployment)
+    assert annotations_of(admin, deployment) == {}
     assert events_about(admin, deployment) == []
     assert scale_writes(testbed.audit_path, deployment) == []
 
 
-def test_once_scales_down_then_holds_within_the_cooldown_read_from_the_annotation(testbed, admin, tmp_path):
+def test_once_scales_down_then_a_second_once_holds_within_the_cooldown_read_from_the_store(testbed, admin, tmp_path):
     deployment, config = rps_scene(testbed, admin, tmp_path, replicas=6, rps=20, cooldown="1h")
 
     down = _once(testbed, config)
@@ -78,6 +110,23 @@ def test_once_scales_down_then_holds_within_the_cooldown_read_from_the_annotatio
     assert (held_line["current"], held_line["desired"], held_line["reason"]) == (2, 2, "cooldown")
     assert replicas_of(admin, deployment) == 2
     assert len(scale_writes(testbed.audit_path, deployment)) == 1
+
+
+def test_a_daemon_started_after_once_holds_the_cooldown_of_the_change_once_made(testbed, admin, tmp_path):
+    deployment, config = rps_scene(testbed, admin, tmp_path, replicas=6, rps=20, cooldown="1h")
+    assert _once(testbed, config).returncode == 0
+    set_rps(testbed, {deployment: 90})
+
+    # The daemon's default Lease name is the default store prefix: it reads the history `once` wrote.
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=["--config", str(config)], extra=FAST_LEASE)
+    try:
+        decisions = wait_until(lambda: daemon.decisions()[:2] if len(daemon.decisions()) >= 2 else None,
+                               timeout=20, what="two decisions of the daemon")
+    finally:
+        daemon.close()
+
+    assert [(line["current"], line["desired"], line["reason"]) for line in decisions] == [(2, 2, "cooldown")] * 2
+    assert len(scale_writes(testbed.audit_path, deployment)) == 1  # once's
 
 
 def test_once_scales_from_real_kafka_lag(testbed, admin, kafka, make_topic, group_name, tmp_path):
@@ -213,3 +262,17 @@ targets:
     line = json.loads(finished.stdout)
     assert (line["current"], line["desired"], line["applied"], line["metrics"]) == (1, 4, True, [])
     assert replicas_of(admin, deployment) == 4
+
+
+def test_once_that_may_not_store_its_intent_does_not_scale_and_says_why(testbed, admin, tmp_path):
+    deployment, config = rps_scene(testbed, admin, tmp_path)
+
+    finished = _once(testbed, config, "--lease-namespace", "default")  # the scalerd identity may only read there
+
+    assert finished.returncode == 1
+    line = json.loads(finished.stdout)
+    assert (line["desired"], line["applied"]) == (5, False)
+    refused = [line for line in finished.stderr.splitlines() if "kube_write_not_applied" in line]
+    assert len(refused) == 1 and "cannot create resource" in refused[0] and "ConfigMap scalerd-state-" in refused[0]
+    assert replicas_of(admin, deployment) == 2
+    assert scale_writes(testbed.audit_path, deployment) == []

@@ -11,7 +11,7 @@ from tests.integration.daemon_support import (
     audit_lines,
     replicas_of,
     rps_scene,
-    run_scalerd,
+    run_command,
 )
 from tests.testbed.kubeconfig import SCALERD_USER
 
@@ -29,8 +29,7 @@ def scene(testbed, admin, tmp_path):
 
 
 def _once(testbed, config):
-    return run_scalerd("once", "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
-                       "--context", "scalerd", "--output", "json")
+    return run_command(testbed, "once", config)
 
 
 def _requests_to(testbed, deployment: str) -> list[tuple[str, str, int]]:

@@ -34,7 +34,7 @@ def make_store(emulator, prefix: str, **options) -> StateStore:
 
 def record(to: int, *, at: float = 1_700_000_000.0) -> TargetRecord:
     intent = Intent(from_replicas=1, to_replicas=to, at=at, by="test")
-    return TargetRecord().with_intent(intent, state=EngineState(), reason="scale_up")
+    return TargetRecord.for_intent(intent, state=EngineState(), reason="scale_up")
 
 
 def store_requests(emulator, after: float) -> list[tuple[str, str, int]]:
@@ -166,7 +166,7 @@ def test_five_thousand_targets_fit_in_sixty_four_config_maps_far_below_the_limit
     ConfigMap, and the largest stays far below 1 MiB."""
     state = EngineState(recommendations=((1_700_000_000.5, 3), (1_700_000_015.5, 4), (1_700_000_030.5, 2)),
                         scale_events=((1_700_000_030.5, -2),), last_change=1_700_000_030.5)
-    sample = TargetRecord().with_intent(Intent(from_replicas=4, to_replicas=2, at=1_700_000_030.5, by="scalerd-0"),
+    sample = TargetRecord.for_intent(Intent(from_replicas=4, to_replicas=2, at=1_700_000_030.5, by="scalerd-0"),
                                         state=state, reason="scale_down").confirmed(applied=True)
     store = make_store(emulator, prefix)
     store.load()

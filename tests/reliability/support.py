@@ -31,11 +31,12 @@ class Daemons:
         self.started: list[ScalerdDaemon] = []
 
     def start(self, config_args: list[str], *, lease: str | None = None, identity: str | None = None,
-              log_format: str = "json", ready: bool = True) -> ScalerdDaemon:
+              log_format: str = "json", ready: bool = True,
+              environment: dict[str, str] | None = None) -> ScalerdDaemon:
         daemon = ScalerdDaemon(self._testbed, self._directory, config_args=config_args,
                                identity=identity or unique_name("scalerd"),
                                extra=("--lease-name", lease or unique_name("lease"), *FAST_LEASE,
-                                      "--log-format", log_format))
+                                      "--log-format", log_format), environment=environment)
         self.started.append(daemon)
         if ready:
             daemon.wait_ready()

@@ -7,7 +7,6 @@ log shows every attempt, refused ones too.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 
 import pytest
@@ -19,10 +18,12 @@ from tests.integration.daemon_support import (
     events_about,
     replicas_of,
     rps_scene,
+    stored_record,
     wait_until,
 )
 from tests.reliability.support import events_named, scale_statuses
 from tests.soak.records import scale_attempts
+from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
 
@@ -171,7 +172,8 @@ def test_a_write_whose_answer_is_lost_and_whose_resend_is_refused_is_reported_an
     # The PATCH is committed, then the connection closes without an answer: the resend's resourceVersion is stale.
     testbed.control.inject_fault(verb="patch", path_pattern=_scale_path(deployment), lose_answer=True, count=1)
 
-    daemon = daemons.start(config_args)
+    lease = unique_name("lease")
+    daemon = daemons.start(config_args, lease=lease)
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled to 5")
     wait_until(lambda: events_about(admin, deployment), timeout=10, what="the change's Event")
     decisions = _settled(daemon, deployment)
@@ -180,9 +182,9 @@ def test_a_write_whose_answer_is_lost_and_whose_resend_is_refused_is_reported_an
     assert [(line["current"], line["desired"], line["applied"], line["write_status"]) for line in decisions
             if line["write_status"]] == [(2, 5, True, "applied")]
     assert [event.reason for event in events_about(admin, deployment)] == ["ScaledUp"]
-    # Recorded: the state annotation carries the change, so cooldown and rate limits count it.
-    annotations = kube_client.AppsV1Api(admin).read_namespaced_deployment(deployment, NAMESPACE).metadata.annotations
-    state = json.loads(annotations["scalerd.io/state"])
-    assert [delta for _time, delta in state["scale_events"]] == [3]
+    # Recorded: the stored history carries the change, so cooldown and rate limits count it.
+    stored = wait_until(lambda: (record := stored_record(admin, deployment, lease=lease)) and record.intent is None
+                        and record, timeout=10, what="the change's outcome in the store")
+    assert [delta for _time, delta in stored.state.scale_events] == [3]
     assert [line["event"] for line in events_named(daemon, "kube_write_landed_unanswered")] == [
         "kube_write_landed_unanswered"]

@@ -28,7 +28,7 @@ from tests.reliability.support import (
 )
 from tests.soak.invariants import check_single_writer, join_writes
 from tests.soak.records import (
-    applied_decisions,
+    attributed_changes,
     leadership_terms,
     log_time,
     scale_attempts,
@@ -81,11 +81,11 @@ def _renewal_to_takeover(testbed, lease: str, standby) -> float:
 
 def _one_writer_violations(testbed, deployment: str, candidates: list, *, died_at: dict[str, float]) -> list:
     ended = time.time()
-    decisions, terms = [], []
-    for daemon in candidates:
-        events = daemon.log_events()
-        decisions += applied_decisions(daemon.identity, events)
-        terms += leadership_terms(daemon.identity, events, died_at=died_at.get(daemon.identity), ended_at=ended)
+    terms = []
+    events_by_identity = {daemon.identity: daemon.log_events() for daemon in candidates}
+    for identity, events in events_by_identity.items():
+        terms += leadership_terms(identity, events, died_at=died_at.get(identity), ended_at=ended)
+    decisions = attributed_changes(events_by_identity)
     writes, violations = join_writes(scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment]),
                                      decisions)
     return violations + check_single_writer(writes, terms, slack=0.2)

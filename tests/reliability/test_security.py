@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client as kube_client
 from kubernetes.client import ApiException
 
+from scalerd.kube.state_store import shard_name, shard_of
 from tests.integration.daemon_support import (
     LEASE_NAMESPACE,
     NAMESPACE,
@@ -285,16 +286,21 @@ targets:
     daemons.start(["--config", str(config)], lease=lease)
     wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=10, what="the schedule's 3 replicas")
     leases = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
+    config_maps = f"/api/v1/namespaces/{LEASE_NAMESPACE}/configmaps"
+    store = shard_name(lease, shard_of((NAMESPACE, deployment)))
 
-    def renewed_and_annotated() -> list[dict] | None:
+    def renewed_and_recorded() -> list[dict] | None:
         writes = [line for line in audit_lines(testbed.audit_path) if line["verb"] in ("create", "update", "patch")
                   and line["ts"] >= started_at
-                  and (line["path"] in (leases, f"{leases}/{lease}") or f"/deployments/{deployment}" in line["path"])]
+                  and (line["path"] in (leases, f"{leases}/{lease}", config_maps, f"{config_maps}/{store}")
+                       or f"/deployments/{deployment}" in line["path"])]
         kinds = {(line["verb"], line["path"].rsplit("/", 1)[-1]) for line in writes}
-        return writes if {("update", lease), ("patch", deployment)} <= kinds else None
+        return writes if {("update", lease), ("update", store)} <= kinds else None
 
-    # A Lease renewal, and the annotations written after the scale write.
-    writes = wait_until(renewed_and_annotated, timeout=15, what="a Lease renewal and the annotations")
+    # A Lease renewal, and the change's outcome stored after the scale write.
+    writes = wait_until(renewed_and_recorded, timeout=15, what="a Lease renewal and the stored outcome")
     assert {line["user"] for line in writes} == {SCALERD_USER}
+    # The Deployment is written through its scale subresource only; the history goes to scalerd's own namespace.
     assert {(line["verb"], line["path"].rsplit("/", 1)[-1], line["status"]) for line in writes} == {
-        ("create", "leases", 201), ("update", lease, 200), ("patch", "scale", 200), ("patch", deployment, 200)}
+        ("create", "leases", 201), ("update", lease, 200), ("patch", "scale", 200),
+        ("create", "configmaps", 201), ("update", store, 200)}

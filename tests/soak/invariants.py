@@ -46,6 +46,8 @@ class AppliedDecision:
     current: int
     desired: int
     identity: str
+    intent: str | None = None
+    """The id of the write-ahead intent the change was written under (`scalerd.writeahead.Intent.id`)."""
 
 
 @dataclass(frozen=True)

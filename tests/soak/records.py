@@ -33,9 +33,32 @@ def scale_attempts(audit: Iterable[Mapping], *, deployments: Iterable[str] | Non
 def applied_decisions(identity: str, events: Iterable[Mapping]) -> list[AppliedDecision]:
     return [
         AppliedDecision(deployment=event["deployment"], ts=log_time(event), current=event["current"],
-                        desired=event["desired"], identity=identity)
+                        desired=event["desired"], identity=identity, intent=event.get("intent"))
         for event in events if event.get("event") == "decision" and event.get("applied")
     ]
+
+
+def attributed_changes(events_by_identity: Mapping[str, Iterable[Mapping]]) -> list[AppliedDecision]:
+    """Every change a process made: its applied decisions, and the intents a successor found had happened.
+
+    A leader killed between its scale write and its decision log line never logs the change; its successor
+    settles the intent it left (`intent_settled`, settlement `happened`) and so names the change and who made it,
+    dated by the intent's own time. An intent both logged as applied and settled later (a kill after the log
+    line, before the outcome was stored) is one change.
+    """
+    events_by_identity = {identity: list(events) for identity, events in events_by_identity.items()}
+    decisions = [decision for identity, events in events_by_identity.items()
+                 for decision in applied_decisions(identity, events)]
+    known = {decision.intent for decision in decisions if decision.intent is not None}
+    for events in events_by_identity.values():
+        for event in events:
+            if (event.get("event") == "intent_settled" and event.get("settlement") == "happened"
+                    and event["intent"] not in known):
+                known.add(event["intent"])
+                decisions.append(AppliedDecision(
+                    deployment=event["deployment"], ts=event["at"], current=event["from_replicas"],
+                    desired=event["to_replicas"], identity=event["by"], intent=event["intent"]))
+    return decisions
 
 
 def leadership_terms(identity: str, events: Iterable[Mapping], *, died_at: float | None = None,

@@ -48,7 +48,7 @@ from tests.soak.invariants import (
     join_writes,
 )
 from tests.soak.records import (
-    applied_decisions,
+    attributed_changes,
     leadership_terms,
     rss_bytes,
     scale_attempts,
@@ -315,8 +315,7 @@ class Soak:
     def _report(self, *, started: float, ended: float) -> dict:
         rules = {deployment: RULES for deployment in self._deployments}
         events_by_identity = {process.daemon.identity: process.daemon.log_events() for process in self._processes}
-        decisions = [decision for identity, events in events_by_identity.items()
-                     for decision in applied_decisions(identity, events)]
+        decisions = attributed_changes(events_by_identity)
         terms: list[Term] = []
         for process in self._processes:
             identity = process.daemon.identity

@@ -20,6 +20,7 @@ from tests.soak.invariants import (
     join_writes,
     retry_chains,
 )
+from tests.soak.records import attributed_changes
 
 RULES = Rules(min_replicas=1, max_replicas=12, cooldown=5.0, up_pods=3, up_period=10.0, down_pods=2,
               down_period=10.0)
@@ -134,3 +135,27 @@ def test_memory_growth_between_the_first_and_last_third(rss, growth, breaches):
 
     assert measured == pytest.approx(growth)
     assert len(violations) == breaches
+
+
+def _log(event: str, ts: str, **fields) -> dict:
+    return {"event": event, "timestamp": f"2026-01-01T00:00:{ts}+00:00", **fields}
+
+
+def test_a_change_a_killed_leader_never_logged_is_attributed_to_it_through_its_successors_settlement():
+    """Killed between scale write and decision line: only the successor's `intent_settled` names the change;
+    killed after the line but before the outcome was stored: both name it, and it counts once."""
+    events = {
+        "a": [_log("decision", "01", deployment="web", current=2, desired=4, applied=True, intent="a@1.000")],
+        "b": [_log("intent_settled", "09", deployment="web", intent="a@1.000", by="a", at=1.0, from_replicas=2,
+                   to_replicas=4, settlement="happened"),
+              _log("intent_settled", "09", deployment="api", intent="a@5.000", by="a", at=5.0, from_replicas=1,
+                   to_replicas=3, settlement="happened"),
+              _log("intent_settled", "09", deployment="db", intent="a@6.000", by="a", at=6.0, from_replicas=1,
+                   to_replicas=3, settlement="did_not_happen")],
+    }
+
+    changes = attributed_changes(events)
+
+    assert sorted((change.deployment, change.identity, change.current, change.desired, change.intent)
+                  for change in changes) == [("api", "a", 1, 3, "a@5.000"), ("web", "a", 2, 4, "a@1.000")]
+    assert next(change.ts for change in changes if change.deployment == "api") == 5.0

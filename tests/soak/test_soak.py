@@ -11,12 +11,11 @@ TARGETS = 50
 
 
 def test_fifty_targets_under_random_faults_keep_every_invariant(testbed, tmp_path):
-    # SIGTERM only: a SIGKILL that lands between a scale write and its state annotation loses that change's
-    # history (an open defect, docs/RELIABILITY.md), which the judge reports as a cooldown breach and an
-    # unattributed write. SIGKILL takeovers are asserted in tests/reliability/test_failover.py; the long soaks
-    # (`python -m tests.soak`) keep both signals.
+    # SIGKILL: the replaced process dies wherever it is, between any two writes of a change (write-ahead makes
+    # that safe: docs/RELIABILITY.md); SIGTERM handovers are asserted in tests/integration/test_daemon.py and
+    # tests/reliability/test_failover.py, and the long soaks (`python -m tests.soak`) draw both signals.
     report = Soak(testbed, seconds=SOAK_SECONDS, targets=TARGETS, out=tmp_path, seed=1,
-                  stop_signals=("SIGTERM",)).run()
+                  stop_signals=("SIGKILL",)).run()
 
     summary = json.dumps({key: value for key, value in report.items() if key != "faults"}, indent=2)
     assert report["violations"] == [], summary
@@ -24,7 +23,7 @@ def test_fifty_targets_under_random_faults_keep_every_invariant(testbed, tmp_pat
     # Faults reached the daemon: scale writes were refused (5xx, 429, 409) and a process was replaced once.
     assert report["scale_attempts_refused"] > 0, summary
     replacements = [fault for fault in report["faults"] if fault["fault"].endswith(("SIGTERM", "SIGKILL"))]
-    assert len(replacements) == 1, summary
+    assert [fault["fault"].rsplit(" ", 1)[-1] for fault in replacements] == ["SIGKILL"], summary
     assert len(report["processes"]) == 3
     # Takeovers (failing Lease renewals, a replaced leader) within a lease duration and two retry periods.
     assert max(report["takeover_seconds"], default=0.0) <= LEASE_DURATION + 1.0, summary

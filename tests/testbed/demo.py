@@ -104,8 +104,9 @@ def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Pat
     stop = threading.Event()
     command = [sys.executable, "-m", "scalerd", "run", "--config", str(config_path),
                "--kubeconfig", str(bed.kubeconfig_path), "--context", "scalerd", "--no-leader-elect",
-               "--listen", f"{LOCALHOST}:{free_port()}", "--log-format", "json"]
-    print(f"\n$ scalerd run --config {config_path.name} --context scalerd --no-leader-elect   "
+               "--lease-namespace", "scalerd", "--listen", f"{LOCALHOST}:{free_port()}", "--log-format", "json"]
+    print(f"\n$ scalerd run --config {config_path.name} --context scalerd --no-leader-elect --lease-namespace scalerd"
+          "   "
           f"(bursts of {', '.join(str(n) for _, n in BURSTS)} records; each replica drains "
           f"{RECORDS_PER_REPLICA_PER_SECOND}/s)\n", flush=True)
     print(f"{'time':>10}  {'lag':>6}  {'replicas':>12}  {'reason':<18} why", flush=True)

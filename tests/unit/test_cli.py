@@ -37,7 +37,7 @@ def test_common_flags_parse_before_or_after_the_command(argv: list[str], expecte
     assert (args.log_format, args.kubeconfig, args.context) == expected
 
 
-@pytest.mark.parametrize("command", ["validate", "run", "once", "metrics", "simulate"])
+@pytest.mark.parametrize("command", ["validate", "run", "once", "metrics", "simulate", "status"])
 def test_every_command_takes_the_common_flags(command: str) -> None:
     required = {
         "validate": ["c.yaml"],
@@ -45,6 +45,7 @@ def test_every_command_takes_the_common_flags(command: str) -> None:
         "once": ["--config", "c.yaml"],
         "metrics": ["--config", "c.yaml"],
         "simulate": ["--config", "c.yaml", "--trace", "t.csv", "--out", "out"],
+        "status": ["--config", "c.yaml"],
     }[command]
     argv = [command, *required, "--kubeconfig", "k", "--context", "c", "--log-format", "json"]
     args = build_parser(only=command).parse_args(argv)

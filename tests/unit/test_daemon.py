@@ -14,20 +14,17 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from scalerd.config.model import Behavior, Config, Defaults, PrometheusSettings, Target
-from scalerd.daemon.loop import (
-    LAST_DECISION_ANNOTATION,
-    MAX_DECIDE_ATTEMPTS,
-    PAUSED_ANNOTATION,
-    STATE_ANNOTATION,
-    Daemon,
-)
+from scalerd.daemon.history import LAST_DECISION_ANNOTATION, STATE_ANNOTATION, History
+from scalerd.daemon.loop import MAX_DECIDE_ATTEMPTS, PAUSED_ANNOTATION, Daemon
 from scalerd.engine import EngineState
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
+from scalerd.kube.state_store import StoreUnavailable
 from scalerd.kube.writer import WriteOutcome
 from scalerd.logs import REDACTED, REDACTOR
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
+from scalerd.writeahead import TargetRecord, settle
 
 WALL_START = 1_700_000_000.0
 MONOTONIC_START = 5_000.0
@@ -108,10 +105,11 @@ class FakeWriter:
         return WriteOutcome(applied=status == "applied", status=status, detail=f"scripted {status}", attempts=1,
                             resource_version=None)
 
-    def annotate(self, *, namespace: str, name: str, annotations) -> WriteOutcome:
-        self.annotations.append((namespace, name, dict(annotations)))
-        view = self.cluster.views[(namespace, name)]
-        self.cluster.update(namespace, name, annotations=MappingProxyType({**view.annotations, **annotations}))
+    def remove_annotations(self, *, view: DeploymentView, keys) -> WriteOutcome:
+        self.annotations.append((view.namespace, view.name, tuple(keys)))
+        current = self.cluster.views[(view.namespace, view.name)]
+        kept = {key: value for key, value in current.annotations.items() if key not in keys}
+        self.cluster.update(view.namespace, view.name, annotations=MappingProxyType(kept))
         return WriteOutcome(applied=True, status="applied", detail="", attempts=1, resource_version=None)
 
     def event(self, *, namespace: str, involved, reason: str, message: str, event_type: str = "Normal"):
@@ -121,6 +119,64 @@ class FakeWriter:
 
     def writes(self) -> int:
         return len(self.scales) + len(self.annotations) + len(self.events)
+
+
+class FakeStore:
+    """The state store of one process: `persisted` is what the cluster holds (shared by processes), the rest
+    this process's memory; `put_statuses` scripts the answers of the next puts."""
+
+    def __init__(self, persisted: dict | None = None) -> None:
+        self.persisted: dict[tuple[str, str], TargetRecord] = {} if persisted is None else persisted
+        self.memory: dict[tuple[str, str], TargetRecord] = {}
+        self.staged: dict[tuple[str, str], TargetRecord] = {}
+        self.is_loaded = False
+        self.loads = 0
+        self.puts: list[tuple[tuple[str, str], TargetRecord]] = []
+        self.flushes: list[dict] = []
+        self.put_statuses: list[str] = []
+
+    def loaded(self) -> bool:
+        return self.is_loaded
+
+    def load(self) -> None:
+        self.loads += 1
+        self.memory = dict(self.persisted)
+        self.staged.clear()
+        self.is_loaded = True
+
+    def invalidate(self) -> None:
+        self.is_loaded = False
+
+    def record(self, key):
+        return self.memory.get(key)
+
+    def put(self, key, record) -> WriteOutcome:
+        status = self.put_statuses.pop(0) if self.put_statuses else "applied"
+        self.memory[key] = record
+        if status == "applied":
+            self.puts.append((key, record))
+            self.persisted.update(self.staged)
+            self.staged.clear()
+            self.persisted[key] = record
+        return WriteOutcome(applied=status == "applied", status=status, detail=f"scripted {status}", attempts=1,
+                            resource_version=None)
+
+    def stage(self, key, record) -> None:
+        self.memory[key] = record
+        self.staged[key] = record
+
+    def has_staged(self) -> bool:
+        return bool(self.staged)
+
+    def end_cycle(self, *, flush_all: bool = False) -> None:
+        if self.staged:
+            self.flushes.append(dict(self.staged))
+            self.persisted.update(self.staged)
+            self.staged.clear()
+
+    def persist(self, name: str, state: EngineState, namespace: str = "apps") -> None:
+        """What another process stored for this Deployment."""
+        self.persisted[(namespace, name)] = TargetRecord(state=state)
 
 
 def settled(reading: Reading) -> concurrent.futures.Future:
@@ -191,16 +247,23 @@ class Harness:
         self.elector = None if leading is None else FakeElector(leading)
         self.metrics = DaemonMetrics()
         self.health = HealthState(monotonic=self.clocks.monotonic, interval=config.defaults.interval)
-        self.daemon = self._daemon(config)
+        self.persisted: dict = {}
+        self.store = FakeStore(self.persisted)
+        self.daemon = self._daemon(config, store=self.store)
 
-    def _daemon(self, config: Config) -> Daemon:
+    def _daemon(self, config: Config, *, store: FakeStore | None = None, **options) -> Daemon:
         self.after_cycles: list[list] = []
         return Daemon(
             config=config, config_provider=self.provider, cache=self.cluster, writer=self.writer,
             sources_factory=self._sources_for, elector=self.elector, metrics=self.metrics, health=self.health,
             monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrency=4,
-            after_cycle=self.after_cycles.append,
+            after_cycle=self.after_cycles.append, history=self.history(store), **options,
         )
+
+    def history(self, store: FakeStore | None = None, *, hold_current_on_takeover: bool = True) -> History:
+        """A process's history: its own memory of the store the cluster holds."""
+        return History(store or FakeStore(self.persisted), self.writer, identity="test",
+                       hold_current_on_takeover=hold_current_on_takeover)
 
     def _sources_for(self, config: Config) -> FakeSources:
         self.built_sources.append(config)
@@ -227,7 +290,7 @@ def harness() -> Harness:
     return bed
 
 
-def test_a_change_scales_annotates_and_emits_an_event_naming_values_and_proposals(harness):
+def test_a_change_writes_its_intent_then_scales_then_records_its_outcome_and_emits_an_event(harness):
     harness.set_rps(45.0)
 
     [result] = harness.daemon.run_cycle()
@@ -235,28 +298,48 @@ def test_a_change_scales_annotates_and_emits_an_event_naming_values_and_proposal
     assert (result.current, result.desired, result.applied, result.error) == (2, 5, True, None)
     assert [(m.name, m.value, m.proposal) for m in result.metrics] == [("rps", 45.0, 5)]
     assert harness.writer.scales == [("api", 5, "1")]
-    [(namespace, name, annotations)] = harness.writer.annotations
-    assert (namespace, name) == ("apps", "api")
-    last_decision = json.loads(annotations[LAST_DECISION_ANNOTATION])
-    assert (last_decision["current"], last_decision["desired"]) == (2, 5)
-    assert last_decision["metrics"][0]["value"] == 45.0 and last_decision["metrics"][0]["proposal"] == 5
+    assert harness.writer.annotations == []  # nothing but the scale touches the Deployment
+    [(key, intent_record)] = harness.store.puts
+    assert key == ("apps", "api")
+    assert (intent_record.intent.from_replicas, intent_record.intent.to_replicas, intent_record.intent.at) == (
+        2, 5, WALL_START)
+    assert intent_record.state.last_change is None  # the state before the change, until its outcome is known
+    assert (intent_record.decision.desired, intent_record.decision.reason) == (5, "scale_up")
+    [flushed] = harness.store.flushes
+    assert flushed[key] == intent_record.confirmed(applied=True)
     [event] = harness.writer.events
     assert (event["reason"], event["type"], event["involved"]) == ("ScaledUp", "Normal", "api")
     assert event["message"].startswith("2 -> 5 (")
     assert "rps=45 proposes 5" in event["message"]
 
 
-def test_the_persisted_state_is_compact_json_in_wall_clock_time(harness):
+def test_the_stored_state_is_in_wall_clock_time(harness):
     harness.set_rps(45.0)
     harness.daemon.run_cycle()
 
-    [(_, _, annotations)] = harness.writer.annotations
-    text = annotations[STATE_ANNOTATION]
-    assert " " not in text
-    persisted = EngineState.from_json(json.loads(text))
+    persisted = harness.persisted[("apps", "api")].state
     expected = EngineState().with_change(now=WALL_START, from_replicas=2, to_replicas=5)
     assert persisted.last_change == expected.last_change
     assert persisted.scale_events == expected.scale_events
+
+
+def test_a_deployment_with_the_old_annotations_is_migrated_once_into_the_store():
+    bed = Harness(make_config(rps_target(cooldown=60.0)))
+    change = EngineState().with_change(now=WALL_START - 10.0, from_replicas=2, to_replicas=5)
+    decision = json.dumps({"current": 2, "desired": 5, "reason": "scale_up", "message": "m", "metrics": []})
+    bed.cluster.add("api", replicas=5, annotations={STATE_ANNOTATION: json.dumps(change.to_json()),
+                                                    LAST_DECISION_ANNOTATION: decision, "team": "orders"})
+    bed.set_rps(95.0)
+
+    [held] = bed.daemon.run_cycle()
+    bed.clocks.advance(1.0)
+    bed.daemon.run_cycle()
+
+    assert (held.desired, held.reason) == (5, "cooldown")  # the migrated history holds the cooldown
+    assert bed.writer.annotations == [("apps", "api", (STATE_ANNOTATION, LAST_DECISION_ANNOTATION))]
+    assert dict(bed.cluster.views[("apps", "api")].annotations) == {"team": "orders"}
+    migrated = bed.persisted[("apps", "api")]
+    assert (migrated.state.last_change, migrated.decision.desired) == (WALL_START - 10.0, 5)
 
 
 def test_a_steady_cycle_makes_no_write_at_all(harness):
@@ -341,7 +424,7 @@ def test_conflicts_stop_after_three_decisions_and_report_an_error(harness):
         pytest.param("failed", ["ScaleFailed"], id="failed"),
     ],
 )
-def test_a_write_not_applied_changes_no_state_and_no_annotation(harness, status, event_reasons):
+def test_a_write_not_applied_changes_no_state(harness, status, event_reasons):
     harness.set_rps(45.0)
     harness.writer.scale_statuses = [status]
 
@@ -350,7 +433,9 @@ def test_a_write_not_applied_changes_no_state_and_no_annotation(harness, status,
     assert (result.desired, result.applied, result.write_status) == (5, False, status)
     assert harness.writer.annotations == []
     assert [event["reason"] for event in harness.writer.events] == event_reasons
-    assert harness.daemon._states[("apps", "api")].last_change is None
+    # The intent was stored; its outcome, recorded or settled against the unchanged count, is no change.
+    stored, _ = settle(harness.persisted[("apps", "api")], current=2, now=WALL_START + 1.0)
+    assert stored.state.last_change is None
 
 
 def test_a_missing_deployment_is_skipped_and_the_other_targets_still_run():
@@ -443,38 +528,52 @@ def test_a_new_leader_continues_the_cooldown_from_the_annotation():
     assert (scaled.current, scaled.desired, scaled.applied) == (5, 10, True)
 
 
-def test_a_count_changed_after_the_last_persisted_decision_counts_as_a_change_at_takeover():
+@pytest.mark.parametrize(("count", "held_until"), [
+    pytest.param(7, 60.0, id="killed between scale and outcome: the change counts from the intent's time"),
+    pytest.param(5, None, id="killed between intent and scale: no change happened, none is held"),
+    pytest.param(6, 20.0 + 60.0, id="someone else changed it meanwhile: counted at takeover, late never early"),
+])
+def test_a_successor_settles_the_intent_a_killed_leader_left(count, held_until):
     config = make_config(rps_target(cooldown=60.0))
     bed = Harness(config)
-    bed.cluster.add("api", replicas=2)
-    bed.set_rps(45.0)
+    bed.cluster.add("api", replicas=5)
+    bed.store.put_statuses = ["applied"]
+    bed.set_rps(65.0)
+    bed.writer.scale_statuses = ["failed"]  # the leader never learns whether 5 -> 7 landed, then dies
     [first] = bed.daemon.run_cycle()
-    assert (first.desired, first.applied) == (5, True)
-    # A leader killed between its scale write (5 -> 7) and its annotations: the count moved, the state did not.
-    bed.clocks.wall_now += 300.0
-    bed.cluster.update("apps", "api", replicas=7)
+    assert (first.desired, first.applied, first.write_status) == (7, False, "failed")
+    assert bed.persisted[("apps", "api")].intent.to_replicas == 7
+    bed.clocks.wall_now += 20.0
+    bed.cluster.update("apps", "api", replicas=count)
 
     successor = bed.new_leader(config)
     bed.set_rps(95.0)
-    [held] = successor.run_cycle()
-    assert (held.current, held.desired, held.reason, held.applied) == (7, 7, "cooldown", False)
+    with capture_logs() as logs:
+        [decided] = successor.run_cycle()
 
-    bed.clocks.advance(61.0)
+    [settled_line] = [line for line in logs if line["event"] == "intent_settled"]
+    assert (settled_line["from_replicas"], settled_line["to_replicas"], settled_line["current"]) == (5, 7, count)
+    if held_until is None:
+        assert (decided.desired, decided.applied) == (10, True)
+        return
+    assert (decided.desired, decided.reason) == (count, "cooldown")
+    bed.clocks.advance(held_until - 20.0 - 1.0)
+    [still] = successor.run_cycle()
+    bed.clocks.advance(2.0)
     [scaled] = successor.run_cycle()
-    assert (scaled.current, scaled.desired, scaled.applied) == (7, 10, True)
+    assert (still.reason, scaled.desired, scaled.applied) == ("cooldown", 10, True)
 
 
-def test_a_leader_that_lost_the_lease_forgets_its_memory_and_reloads_from_the_annotation():
+def test_a_leader_that_lost_the_lease_forgets_its_memory_and_reloads_from_the_store():
     bed = Harness(make_config(rps_target(cooldown=60.0)), leading=True)
     bed.cluster.add("api", replicas=2)
     bed.set_rps(45.0)
     bed.daemon.run_cycle()
     bed.elector.leading = False
     bed.daemon.run_cycle()
-    # Meanwhile the other leader scaled and persisted a change right now.
-    other = EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=7)
-    bed.cluster.update("apps", "api", replicas=7,
-                       annotations=MappingProxyType({STATE_ANNOTATION: json.dumps(other.to_json())}))
+    # Meanwhile the other leader scaled and stored a change right now.
+    bed.store.persist("api", EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=7))
+    bed.cluster.update("apps", "api", replicas=7)
     bed.elector.leading = True
     bed.set_rps(95.0)
 
@@ -566,18 +665,17 @@ def test_no_cycle_runs_before_the_cache_has_synced_and_none_counts_as_completed(
     assert harness.sample("scalerd_cycle_duration_seconds_count") == 0.0
 
 
-def test_news_of_a_leadership_change_makes_the_next_cycle_reload_state_from_the_annotation():
+def test_news_of_a_leadership_change_makes_the_next_cycle_reload_state_from_the_store():
     bed = Harness(make_config(rps_target(cooldown=60.0)), leading=True)
     bed.cluster.add("api", replicas=2)
     bed.set_rps(20.0)
     [steady] = bed.daemon.run_cycle()
     assert steady.applied is False
-    # Lost and regained between two cycles; meanwhile the other leader changed the count and persisted it.
+    # Lost and regained between two cycles; meanwhile the other leader changed the count and stored it.
     bed.daemon.leadership_changed(False)
     bed.daemon.leadership_changed(True)
-    other = EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=3)
-    bed.cluster.update("apps", "api", replicas=3,
-                       annotations=MappingProxyType({STATE_ANNOTATION: json.dumps(other.to_json())}))
+    bed.store.persist("api", EngineState().with_change(now=WALL_START, from_replicas=5, to_replicas=3))
+    bed.cluster.update("apps", "api", replicas=3)
     bed.set_rps(95.0)
 
     [result] = bed.daemon.run_cycle()
@@ -586,12 +684,12 @@ def test_news_of_a_leadership_change_makes_the_next_cycle_reload_state_from_the_
 
 
 def _scaled_up_100_seconds_ago(bed: Harness) -> None:
-    """The previous leader's last change: 2 -> 8 at WALL_START - 100 s, persisted with its recommendation."""
+    """The previous leader's last change: 2 -> 8 at WALL_START - 100 s, stored with its recommendation."""
     change_time = WALL_START - 100.0
-    persisted = EngineState(recommendations=((change_time, 8),)).with_change(
+    bed.store.persist("api", EngineState(recommendations=((change_time, 8),)).with_change(
         now=change_time, from_replicas=2, to_replicas=8,
-    )
-    bed.cluster.add("api", replicas=8, annotations={STATE_ANNOTATION: json.dumps(persisted.to_json())})
+    ))
+    bed.cluster.add("api", replicas=8)
 
 
 def test_a_new_leader_holds_the_current_count_for_one_scale_down_window_from_takeover():
@@ -619,7 +717,8 @@ def test_without_the_takeover_hold_the_persisted_history_alone_bounds_the_scale_
         return Daemon(
             config=make_config(rps_target()), config_provider=None, cache=bed.cluster, writer=bed.writer,
             sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
-            monotonic=bed.clocks.monotonic, wall=bed.clocks.wall, hold_current_on_takeover=False,
+            monotonic=bed.clocks.monotonic, wall=bed.clocks.wall,
+            history=bed.history(hold_current_on_takeover=False),
         )
 
     [held] = once_process().run_cycle()
@@ -686,8 +785,10 @@ def test_whatever_the_api_answers_a_target_writes_at_most_three_times_and_persis
     assert len(bed.writer.scales) == expected_attempts
     assert result.applied == (final == "applied")
     assert result.write_status == final
-    assert (len(bed.writer.annotations) == 1) == (final == "applied")
-    assert bed.cluster.views[("apps", "api")].replicas == (5 if final == "applied" else 2)
+    count = bed.cluster.views[("apps", "api")].replicas
+    assert count == (5 if final == "applied" else 2)
+    stored, _ = settle(bed.persisted[("apps", "api")], current=count, now=WALL_START + 1.0)
+    assert stored.state.last_change == (WALL_START if final == "applied" else None)
 
 
 def test_a_metric_still_being_read_delays_only_its_own_target():
@@ -778,15 +879,14 @@ def test_a_cycle_reads_the_wall_clock_once_and_persists_its_state_at_that_readin
     daemon = Daemon(
         config=make_config(rps_target()), config_provider=None, cache=bed.cluster, writer=bed.writer,
         sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
-        monotonic=bed.clocks.monotonic, wall=wall,
+        monotonic=bed.clocks.monotonic, wall=wall, history=bed.history(bed.store),
     )
 
     [result] = daemon.run_cycle()
 
     assert result.applied is True
     assert bed.sources.read_at == [WALL_START]
-    [(_, _, annotations)] = bed.writer.annotations
-    persisted = EngineState.from_json(json.loads(annotations[STATE_ANNOTATION]))
+    persisted = bed.persisted[("apps", "api")].state
     assert (persisted.last_change, persisted.scale_events) == (WALL_START, ((WALL_START, 3),))
     # The takeover's hold of the current count, and this cycle's proposal: both at the one reading.
     assert persisted.recommendations == ((WALL_START, 2), (WALL_START, 5))
@@ -801,10 +901,57 @@ def test_a_new_leader_reads_the_persisted_state_on_the_cycles_one_clock_reading(
     daemon = Daemon(
         config=make_config(rps_target(cooldown=80.0)), config_provider=None, cache=bed.cluster, writer=bed.writer,
         sources_factory=lambda _config: bed.sources, elector=None, metrics=bed.metrics, health=bed.health,
-        monotonic=bed.clocks.monotonic, wall=wall,
+        monotonic=bed.clocks.monotonic, wall=wall, history=bed.history(),
     )
 
     [result] = daemon.run_cycle()
 
     assert (result.current, result.desired, result.reason, result.applied) == (8, 8, "cooldown", False)
     assert wall.readings == [WALL_START - 30.0]
+
+
+def test_a_change_whose_intent_cannot_be_stored_is_not_made():
+    bed = Harness(make_config(rps_target()))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+    bed.store.put_statuses = ["conflict"]  # another process wrote the store: this one may be deposed
+
+    [result] = bed.daemon.run_cycle()
+
+    assert (result.desired, result.applied, result.write_status) == (5, False, "state_not_written")
+    assert result.error.startswith("write state_not_written: the intent could not be stored first (conflict)")
+    assert bed.writer.scales == []
+    assert [event["reason"] for event in bed.writer.events] == ["ScaleFailed"]
+
+
+def test_the_store_is_read_once_per_leadership_and_a_steady_cycle_writes_nothing_to_it():
+    bed = Harness(make_config(rps_target()), leading=True)
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(20.0)
+
+    for _ in range(3):
+        bed.clocks.advance(1.0)
+        bed.daemon.run_cycle()
+    bed.daemon.leadership_changed(False)
+    bed.daemon.leadership_changed(True)
+    bed.daemon.run_cycle()
+
+    assert bed.store.loads == 2
+    assert (bed.store.puts, bed.store.flushes) == ([], [])
+
+
+def test_a_store_that_cannot_be_read_decides_nothing():
+    bed = Harness(make_config(rps_target()))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(45.0)
+
+    def unavailable() -> None:
+        raise StoreUnavailable("list ConfigMaps in scalerd: HTTP 503 Service Unavailable")
+
+    bed.store.load = unavailable
+    with capture_logs() as logs:
+        results = bed.daemon.run_cycle()
+
+    assert results == [] and bed.writer.scales == []
+    [line] = [line for line in logs if line["event"] == "state_unavailable"]
+    assert line["error"] == "list ConfigMaps in scalerd: HTTP 503 Service Unavailable"

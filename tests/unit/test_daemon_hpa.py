@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from scalerd.daemon.loop import STATE_ANNOTATION, Daemon
+from scalerd.daemon.history import History
+from scalerd.daemon.loop import Daemon
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import hpa_target
 from scalerd.readings import Reading
@@ -13,6 +14,7 @@ from tests.unit.test_daemon import (
     FakeClocks,
     FakeCluster,
     FakeSources,
+    FakeStore,
     FakeWriter,
     make_config,
     rps_target,
@@ -44,11 +46,13 @@ class Bed:
         self.sources = FakeSources({("api", "rps"): Reading("rps", value=45.0),
                                     ("web", "rps"): Reading("rps", value=45.0)})
         self.hpas = FakeHpas()
+        self.store = FakeStore()
         self.daemon = Daemon(
             config=make_config(rps_target("api"), rps_target("web")), config_provider=None, cache=self.cluster,
             writer=self.writer, sources_factory=lambda config: self.sources, elector=None, metrics=DaemonMetrics(),
             health=HealthState(monotonic=self.clocks.monotonic, interval=1.0), monotonic=self.clocks.monotonic,
             wall=self.clocks.wall, max_concurrency=2, hpas=self.hpas if with_hpas else None,
+            history=History(self.store, self.writer, identity="test"),
         )
 
     def cycle(self, **options) -> dict:
@@ -74,7 +78,7 @@ def test_a_deployment_scaled_by_an_hpa_is_decided_but_never_written(bed):
     assert (api.current, api.desired, api.applied, api.reason, api.error, api.write_status) == (
         2, 5, False, Reason.HPA_CONFLICT, None, None)
     assert [(name, replicas) for name, replicas, _ in bed.writer.scales] == [("web", 5)]
-    assert [annotated for _, annotated, _ in bed.writer.annotations] == ["web"]
+    assert [key for key, _ in bed.store.puts] == [("apps", "web")]
     [decision] = [line for line in logs if line["event"] == "decision" and line["target"] == "api"]
     assert decision["reason"] == Reason.HPA_CONFLICT
     assert decision["message"].startswith(
@@ -120,7 +124,7 @@ def test_scalerd_manages_the_deployment_again_at_the_cycle_after_the_hpa_is_dele
 
     assert (api.current, api.desired, api.applied, api.reason) == (4, 5, True, "scale_up")
     assert [(name, replicas) for name, replicas, _ in bed.writer.scales] == [("web", 5), ("api", 5)]
-    assert STATE_ANNOTATION in bed.cluster.views[("apps", "api")].annotations
+    assert bed.store.persisted[("apps", "api")].state.last_change is not None
 
 
 def test_once_waits_for_the_hpas_first_list(bed):

@@ -232,23 +232,43 @@ def test_fencing_is_checked_before_every_retry(server, fake_time):
     assert (outcome.status, outcome.attempts, len(server.requests)) == ("fenced", 1, 1)
 
 
-def test_annotate_merges_into_the_deployments_annotations(server, fake_time):
+def test_removing_the_old_annotations_is_one_conditional_merge_patch(server, fake_time):
     server.answer(200, {"metadata": {"resourceVersion": "45"}})
-    outcome = make_writer(server.url, fake_time).annotate(
-        namespace="shop", name="web", annotations={"scalerd.io/state": '{"v":1}'})
+    outcome = make_writer(server.url, fake_time).remove_annotations(
+        view=VIEW, keys=("scalerd.io/state", "scalerd.io/last-decision"))
     assert server.requests == [{
         "method": "PATCH", "path": "/apis/apps/v1/namespaces/shop/deployments/web",
         "content_type": "application/merge-patch+json",
-        "body": {"metadata": {"annotations": {"scalerd.io/state": '{"v":1}'}}},
+        "body": {"metadata": {"resourceVersion": VIEW.resource_version,
+                              "annotations": {"scalerd.io/state": None, "scalerd.io/last-decision": None}}},
     }]
     assert (outcome.status, outcome.resource_version) == ("applied", "45")
 
 
-def test_annotate_obeys_dry_run_and_fencing(server, fake_time):
-    dry = make_writer(server.url, fake_time, dry_run=True).annotate(namespace="shop", name="web", annotations={"a": "b"})
-    fenced = make_writer(server.url, fake_time, may_write=lambda: False).annotate(
-        namespace="shop", name="web", annotations={"a": "b"})
-    assert (dry.status, fenced.status, server.requests) == ("dry_run", "fenced", [])
+@pytest.mark.parametrize(("resource_version", "method", "path"), [
+    pytest.param(None, "POST", "/api/v1/namespaces/scalerd/configmaps", id="create"),
+    pytest.param("17", "PUT", "/api/v1/namespaces/scalerd/configmaps/scalerd-state-03", id="replace"),
+])
+def test_a_config_map_is_created_or_replaced_conditionally(server, fake_time, resource_version, method, path):
+    server.answer(200, {"metadata": {"resourceVersion": "18"}})
+    outcome = make_writer(server.url, fake_time).save_config_map(
+        namespace="scalerd", name="scalerd-state-03", labels={"scalerd.io/store": "scalerd"},
+        data={"shop.web": "{}"}, resource_version=resource_version)
+    metadata = {"name": "scalerd-state-03", "namespace": "scalerd", "labels": {"scalerd.io/store": "scalerd"}}
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
+    assert [(request["method"], request["path"], request["body"]) for request in server.requests] == [
+        (method, path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"shop.web": "{}"}})]
+    assert (outcome.status, outcome.resource_version) == ("applied", "18")
+
+
+def test_removing_annotations_and_saving_config_maps_obey_dry_run_and_fencing(server, fake_time):
+    for options in ({"dry_run": True}, {"may_write": lambda: False}):
+        writer = make_writer(server.url, fake_time, **options)
+        removed = writer.remove_annotations(view=VIEW, keys=("a",))
+        saved = writer.save_config_map(namespace="scalerd", name="c", labels={}, data={}, resource_version=None)
+        assert removed.status == saved.status == ("dry_run" if "dry_run" in options else "fenced")
+    assert server.requests == []
 
 
 def test_event_on_a_deployment(server, fake_time):

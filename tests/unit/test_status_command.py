@@ -19,7 +19,7 @@ targets:
   - {name: gone, namespace: shop, deployment: gone, maxReplicas: 4, schedule: [{time: "00:00", replicas: 2}]}
 """)
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-CHANGED = TargetRecord().with_intent(Intent(from_replicas=2, to_replicas=5, at=NOW - 190, by="a"),
+CHANGED = TargetRecord.for_intent(Intent(from_replicas=2, to_replicas=5, at=NOW - 190, by="a"),
                                      state=EngineState(), reason="scale_up")
 
 

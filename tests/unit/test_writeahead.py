@@ -25,7 +25,7 @@ from scalerd.writeahead import (
 
 BEFORE = EngineState(recommendations=((90.0, 2),), scale_events=((50.0, 1),), last_change=50.0)
 INTENT = Intent(from_replicas=2, to_replicas=5, at=100.0, by="leader-a")
-PENDING = TargetRecord().with_intent(INTENT, state=BEFORE, reason="scale_up")
+PENDING = TargetRecord.for_intent(INTENT, state=BEFORE, reason="scale_up")
 NOW = 130.0
 
 
