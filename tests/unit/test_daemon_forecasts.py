@@ -12,11 +12,20 @@ from structlog.testing import capture_logs
 
 from scalerd.config.model import Predictive
 from scalerd.daemon.forecasts import HISTORY_STEP, Forecasts
+from scalerd.daemon.history import History
 from scalerd.daemon.loop import Daemon
 from scalerd.forecast import Forecaster
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.readings import Reading
-from tests.unit.test_daemon import FakeClocks, FakeCluster, FakeSources, FakeWriter, make_config, rps_target
+from tests.unit.test_daemon import (
+    FakeClocks,
+    FakeCluster,
+    FakeSources,
+    FakeStore,
+    FakeWriter,
+    make_config,
+    rps_target,
+)
 
 START = 1_700_000_000.0
 STEP = 60.0
@@ -213,11 +222,13 @@ def test_the_daemon_passes_the_forecast_to_the_engine_and_once_waits_for_the_his
     cluster.add("api", replicas=5)
     sources = FakeSources({("api", "rps"): Reading("rps", value=rps_at(START))})
     config = make_config(predictive_target(max_replicas=1000))
+    writer = FakeWriter(cluster)
     daemon = Daemon(
-        config=config, config_provider=None, cache=cluster, writer=FakeWriter(cluster),
+        config=config, config_provider=None, cache=cluster, writer=writer,
         sources_factory=lambda _config: sources, elector=None, metrics=DaemonMetrics(),
         health=HealthState(monotonic=clocks.monotonic, interval=1.0), monotonic=clocks.monotonic,
         wall=clocks.wall, max_concurrency=2, history_loader=loader,
+        history=History(FakeStore(), writer, identity="test"),
     )
     try:
         with capture_logs() as logs:
