@@ -128,6 +128,34 @@ class _ErrorWindow:
         return self.times[-1] - self.times[self.first] if len(self.times) > self.first else 0.0
 
 
+class _BlockRing:
+    """Half-hour block number -> value, like a dict, in two arrays: a block is looked up at most a week back from
+    the newest one set (blocks are set in ascending order), so `LOOKBACK` slots hold every block ever asked for."""
+
+    LOOKBACK = int(WEEK // SEASON_BLOCK) + 2
+    EMPTY = -(2**63)
+
+    __slots__ = ("blocks", "values")
+
+    def __init__(self) -> None:
+        self.blocks = array("q", [self.EMPTY]) * self.LOOKBACK
+        self.values = array("d", [0.0]) * self.LOOKBACK
+
+    def get(self, block: int) -> float | None:
+        slot = block % self.LOOKBACK
+        return self.values[slot] if self.blocks[slot] == block else None
+
+    def __setitem__(self, block: int, value: float) -> None:
+        slot = block % self.LOOKBACK
+        self.blocks[slot] = block
+        self.values[slot] = value
+
+    def pop(self, block: int) -> None:
+        slot = block % self.LOOKBACK
+        if self.blocks[slot] == block:
+            self.blocks[slot] = self.EMPTY
+
+
 class Forecaster:
     """One metric's forecaster. Feed it with `observe`; ask `forecast()` for the bound as of the last sample."""
 
@@ -159,8 +187,8 @@ class Forecaster:
         self._coverage: deque[tuple[float, bool]] = deque()
         """(time due, missed) of the lead-time bounds that came due in the last HOLDING_WINDOW horizons."""
         self._misses = 0
-        self._block_means: dict[int, float] = {}
-        self._block_changes: dict[int, float] = {}
+        self._block_means = _BlockRing()
+        self._block_changes = _BlockRing()
         self._season_stats = {season: [0.0] * 6 for _, season in SEASONS}
         """Decayed (n, Σx, Σy, Σxy, Σx², Σy²) of (half-hour change, the change one season earlier)."""
         self._block: int | None = None
@@ -308,8 +336,8 @@ class Forecaster:
             stats[4] += change * change
             stats[5] += earlier * earlier
         oldest = previous - int((self.history + SEASON_BLOCK) // SEASON_BLOCK) - 2
-        self._block_means.pop(oldest, None)
-        self._block_changes.pop(oldest, None)
+        self._block_means.pop(oldest)
+        self._block_changes.pop(oldest)
 
     def season_present(self, season: float) -> bool:
         """The half-hour changes of the series correlate (>= 0.5) with those one season earlier."""
