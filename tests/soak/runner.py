@@ -336,7 +336,7 @@ class Soak:
                 memory[process.daemon.identity] = {
                     "first_rss_mib": round(process.rss[0][1] / 2**20, 1) if process.rss else None,
                     "last_rss_mib": round(process.rss[-1][1] / 2**20, 1) if process.rss else None,
-                    "growth_first_to_last_third": round(growth, 4),
+                    "growth_middle_to_last_third": round(growth, 4),
                 }
                 violations += memory_violations
         failed_attempts = [attempt for attempt in attempts if attempt.status >= 300]

@@ -28,5 +28,5 @@ def test_fifty_targets_under_random_faults_keep_every_invariant(testbed, tmp_pat
     # Takeovers (failing Lease renewals, a replaced leader) within a lease duration and two retry periods.
     assert max(report["takeover_seconds"], default=0.0) <= LEASE_DURATION + 1.0, summary
     assert report["scale_writes_landed"] >= TARGETS, summary
-    # The first process runs from start to end: its memory is compared between the first and last thirds.
+    # The first process runs from start to end: its memory is compared between the middle and last thirds.
     assert report["processes"][0] in report["memory"], summary
