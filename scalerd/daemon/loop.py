@@ -1,8 +1,8 @@
 """The loop: each cycle reads every metric once, decides every target, and writes what changed (as the leader).
 
 The rule engine is pure; this module is the edge that feeds it (the cache, the sources, the clock) and carries
-its decisions out (the writer: scale, Events; the history: `scalerd.daemon.history`). One target's failure never stops another's cycle,
-and no failure stops the loop.
+its decisions out (the writer: scale; the history: `scalerd.daemon.history`; the decision line and Events:
+`scalerd.daemon.report`). One target's failure never stops another's cycle, and no failure stops the loop.
 
 A HorizontalPodAutoscaler scaling a managed Deployment wins: two controllers writing one count would flap it. The
 target is still decided (for the log, reason `hpa_conflict`) but never written, one `HPAConflict` Warning Event
@@ -35,20 +35,18 @@ from scalerd.daemon.collaborators import (
 from scalerd.daemon.forecasts import Forecasts, HistoryLoader
 from scalerd.daemon.history import History
 from scalerd.daemon.report import (
+    Reporter,
     TargetResult,
-    direction_of,
-    event_message,
     failed_result,
     result_of,
 )
-from scalerd.engine import Decision, decide
+from scalerd.engine import decide
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
-from scalerd.kube.writer import FAILED_WRITES, WriteStatus
+from scalerd.kube.writer import WriteStatus
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
-from scalerd.writeahead import Intent
 
 log = structlog.get_logger()
 
@@ -114,6 +112,7 @@ class Daemon:
         self._config_provider = config_provider
         self._cache = cache
         self._writer = writer
+        self._reporter = Reporter(writer=writer, metrics=metrics)
         self._sources_factory = sources_factory
         self._sources = sources_factory(config)
         self._elector = elector
@@ -358,7 +357,7 @@ class Daemon:
         if outcome is None or outcome.status == WriteStatus.STATE_NOT_WRITTEN:
             self._history.remember(_deployment_key(target), new_state)
         result = result_of(target, decision, applied=outcome is not None and outcome.applied, outcome=outcome)
-        self._report(target, decision, result, view=view, intent=intent)
+        self._reporter.report(target, decision, result, view=view, intent=intent)
         return result
 
     def _stand_back(self, target: Target, *, view: DeploymentView, hpa: str, readings: list[Reading],
@@ -380,43 +379,11 @@ class Daemon:
             self._hpa_conflicts[_deployment_key(target)] = hpa
             log.warning("hpa_conflict", target=target.name, namespace=target.namespace,
                         deployment=target.deployment, hpa=hpa)
-            self._emit(target, view, reason="HPAConflict", event_type="Warning",
+            self._reporter.emit(target, view, reason="HPAConflict", event_type="Warning",
                        message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
         result = result_of(target, decision, applied=False, outcome=None)
-        self._report(target, decision, result, view=view, intent=None)
+        self._reporter.report(target, decision, result, view=view, intent=None)
         return result
-
-    def _report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
-                intent: Intent | None) -> None:
-        direction = direction_of(decision)
-        self._metrics.decisions.labels(target=target.name, direction=direction).inc()
-        self._metrics.record_decision(
-            target=target.name, current=decision.current, desired=decision.desired, reason=decision.reason,
-            min_replicas=target.min_replicas, max_replicas=target.max_replicas,
-            values=[(m.name, m.type, None if m.error else m.value) for m in decision.metrics],
-        )
-        log.info(
-            "decision", target=target.name, namespace=target.namespace, deployment=target.deployment,
-            current=decision.current, desired=decision.desired, applied=result.applied, reason=decision.reason,
-            message=decision.message, bound_by=decision.bound_by, write_status=result.write_status,
-            intent=None if intent is None else intent.id,
-            metrics=[{"name": m.name, "value": m.value, "proposal": m.proposal, "error": m.error}
-                     for m in result.metrics],
-        )
-        if result.write_status in FAILED_WRITES:
-            self._emit(target, view, reason="ScaleFailed", event_type="Warning",
-                       message=f"scale to {decision.desired} failed: {result.error}")
-        if not result.applied:
-            return
-        self._emit(target, view, reason="ScaledUp" if direction == "up" else "ScaledDown", event_type="Normal",
-                   message=event_message(decision))
-
-    def _emit(self, target: Target, view: DeploymentView, *, reason: str, event_type: str, message: str) -> None:
-        try:
-            self._writer.event(namespace=target.namespace, involved=view, reason=reason, message=message,
-                               event_type=event_type)
-        except Exception:  # an Event is an explanation; its loss must not fail the target
-            log.exception("event_failed", target=target.name, reason=reason)
 
 
 def _deployment_key(target: Target) -> DeploymentKey:

@@ -1,12 +1,20 @@
-"""What one cycle did for a target, as `once` prints it (`TargetResult.to_json`) and a ScaledUp/ScaledDown Event
-tells it (`event_message`). No I/O."""
+"""What one cycle did for a target, and how it is told: as `once` prints it (`TargetResult.to_json`), in the
+`decision` log line and the decision metrics, and in Events on the Deployment (`Reporter`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from scalerd.config.model import Target
+from scalerd.daemon.collaborators import Writer
 from scalerd.engine import Decision
+from scalerd.health import DaemonMetrics
+from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import FAILED_WRITES, WriteOutcome
+from scalerd.writeahead import Intent
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -106,3 +114,44 @@ def _number(value: float | None) -> str:
     if value is None:
         return "none"
     return f"{value:g}"
+
+
+class Reporter:
+    """Tells what each decision was: the `decision` log line, the decision metrics, and the Events on the
+    Deployment (ScaledUp/ScaledDown for an applied change, ScaleFailed for a failed write, HPAConflict)."""
+
+    def __init__(self, *, writer: Writer, metrics: DaemonMetrics) -> None:
+        self._writer = writer
+        self._metrics = metrics
+
+    def report(self, target: Target, decision: Decision, result: TargetResult, *, view: DeploymentView,
+                intent: Intent | None) -> None:
+        direction = direction_of(decision)
+        self._metrics.decisions.labels(target=target.name, direction=direction).inc()
+        self._metrics.record_decision(
+            target=target.name, current=decision.current, desired=decision.desired, reason=decision.reason,
+            min_replicas=target.min_replicas, max_replicas=target.max_replicas,
+            values=[(m.name, m.type, None if m.error else m.value) for m in decision.metrics],
+        )
+        log.info(
+            "decision", target=target.name, namespace=target.namespace, deployment=target.deployment,
+            current=decision.current, desired=decision.desired, applied=result.applied, reason=decision.reason,
+            message=decision.message, bound_by=decision.bound_by, write_status=result.write_status,
+            intent=None if intent is None else intent.id,
+            metrics=[{"name": m.name, "value": m.value, "proposal": m.proposal, "error": m.error}
+                     for m in result.metrics],
+        )
+        if result.write_status in FAILED_WRITES:
+            self.emit(target, view, reason="ScaleFailed", event_type="Warning",
+                       message=f"scale to {decision.desired} failed: {result.error}")
+        if not result.applied:
+            return
+        self.emit(target, view, reason="ScaledUp" if direction == "up" else "ScaledDown", event_type="Normal",
+                   message=event_message(decision))
+
+    def emit(self, target: Target, view: DeploymentView, *, reason: str, event_type: str, message: str) -> None:
+        try:
+            self._writer.event(namespace=target.namespace, involved=view, reason=reason, message=message,
+                               event_type=event_type)
+        except Exception:  # an Event is an explanation; its loss must not fail the target
+            log.exception("event_failed", target=target.name, reason=reason)
