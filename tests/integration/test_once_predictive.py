@@ -1,4 +1,4 @@
-"""`predictive` in `scalerd once` against the test bed and a real Prometheus holding a day of the metric's history
+"""`predictive` in `scalerd once` and `scalerd run` against the test bed and a real Prometheus holding a day of the metric's history
 (backfilled with promtool): the history is loaded with query_range at start and the decision names the forecast;
 a Prometheus that cannot answer the range leaves the target reactive, with one log line."""
 from __future__ import annotations
@@ -9,14 +9,17 @@ import time
 
 import pytest
 
-from tests.integration.daemon_support import annotations_of, create_deployment, run_scalerd
+from tests.integration.daemon_support import ScalerdDaemon, create_deployment, run_command, wait_until
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.prometheus import backfilled_prometheus
 
 STEP = 60
+FORECAST_SENTENCE = re.compile(
+    r"prometheus rps forecast [\d,.]+ within 60s \((last value|damped trend|daily seasonal), \+[\d,.]+ margin"
+    r" from the last [\d.]+ h of errors\) → \d+ replicas; live [\d,]+ → \d+; ")
 CONFIG = """apiVersion: scalerd/v1
 defaults:
-  interval: 15s
+  interval: {interval}
   prometheus: {{url: '{url}', timeout: 10s}}
 targets:
   - name: api
@@ -47,11 +50,14 @@ def history(tmp_path_factory):
         yield url, last
 
 
-def _once(testbed, tmp_path, url: str, deployment: str):
+def _config(tmp_path, url: str, deployment: str, *, interval: str = "15s"):
     config = tmp_path / "scalerd.yaml"
-    config.write_text(CONFIG.format(url=url, deployment=deployment))
-    return run_scalerd("once", "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
-                       "--context", "scalerd", "--output", "json")
+    config.write_text(CONFIG.format(url=url, deployment=deployment, interval=interval))
+    return config
+
+
+def _once(testbed, tmp_path, url: str, deployment: str):
+    return run_command(testbed, "once", _config(tmp_path, url, deployment))
 
 
 def _logged(stderr: str, event: str) -> list[dict[str, str]]:
@@ -75,10 +81,28 @@ def test_once_loads_the_history_at_start_and_the_decision_names_the_forecast(tes
     result = json.loads(finished.stdout)
     assert result["metrics"] == [{"name": "rps", "value": 250.0, "proposal": 25}]
     assert (result["current"], result["applied"]) == (2, True)
-    message = json.loads(annotations_of(admin, deployment)["scalerd.io/last-decision"])["message"]
-    assert re.match(
-        r"prometheus rps forecast [\d,.]+ within 60s \((last value|damped trend|daily seasonal), \+[\d,.]+ margin"
-        r" from the last [\d.]+ h of errors\) → \d+ replicas; live [\d,]+ → \d+; ", message), message
+    [decision] = _logged(finished.stderr, "decision")
+    assert FORECAST_SENTENCE.match(decision["message"].strip("'")), decision["message"]
+
+
+def test_run_loads_the_history_once_in_the_background_and_its_decisions_name_the_forecast(testbed, history, tmp_path):
+    url, _ = history
+    deployment = unique_name("predict")
+    create_deployment(testbed.admin_api_client(), deployment, replicas=2)
+    daemon = ScalerdDaemon(testbed, tmp_path, config_args=[
+        "--config", str(_config(tmp_path, url, deployment, interval="1s"))])
+    try:
+        daemon.wait_ready()
+
+        def forecast_decisions() -> list[dict] | None:
+            named = [line for line in daemon.decisions() if FORECAST_SENTENCE.match(line["message"])]
+            return named if len(named) >= 3 else None
+
+        wait_until(forecast_decisions, timeout=60, what="three decisions naming the forecast")
+        loaded = [line for line in daemon.log_events() if line.get("event") == "forecast_history_loaded"]
+        assert [(line["target"], line["metric"], line["points"]) for line in loaded] == [("api", "rps", 1441)]
+    finally:
+        daemon.close()
 
 
 def test_a_history_that_cannot_be_loaded_is_logged_once_and_the_decision_is_reactive(testbed, tmp_path):
