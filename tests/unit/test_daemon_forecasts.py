@@ -174,8 +174,14 @@ def test_a_history_loaded_in_the_background_takes_over_fed_with_the_cycles_obser
     forecasts.close()
 
 
-def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_own_samples():
-    loader = BlockingLoader(error=ConnectionError("http://127.0.0.1:9090/api/v1/query_range: connection refused"))
+@pytest.mark.parametrize("loader, error", [
+    pytest.param(BlockingLoader(error=ConnectionError("http://127.0.0.1:9090/api/v1/query_range: connection refused")),
+                 "ConnectionError: http://127.0.0.1:9090/api/v1/query_range: connection refused", id="unreachable"),
+    pytest.param(BlockingLoader([(START - 60.0, 1.0), (START - 120.0, 2.0)]),
+                 f"ValueError: sample time {START - 120.0} is before the previous sample's {START - 60.0}",
+                 id="refused-by-the-forecaster"),
+])
+def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_own_samples(loader, error):
     loader.release.set()
     target = predictive_target()
     forecasts = Forecasts(load_history=loader)
@@ -187,27 +193,9 @@ def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_ow
 
     assert reactive == {}
     assert logs == [{
-        "event": "forecast_history_failed", "target": "api", "metric": "rps", "log_level": "warning",
-        "error": "ConnectionError: http://127.0.0.1:9090/api/v1/query_range: connection refused",
+        "event": "forecast_history_failed", "target": "api", "metric": "rps", "log_level": "warning", "error": error,
     }]
     assert later == {"rps": direct([(t, rps_at(t)) for t in cycles(120)]).forecast()}
-    forecasts.close()
-
-
-def test_a_history_out_of_order_is_a_failed_load_not_a_failed_target():
-    loader = BlockingLoader([(START - 60.0, 1.0), (START - 120.0, 2.0)])
-    loader.release.set()
-    target = predictive_target()
-    forecasts = Forecasts(load_history=loader)
-    with capture_logs() as logs:
-        forecasts.apply(make_config(target), now=START)
-        forecasts.wait_loaded(10)
-        result = feed(forecasts, target, cycles(2))
-
-    assert result == {}
-    assert [(line["event"], line["error"]) for line in logs] == [
-        ("forecast_history_failed", f"ValueError: sample time {START - 120.0} is before the previous sample's"
-                                    f" {START - 60.0}")]
     forecasts.close()
 
 
