@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.daemon_support import REPO_ROOT, create_deployment, replicas_of, run_scalerd
+from tests.integration.daemon_support import REPO_ROOT, create_deployment, replicas_of, run_command
 from tests.recording_server import RecordingServer, serve
 from tests.testbed.kafka_tools import unique_name
 
@@ -79,8 +79,7 @@ targets:
           targetPerReplica: 100}}
 """)
 
-    finished = run_scalerd("once", "--config", str(config), "--kubeconfig", str(testbed.kubeconfig_path),
-                           "--context", "scalerd", "--output", "json")
+    finished = run_command(testbed, "once", config)
 
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout) == {
