@@ -4,6 +4,9 @@
 each valid policy one more target, an invalid one left out with its problems, and a Deployment claimed twice
 (two policies, or a policy and the file) managed by neither. `policy_status` is the status scalerd writes on a
 policy, shaped like the HPA's: its conditions keep their lastTransitionTime until their status flips.
+`status_changed` says whether it is worth a write: only a change an operator reads as a state is, so a metric that
+moves a little every cycle at a steady count writes nothing, and `lastDecision.message` is the message of the
+decision that caused the last write.
 """
 from __future__ import annotations
 
@@ -90,7 +93,7 @@ _TOO_FEW = (Reason.AT_MIN, Reason.CLAMPED_TO_MIN)
 def policy_status(old: Mapping[str, Any] | None, *, policies: PolicySet, key: PolicyKey,
                   result: TargetResult | None, now: str) -> dict[str, Any]:
     """The status to hold after this cycle; `now` (RFC 3339) stamps what changed. Fields this cycle says nothing
-    about (the counts of a policy not decided) keep their old values."""
+    about (the counts of a policy not decided) keep their old values. Whether it is written: `status_changed`."""
     old = dict(old or {})
     status: dict[str, Any] = {"observedGeneration": policies.generations.get(key, 0)}
     target = policies.targets.get(key)
@@ -116,6 +119,32 @@ def policy_status(old: Mapping[str, Any] | None, *, policies: PolicySet, key: Po
                        for c in old.get("conditions") or [] if c.get("type") in ("ScalingActive", "ScalingLimited")]
     status["conditions"] = _conditions(old.get("conditions") or [], wanted, now=now)
     return status
+
+
+_SPEC_REASONS = frozenset({"InvalidSpec", "ClaimedTwice"})
+"""Condition reasons whose message states the spec (its problems, the claims on its Deployment); the other
+messages are one cycle's sentence and may hold metric values."""
+
+
+def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether `new` is worth a status write over `old`: a field other than the messages changed (observedGeneration,
+    the counts, lastScaleTime, lastDecision.reason, a condition's status, reason or lastTransitionTime), or the
+    message of an `InvalidSpec` or `ClaimedTwice` condition (the problems, the claims) did. A message of one cycle's
+    decision, which may change every cycle with the metric values, is written only along with such a change: 1,000
+    policies at a steady count send no write per cycle."""
+    return old is None or _state(old) != _state(new)
+
+
+def _state(status: Mapping[str, Any]) -> dict[str, Any]:
+    state = dict(status)
+    if isinstance(decision := state.get("lastDecision"), Mapping):
+        state["lastDecision"] = {name: value for name, value in decision.items() if name != "message"}
+    if "conditions" in state:
+        state["conditions"] = [
+            entry if entry.get("reason") in _SPEC_REASONS
+            else {name: value for name, value in entry.items() if name != "message"}
+            for entry in state["conditions"] or []]
+    return state
 
 
 def _counts(result: TargetResult, *, now: str) -> dict[str, Any]:

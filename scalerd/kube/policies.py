@@ -34,6 +34,7 @@ from scalerd.policies import (
     key_of,
     merge,
     policy_status,
+    status_changed,
 )
 from scalerd.reload import ConfigProvider
 
@@ -171,8 +172,9 @@ class PolicyConfigProvider:
 
 class PolicyStatusWriter:
     """After each of the leader's cycles: the status of every policy, written through the status subresource
-    only when it differs from what the policy holds (a steady cycle writes nothing), with a Warning Event when a
-    policy turns invalid or its Deployment claimed twice."""
+    only when it changed a state an operator reads (`status_changed`: a steady cycle writes nothing, even when its
+    metric values and so its decision's message moved), with a Warning Event when a policy turns invalid or its
+    Deployment claimed twice."""
 
     def __init__(self, *, provider: PolicyConfigProvider, cache: PolicyCache, writer: KubeWriter,
                  wall: Callable[[], float]) -> None:
@@ -199,7 +201,7 @@ class PolicyStatusWriter:
                 del self._written[key]  # the watch has brought our write back
             old = self._written.get(key, held)
             new = policy_status(old, policies=policies, key=key, result=result, now=now)
-            if new == old:
+            if not status_changed(old, new):
                 continue
             self._warn_on_change(policy, old=old, new=new)
             self._write(policy, new)

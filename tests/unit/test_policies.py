@@ -6,7 +6,7 @@ import pytest
 
 from scalerd.config.model import Config, Defaults
 from scalerd.daemon.report import TargetResult
-from scalerd.policies import PolicySet, merge, policy_status
+from scalerd.policies import PolicySet, merge, policy_status, status_changed
 from scalerd.reasons import Reason
 from tests.builders import make_target
 
@@ -121,3 +121,42 @@ def test_an_invalid_policy_keeps_its_last_counts_and_says_why():
 def test_a_cycle_without_a_decision_keeps_what_the_last_one_said():
     first = _status(None, _result())
     assert _status(first, None, now=T1) == first
+
+
+def _with_condition(old: dict, kind: str, **fields) -> dict:
+    return old | {"conditions": [c | fields if c["type"] == kind else c for c in old["conditions"]]}
+
+
+_WRITTEN = _status(None, _result(current=4, desired=4, applied=False, reason=Reason.NO_CHANGE,
+                                 message="rps 101 / 25 per pod → 4, staying at 4"))
+_INVALID = _status(None, None, policies=merge(_file(), [_policy("web", maxReplicas="x")]))
+_CLAIMED = _status(None, None, policies=merge(_file(make_target("file-web", namespace="team-a", deployment="web")),
+                                                [_policy("web")]))
+
+
+@pytest.mark.parametrize(("old", "new", "changed"), [
+    pytest.param(None, _WRITTEN, True, id="never-written"),
+    pytest.param(_WRITTEN, _WRITTEN | {"lastDecision": {"reason": "no_change", "message": "rps 103 / 25 per pod → 4"}},
+                 False, id="decision-message-only"),
+    pytest.param(_with_condition(_WRITTEN, "ScalingLimited", status="True", reason="TooManyReplicas",
+                                 message="rps 300 → 12, set to 10"),
+                 _with_condition(_WRITTEN, "ScalingLimited", status="True", reason="TooManyReplicas",
+                                 message="rps 310 → 13, set to 10"), False, id="limited-message-only"),
+    pytest.param(_WRITTEN, _WRITTEN | {"lastDecision": {"reason": "scale_up", "message": "rps 101 / 25 per pod → 4"}},
+                 True, id="decision-reason"),
+    pytest.param(_WRITTEN, _WRITTEN | {"desiredReplicas": 5}, True, id="desired"),
+    pytest.param(_WRITTEN, _WRITTEN | {"currentReplicas": 5}, True, id="current"),
+    pytest.param(_WRITTEN, _WRITTEN | {"lastScaleTime": T1}, True, id="scale-time"),
+    pytest.param(_WRITTEN, _WRITTEN | {"observedGeneration": 2}, True, id="generation"),
+    pytest.param(_WRITTEN, _with_condition(_WRITTEN, "ScalingLimited", status="True", lastTransitionTime=T1), True,
+                 id="condition-status"),
+    pytest.param(_WRITTEN, _with_condition(_WRITTEN, "ScalingLimited", reason="BoundBy",
+                                           message="the desired count is limited by cooldown"), True,
+                 id="condition-reason"),
+    pytest.param(_INVALID, _with_condition(_INVALID, "Valid", message="spec.maxReplicas: must be >= minReplicas"),
+                 True, id="validation-lines"),
+    pytest.param(_CLAIMED, _with_condition(_CLAIMED, "ScalingActive", message="claimed by two other claims"), True,
+                 id="claims"),
+])
+def test_a_status_is_written_only_when_a_state_changed(old, new, changed):
+    assert status_changed(old, new) is changed
