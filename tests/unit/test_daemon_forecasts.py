@@ -17,7 +17,7 @@ from scalerd.daemon.loop import Daemon
 from scalerd.forecast import Forecaster
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.readings import Reading
-from tests.unit.test_daemon import (
+from tests.unit.daemon_fakes import (
     FakeClocks,
     FakeCluster,
     FakeSources,

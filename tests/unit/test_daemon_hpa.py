@@ -10,7 +10,7 @@ from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import hpa_target
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
-from tests.unit.test_daemon import (
+from tests.unit.daemon_fakes import (
     FakeClocks,
     FakeCluster,
     FakeSources,

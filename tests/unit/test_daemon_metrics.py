@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from scalerd.readings import Reading
-from tests.unit.test_daemon import Harness, make_config, rps_target
+from tests.unit.daemon_fakes import Harness, make_config, rps_target
 
 
 def test_a_decision_exports_counts_bounds_reason_and_metric_value():

@@ -16,7 +16,7 @@ from tests.monitoring_files import (
     rules_file,
     scalerd_names,
 )
-from tests.unit.test_daemon import Harness, make_config, rps_target
+from tests.unit.daemon_fakes import Harness, make_config, rps_target
 
 RULES_TEST = Path(__file__).parent / "monitoring" / "scalerd-rules-test.yaml"
 
