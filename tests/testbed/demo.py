@@ -2,12 +2,15 @@
 
 The consumer is simulated by committing offsets for the group at a rate proportional to the Deployment's
 replicas, so the loop closes: a backlog raises replicas, more replicas drain it faster, scalerd scales back.
+Beside the file's target, a team's AutoScalerPolicy (applied with kubectl) scales a second Deployment in its
+own namespace on a Prometheus gauge the demo steps through QUEUE_STEPS.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +32,25 @@ PARTITIONS = 8
 RECORDS_PER_REPLICA_PER_SECOND = 40
 # (seconds after the start, records spread over the partitions)
 BURSTS = ((4, 2400), (34, 3600), (64, 1200))
+KUBECTL = Path(sys.executable).parent / "kubectl"
+CRD = REPO / "manifests" / "crd"
+POLICY_NAMESPACE, POLICY_DEPLOYMENT = "team-reports", "reports-worker"
+POLICY_TARGET = f"{POLICY_NAMESPACE}/{POLICY_DEPLOYMENT}"
+JOBS_PER_REPLICA = 10
+# (seconds after the start, the gauge report_jobs_queued): 3 replicas from the first cycle, 6 at 40 s, 1 again
+# once the 10 s scale-down window after 70 s has passed.
+QUEUE_STEPS = ((0, 30), (40, 60), (70, 10))
+POLICY = {
+    "apiVersion": "scalerd.io/v1alpha1", "kind": "AutoScalerPolicy",
+    "metadata": {"name": POLICY_DEPLOYMENT, "namespace": POLICY_NAMESPACE},
+    "spec": {
+        "maxReplicas": 8,
+        "metrics": [{"type": "prometheus", "name": "queued", "query": "sum(report_jobs_queued)",
+                     "targetPerReplica": JOBS_PER_REPLICA}],
+        "behavior": {"cooldown": "0s", "scaleUp": {"stabilizationWindow": "0s"},
+                     "scaleDown": {"stabilizationWindow": "10s"}},
+    },
+}
 
 
 @dataclass
@@ -57,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     with TestBed(out / "testbed") as bed:
         parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bed.startup_seconds.items())
         print(f"test bed ready ({parts}); kubeconfig: {bed.kubeconfig_path}", flush=True)
-        _create_deployment(bed)
+        _create_deployment(bed, NAMESPACE, DEPLOYMENT)
         bed.kafka.create_topic(TOPIC, partitions=PARTITIONS)
-        config_path = _write_config(out, bootstrap=bed.kafka_bootstrap)
+        _apply_policy(bed, out)
+        config_path = _write_config(out, bootstrap=bed.kafka_bootstrap, prometheus=bed.prometheus_url)
         samples = _run_scalerd(bed, config_path=config_path, seconds=args.seconds, log_path=out / "scalerd.log")
+        _kubectl(bed, out, "get", "asp", "-A", show=True)
     print("test bed stopped; no process left behind.", flush=True)
 
     trace_path = _write_trace(out / "demo-trace.csv", samples)
@@ -72,27 +96,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _create_deployment(bed: TestBed) -> None:
+def _create_deployment(bed: TestBed, namespace: str, name: str) -> None:
     from kubernetes import client
 
-    labels = {"app": DEPLOYMENT}
+    labels = {"app": name}
     body = {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
-                "name": "consumer", "image": "example/orders-consumer:1",
+                "name": "worker", "image": f"example/{name}:1",
                 "resources": {"requests": {"cpu": "250m"}}}]}},
         },
     }
-    client.AppsV1Api(bed.admin_api_client()).create_namespaced_deployment(NAMESPACE, body)
+    client.AppsV1Api(bed.admin_api_client()).create_namespaced_deployment(namespace, body)
 
 
-def _write_config(out: Path, *, bootstrap: str) -> Path:
+def _apply_policy(bed: TestBed, out: Path) -> None:
+    """The team's side: its namespace and Deployment, then the CRD and its AutoScalerPolicy with kubectl."""
+    from kubernetes import client
+
+    client.CoreV1Api(bed.admin_api_client()).create_namespace({"metadata": {"name": POLICY_NAMESPACE}})
+    _create_deployment(bed, POLICY_NAMESPACE, POLICY_DEPLOYMENT)
+    policy_path = out / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(POLICY, sort_keys=False))
+    _kubectl(bed, out, "apply", "-k", str(CRD))
+    _kubectl(bed, out, "apply", "-f", str(policy_path), show=True)
+
+
+def _kubectl(bed: TestBed, out: Path, *args: str, show: bool = False) -> None:
+    env = {**os.environ, "KUBECONFIG": str(bed.kubeconfig_path), "KUBECACHEDIR": str(out / "kubectl-cache")}
+    finished = subprocess.run([str(KUBECTL), "--context", "admin", *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed (exit {finished.returncode}): {finished.stderr}")
+    if show:
+        print(f"\n$ kubectl {' '.join(args)}\n{finished.stdout.rstrip()}", flush=True)
+
+
+def _write_config(out: Path, *, bootstrap: str, prometheus: str) -> Path:
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["defaults"]["kafka"]["bootstrapServers"] = bootstrap
+    config["defaults"]["prometheus"]["url"] = prometheus
     path = out / "demo.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -103,17 +150,21 @@ def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Pat
     backlog = Backlog()
     stop = threading.Event()
     command = [sys.executable, "-m", "scalerd", "run", "--config", str(config_path),
-               "--kubeconfig", str(bed.kubeconfig_path), "--context", "scalerd", "--no-leader-elect",
+               "--policies", "--kubeconfig", str(bed.kubeconfig_path), "--context", "scalerd", "--no-leader-elect",
                "--lease-namespace", "scalerd", "--listen", f"{LOCALHOST}:{free_port()}", "--log-format", "json"]
-    print(f"\n$ scalerd run --config {config_path.name} --context scalerd --no-leader-elect --lease-namespace scalerd"
-          "   "
-          f"(bursts of {', '.join(str(n) for _, n in BURSTS)} records; each replica drains "
-          f"{RECORDS_PER_REPLICA_PER_SECOND}/s)\n", flush=True)
-    print(f"{'time':>10}  {'lag':>6}  {'replicas':>12}  {'reason':<18} why", flush=True)
+    _set_queue(bed, QUEUE_STEPS[0][1])
+    print(f"\n$ scalerd run --config {config_path.name} --policies --context scalerd --no-leader-elect "
+          "--lease-namespace scalerd\n"
+          f"  {DEPLOYMENT}: Kafka lag, bursts of {', '.join(str(n) for _, n in BURSTS)} records; each replica drains "
+          f"{RECORDS_PER_REPLICA_PER_SECOND}/s\n"
+          f"  {POLICY_TARGET} (AutoScalerPolicy): {JOBS_PER_REPLICA} queued jobs a replica; the queue goes "
+          + ", ".join(f"{jobs} at {at}s" for at, jobs in QUEUE_STEPS) + "\n", flush=True)
+    print(f"{'time':>10}  {'target':<27}  {'metric':>6}  {'replicas':>8}  {'reason':<18} why", flush=True)
     daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     threads = [
         threading.Thread(target=_produce_bursts, args=(bed, backlog, stop, started), daemon=True),
+        threading.Thread(target=_step_queue, args=(bed, stop, started), daemon=True),
         threading.Thread(target=_drain, args=(bed, backlog, stop), daemon=True),
         threading.Thread(target=_show_decisions, args=(daemon, log_path, seconds, started), daemon=True),
     ]
@@ -128,7 +179,7 @@ def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Pat
         stop.set()
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(timeout=10)
-        threads[2].join(timeout=5)
+        threads[3].join(timeout=5)
     print(f"\nscalerd stopped after {time.monotonic() - started:.0f}s (exit {code}).", flush=True)
     return samples
 
@@ -144,6 +195,18 @@ def _produce_bursts(bed: TestBed, backlog: Backlog, stop: threading.Event, start
             bed.kafka.produce(TOPIC, {partition: per_partition})
             with backlog.lock:
                 backlog.produced[partition] += per_partition
+
+
+def _set_queue(bed: TestBed, jobs: int) -> None:
+    bed.write_metrics(f"# TYPE report_jobs_queued gauge\nreport_jobs_queued {jobs}\n")
+    bed.wait_for_prometheus_value("sum(report_jobs_queued)", float(jobs), timeout=30)
+
+
+def _step_queue(bed: TestBed, stop: threading.Event, started: float) -> None:
+    for at, jobs in QUEUE_STEPS[1:]:
+        if stop.wait(max(0.0, started + at - time.monotonic())):
+            return
+        _set_queue(bed, jobs)
 
 
 def _drain(bed: TestBed, backlog: Backlog, stop: threading.Event) -> None:
@@ -176,13 +239,13 @@ def _show_decisions(daemon: subprocess.Popen, log_path: Path, seconds: int, star
                 continue
             if entry.get("event") != "decision":
                 continue
-            lag = next((metric["value"] for metric in entry.get("metrics", []) if metric["name"] == "kafka"), None)
+            value = next(iter(entry.get("metrics", [])), {}).get("value")
             change = (f"{entry['current']} -> {entry['desired']}" if entry["desired"] != entry["current"]
                       else str(entry["current"]))
             elapsed = f"[{time.monotonic() - started:3.0f}s/{seconds}s]"
-            lag_text = "?" if lag is None else f"{lag:.0f}"
-            print(f"{elapsed:>10}  {lag_text:>6}  {change:>12}  {entry['reason']:<18} {entry.get('message', '')}",
-                  flush=True)
+            value_text = "?" if value is None else f"{value:.0f}"
+            print(f"{elapsed:>10}  {entry['target']:<27}  {value_text:>6}  {change:>8}  {entry['reason']:<18} "
+                  f"{entry.get('message', '')}", flush=True)
 
 
 def _write_trace(path: Path, samples: list[tuple[int, int]]) -> Path:
