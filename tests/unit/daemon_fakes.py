@@ -228,7 +228,10 @@ def make_config(*targets: Target, interval: float = 1.0, **defaults) -> Config:
 
 
 class Harness:
-    def __init__(self, config: Config, *, leading: bool | None = None) -> None:
+    """One Daemon over the fakes; `daemon_options` (e.g. hpas, history_loader) go to every Daemon it builds."""
+
+    def __init__(self, config: Config, *, leading: bool | None = None, **daemon_options) -> None:
+        self.daemon_options = daemon_options
         self.clocks = FakeClocks()
         self.cluster = FakeCluster()
         self.writer = FakeWriter(self.cluster)
@@ -242,13 +245,13 @@ class Harness:
         self.store = FakeStore(self.persisted)
         self.daemon = self._daemon(config, store=self.store)
 
-    def _daemon(self, config: Config, *, store: FakeStore | None = None, **options) -> Daemon:
+    def _daemon(self, config: Config, *, store: FakeStore | None = None) -> Daemon:
         self.after_cycles: list[list] = []
         return Daemon(
             config=config, config_provider=self.provider, cache=self.cluster, writer=self.writer,
             sources_factory=self._sources_for, elector=self.elector, metrics=self.metrics, health=self.health,
             monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrency=4,
-            after_cycle=self.after_cycles.append, history=self.history(store), **options,
+            after_cycle=self.after_cycles.append, history=self.history(store), **self.daemon_options,
         )
 
     def history(self, store: FakeStore | None = None, *, hold_current_on_takeover: bool = True) -> History:

@@ -12,22 +12,11 @@ from structlog.testing import capture_logs
 
 from scalerd.config.model import Predictive
 from scalerd.daemon.forecasts import HISTORY_STEP, Forecasts
-from scalerd.daemon.history import History
-from scalerd.daemon.loop import Daemon
 from scalerd.forecast import Forecaster
-from scalerd.health import DaemonMetrics, HealthState
 from scalerd.readings import Reading
-from tests.unit.daemon_fakes import (
-    FakeClocks,
-    FakeCluster,
-    FakeSources,
-    FakeStore,
-    FakeWriter,
-    make_config,
-    rps_target,
-)
+from tests.unit.daemon_fakes import WALL_START, Harness, make_config, rps_target
 
-START = 1_700_000_000.0
+START = WALL_START  # the fake wall clock's start: the daemon's first cycle is at START
 STEP = 60.0
 LEAD = Predictive(lead_time=60.0, history=86400.0)
 
@@ -201,23 +190,13 @@ def test_a_failed_history_load_is_logged_once_and_the_metric_goes_on_from_its_ow
 
 def test_the_daemon_passes_the_forecast_to_the_engine_and_once_waits_for_the_history():
     """The history covers the last two hours; the first cycle (as `once` runs it) already decides from it."""
-    clocks = FakeClocks()
-    clocks.wall_now = START
     history = [(START - 120 * STEP + index * STEP, rps_at(START - 120 * STEP + index * STEP)) for index in range(120)]
     loader = BlockingLoader(history)
     loader.release.set()
-    cluster = FakeCluster()
-    cluster.add("api", replicas=5)
-    sources = FakeSources({("api", "rps"): Reading("rps", value=rps_at(START))})
-    config = make_config(predictive_target(max_replicas=1000))
-    writer = FakeWriter(cluster)
-    daemon = Daemon(
-        config=config, config_provider=None, cache=cluster, writer=writer,
-        sources_factory=lambda _config: sources, elector=None, metrics=DaemonMetrics(),
-        health=HealthState(monotonic=clocks.monotonic, interval=1.0), monotonic=clocks.monotonic,
-        wall=clocks.wall, max_concurrency=2, history_loader=loader,
-        history=History(FakeStore(), writer, identity="test"),
-    )
+    bed = Harness(make_config(predictive_target(max_replicas=1000)), history_loader=loader)
+    bed.cluster.add("api", replicas=5)
+    bed.set_rps(rps_at(START))
+    daemon = bed.daemon
     try:
         with capture_logs() as logs:
             [result] = daemon.run_cycle(wait_for_every_target=True)

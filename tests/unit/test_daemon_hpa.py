@@ -4,21 +4,10 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from scalerd.daemon.history import History
-from scalerd.daemon.loop import Daemon
-from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import hpa_target
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
-from tests.unit.daemon_fakes import (
-    FakeClocks,
-    FakeCluster,
-    FakeSources,
-    FakeStore,
-    FakeWriter,
-    make_config,
-    rps_target,
-)
+from tests.unit.daemon_fakes import Harness, make_config, rps_target
 
 
 class FakeHpas:
@@ -36,24 +25,16 @@ class FakeHpas:
         return self.scaling.get((namespace, deployment))
 
 
-class Bed:
+class Bed(Harness):
+    """Two targets, `api` (2 replicas) and `web` (3), each read at 45 rps, and the HPAs the cache would know."""
+
     def __init__(self, *, with_hpas: bool = True) -> None:
-        self.clocks = FakeClocks()
-        self.cluster = FakeCluster()
+        self.hpas = FakeHpas()
+        super().__init__(make_config(rps_target("api"), rps_target("web")), hpas=self.hpas if with_hpas else None)
         self.cluster.add("api", replicas=2)
         self.cluster.add("web", replicas=3)
-        self.writer = FakeWriter(self.cluster)
-        self.sources = FakeSources({("api", "rps"): Reading("rps", value=45.0),
-                                    ("web", "rps"): Reading("rps", value=45.0)})
-        self.hpas = FakeHpas()
-        self.store = FakeStore()
-        self.daemon = Daemon(
-            config=make_config(rps_target("api"), rps_target("web")), config_provider=None, cache=self.cluster,
-            writer=self.writer, sources_factory=lambda config: self.sources, elector=None, metrics=DaemonMetrics(),
-            health=HealthState(monotonic=self.clocks.monotonic, interval=1.0), monotonic=self.clocks.monotonic,
-            wall=self.clocks.wall, max_concurrency=2, hpas=self.hpas if with_hpas else None,
-            history=History(self.store, self.writer, identity="test"),
-        )
+        self.set_rps(45.0, "api")
+        self.set_rps(45.0, "web")
 
     def cycle(self, **options) -> dict:
         self.clocks.advance(1.0)
