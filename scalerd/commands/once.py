@@ -20,7 +20,6 @@ import threading
 import time
 
 from scalerd.commands import exits, policy_options, store_options
-from scalerd.config import ConfigError
 from scalerd.daemon.report import TargetResult
 from scalerd.daemon.wiring import (
     build_daemon,
@@ -30,10 +29,8 @@ from scalerd.daemon.wiring import (
 )
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentCache
-from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.leader import default_identity
 from scalerd.kube.writer import KubeWriter
-from scalerd.logs import configure_logging
 
 CACHE_SYNC_TIMEOUT = 10.0
 TABLE_COLUMNS = ("TARGET", "NAMESPACE", "DEPLOYMENT", "CURRENT", "DESIRED", "APPLIED", "REASON", "METRICS")
@@ -49,19 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(log_format=args.log_format)
-    try:
-        base, config = policy_options.file_configuration(args)
-    except ConfigError as error:
-        return exits.report_config_error(error)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return exits.INVALID_INPUT
-    try:
-        api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
-    except KubeConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return exits.FAILED
+    started = policy_options.start_command(args)
+    if isinstance(started, int):
+        return started
+    base, config, api_client = started.base, started.config, started.api_client
     metrics = DaemonMetrics()
     writer = KubeWriter(api_client, dry_run=args.dry_run, may_write=lambda: True,
                         on_request=metrics.count_api_request)

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 
 import kubernetes.client
 import structlog
 
+from scalerd.commands import exits
+from scalerd.config import ConfigError
 from scalerd.config.model import Config, Defaults
 from scalerd.kube._api import RequestHook, ignore_request
+from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.policies import PolicyCache, PolicyConfigProvider, PolicyStatusWriter
 from scalerd.kube.writer import KubeWriter
+from scalerd.logs import configure_logging
 from scalerd.reload import ConfigFile, ConfigProvider
 
 log = structlog.get_logger()
@@ -39,6 +44,32 @@ def file_configuration(args: argparse.Namespace) -> tuple[ConfigFile | None, Con
         return None, Config(defaults=Defaults(), targets=())
     base = ConfigFile(args.config, targets_required=not args.policies)
     return base, base.load()
+
+
+@dataclass(frozen=True)
+class CommandStart:
+    base: ConfigFile | None
+    config: Config
+    api_client: kubernetes.client.ApiClient
+
+
+def start_command(args: argparse.Namespace) -> CommandStart | int:
+    """`once` and `status`: logging, the configuration and the API client; or, when one of them fails, the exit
+    code, with the problem already reported."""
+    configure_logging(log_format=args.log_format)
+    try:
+        base, config = file_configuration(args)
+    except ConfigError as error:
+        return exits.report_config_error(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exits.INVALID_INPUT
+    try:
+        api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
+    except KubeConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exits.FAILED
+    return CommandStart(base=base, config=config, api_client=api_client)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from scalerd.commands import exits, policy_options, store_options
-from scalerd.config import ConfigError
 from scalerd.config.model import Config
 from scalerd.daemon.wiring import register_secrets, target_deployments
 from scalerd.kube.cache import DeploymentCache
-from scalerd.kube.client import KubeConfigError, load_api_client
 from scalerd.kube.state_store import TargetKey
 from scalerd.kube.writer import KubeWriter
-from scalerd.logs import configure_logging
 from scalerd.reasons import Reason
 from scalerd.writeahead import TargetRecord, settle
 
@@ -84,19 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(log_format=args.log_format)
-    try:
-        base, config = policy_options.file_configuration(args)
-    except ConfigError as error:
-        return exits.report_config_error(error)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return exits.INVALID_INPUT
-    try:
-        api_client = load_api_client(kubeconfig=args.kubeconfig, context=args.context)
-    except KubeConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return exits.FAILED
+    started = policy_options.start_command(args)
+    if isinstance(started, int):
+        return started
+    base, config, api_client = started.base, started.config, started.api_client
     writer = KubeWriter(api_client, dry_run=True, may_write=lambda: False)  # status never writes
     policies = policy_options.policies(args, api_client=api_client, base=base, writer=writer)
     if policies is not None:
