@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,15 +92,6 @@ def deployment(name: str, *, replicas: int) -> dict:
                                                        "resources": {"requests": {"cpu": "100m"}}}]}}},
     }
 
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.02) -> float:
-    """Seconds until `condition()` held; AssertionError when it did not within `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-    return time.monotonic() - started
 
 
 class TcpProxy:

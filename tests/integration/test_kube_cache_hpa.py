@@ -10,7 +10,8 @@ from kubernetes import client
 from structlog.testing import capture_logs
 
 from scalerd.kube.cache import DeploymentCache
-from tests.integration.kube_emulator import REPO_ROOT, deployment, running_emulator, wait_until
+from tests.integration.daemon_support import wait_until
+from tests.integration.kube_emulator import REPO_ROOT, deployment, running_emulator
 
 
 def hpa(name: str, *, kind: str = "Deployment", target: str = "web") -> dict:

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from scalerd.kube.leader import LeaderElector
-from tests.integration.kube_emulator import TcpProxy, running_emulator, wait_until
+from tests.integration.daemon_support import wait_until
+from tests.integration.kube_emulator import TcpProxy, running_emulator
 
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
 names = (f"election-{number}" for number in itertools.count())
