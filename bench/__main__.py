@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.figures import Figure, table
 from bench.stage import FULL, QUICK, Scale, Stage
+from tests.testbed.processes import StopRequested, stop_on_signals
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only or FIGURE_NAMES)
     chosen = [benchmark for benchmark in BENCHMARKS if wanted & set(benchmark.names)]
     _progress(f"load average before: {_load()}")
-    with tempfile.TemporaryDirectory(prefix="scalerd-bench-") as scratch:
-        # A fresh directory each run: Prometheus would otherwise serve an earlier run's series beside this one's.
-        directory = (args.dir / time.strftime("%Y%m%dT%H%M%S") if args.dir else Path(scratch)).resolve()
-        figures = _run(chosen, scale=scale, directory=directory, wanted=wanted, output=args.output)
+    stop_on_signals()
+    try:
+        with tempfile.TemporaryDirectory(prefix="scalerd-bench-") as scratch:
+            # A fresh directory each run: Prometheus would otherwise serve an earlier run's series beside this one's.
+            directory = (args.dir / time.strftime("%Y%m%dT%H%M%S") if args.dir else Path(scratch)).resolve()
+            figures = _run(chosen, scale=scale, directory=directory, wanted=wanted, output=args.output)
+    except StopRequested as stop:
+        _progress(f"stopped by {stop}; the test bed is stopped")
+        return 128 + stop.signum
     _progress(f"load average after: {_load()}")
     if args.output == "table":
         print(table(figures))

@@ -8,17 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.testbed.bed import TestBed
-
-
-class _StopRequested(Exception):
-    pass
-
-
-def _request_stop(signum, frame) -> None:
-    # Once stopping has begun, a second signal must not interrupt it half way and leave children behind.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise _StopRequested
+from tests.testbed.processes import StopRequested, stop_on_signals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, required=True,
                         help="where kubeconfig, endpoints.json, startup.json, metrics.prom and logs go")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
+    stop_on_signals()
     try:
         with TestBed(args.dir) as bed:
             print(f"startup seconds: {json.dumps(bed.startup_seconds)}", file=sys.stderr)
             print("ready", flush=True)
             while True:
                 signal.pause()
-    except _StopRequested:
+    except StopRequested:
         return 0
     except (RuntimeError, TimeoutError, FileNotFoundError) as error:
         print(f"test bed failed to start: {error}", file=sys.stderr)

@@ -11,6 +11,29 @@ from pathlib import Path
 LOCALHOST = "127.0.0.1"
 
 
+class StopRequested(Exception):
+    """SIGTERM or SIGINT arrived. Raised in the main thread, it unwinds every `with` block, so a bed's children are
+    stopped: they run in sessions of their own, where neither signal reaches them."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Turns SIGTERM and SIGINT into StopRequested: without it a SIGTERM ends Python without unwinding and leaves
+    the bed's Prometheus, tansu and emulator running."""
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+
+
+def _request_stop(signum, frame) -> None:
+    # Once stopping has begun, a second signal must not interrupt it half way and leave children behind.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise StopRequested(signum)
+
+
 def free_port() -> int:
     return free_ports(1)[0]
 
