@@ -1,13 +1,19 @@
-"""`make demo`: scalerd scaling a Kafka consumer on the local test bed, shown live, then replayed by `simulate`.
+"""`make demo`: scalerd scaling a Kafka consumer live on the local test bed, then the HPA and predictive replayed.
 
 The consumer is simulated by committing offsets for the group at a rate proportional to the Deployment's
 replicas, so the loop closes: a backlog raises replicas, more replicas drain it faster, scalerd scales back.
 Beside the file's target, a team's AutoScalerPolicy (applied with kubectl) scales a second Deployment in its
 own namespace on a Prometheus gauge the demo steps through QUEUE_STEPS.
+
+The replay cannot use the live run's lag: a forecast needs an hour of samples first (docs/predictive.md, "Cold
+start"). It replays the week of bursty Kafka backlog of docs/predictive.md's table (bench/traces/kafka_backlog.py)
+through the consumer's lag rule at that trace's scale, exactly as bench.predictive does, once as the HPA default and
+once with `predictive: {leadTime: 60s}`, both with replicas that serve 60 s after they are added.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -22,6 +28,8 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.predictive import INTERVAL, LEAD_TIME, STARTUP_DELAY, TRACES, target_for
+from scalerd.config.model import Target
 from tests.testbed.bed import TestBed
 from tests.testbed.processes import LOCALHOST, free_port
 
@@ -51,6 +59,9 @@ POLICY = {
                      "scaleDown": {"stabilizationWindow": "10s"}},
     },
 }
+REPLAY_TRACE = next(trace for trace in TRACES if trace.name == "kafka")
+REPLAYS = (("HPA default", "hpa-default"), ("predictive", "predictive"))
+"""(the row's label, the replay's directory and configuration name), the HPA default first."""
 
 
 @dataclass
@@ -60,11 +71,6 @@ class Backlog:
     produced: list[int] = field(default_factory=lambda: [0] * PARTITIONS)
     consumed: list[int] = field(default_factory=lambda: [0] * PARTITIONS)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def lag(self) -> int:
-        with self.lock:
-            return sum(self.produced) - sum(self.consumed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,15 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         bed.kafka.create_topic(TOPIC, partitions=PARTITIONS)
         _apply_policy(bed, out)
         config_path = _write_config(out, bootstrap=bed.kafka_bootstrap, prometheus=bed.prometheus_url)
-        samples = _run_scalerd(bed, config_path=config_path, seconds=args.seconds, log_path=out / "scalerd.log")
+        _run_scalerd(bed, config_path=config_path, seconds=args.seconds, log_path=out / "scalerd.log")
         _kubectl(bed, out, "get", "asp", "-A", show=True)
     print("test bed stopped; no process left behind.", flush=True)
 
-    trace_path = _write_trace(out / "demo-trace.csv", samples)
-    simulate_dir = out / "simulate"
-    subprocess.run([sys.executable, "-m", "scalerd", "simulate", "--config", str(config_path),
-                    "--trace", str(trace_path), "--out", str(simulate_dir)], check=True)
-    print(f"\nthe demo's lag replayed through the rule engine: {simulate_dir / 'plot.png'}")
+    _replay_side_by_side(out / "replay")
     print(f"scalerd's own log (JSON, one line per decision): {out / 'scalerd.log'}")
     return 0
 
@@ -145,8 +147,8 @@ def _write_config(out: Path, *, bootstrap: str, prometheus: str) -> Path:
     return path
 
 
-def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Path) -> list[tuple[int, int]]:
-    """Runs `scalerd run` for `seconds` while the backlog comes and goes; returns (timestamp, lag) samples."""
+def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Path) -> None:
+    """Runs `scalerd run` for `seconds` while the backlog comes and goes."""
     backlog = Backlog()
     stop = threading.Event()
     command = [sys.executable, "-m", "scalerd", "run", "--config", str(config_path),
@@ -170,18 +172,15 @@ def _run_scalerd(bed: TestBed, *, config_path: Path, seconds: int, log_path: Pat
     ]
     for thread in threads:
         thread.start()
-    samples = []
     try:
-        while time.monotonic() - started < seconds and daemon.poll() is None:
-            samples.append((int(time.time()), backlog.lag))
-            time.sleep(2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(timeout=seconds)
     finally:
         stop.set()
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(timeout=10)
         threads[3].join(timeout=5)
     print(f"\nscalerd stopped after {time.monotonic() - started:.0f}s (exit {code}).", flush=True)
-    return samples
 
 
 def _produce_bursts(bed: TestBed, backlog: Backlog, stop: threading.Event, started: float) -> None:
@@ -248,12 +247,60 @@ def _show_decisions(daemon: subprocess.Popen, log_path: Path, seconds: int, star
                   f"{entry.get('message', '')}", flush=True)
 
 
-def _write_trace(path: Path, samples: list[tuple[int, int]]) -> Path:
-    with path.open("w", newline="") as handle:
+def _replay_side_by_side(replay_dir: Path) -> None:
+    """`scalerd simulate` of the consumer's rule as the HPA default and with `predictive`; prints one row each."""
+    replay_dir.mkdir(parents=True, exist_ok=True)
+    rows = REPLAY_TRACE.rows()
+    bench_target = target_for(REPLAY_TRACE, rows)
+    with (replay_dir / "kafka-backlog.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "kafka"])
-        writer.writerows(samples)
-    return path
+        # repr: the exact floats bench.predictive replays, so that the figures are its table's.
+        writer.writerows((f"{row.timestamp:g}", repr(row.values[0])) for row in rows)
+    days = (rows[-1].timestamp - rows[0].timestamp) / 86400
+    delay, lead_time = f"{STARTUP_DELAY:g}s", f"{LEAD_TIME:g}s"
+    print(f"\nreplay: the HPA default and predictive: {{leadTime: {lead_time}}} side by side on {days:g} days of a "
+          f"bursty Kafka backlog\n  ({len(rows):,} samples from bench/traces/kafka_backlog.py; the live run is too "
+          "short for a forecast, which needs an hour of samples)\n"
+          f"  through {DEPLOYMENT}'s lag rule at the trace's scale (lagPerReplica "
+          f"{bench_target.metrics[0].lag_per_replica:g}, replicas {bench_target.min_replicas}-"
+          f"{bench_target.max_replicas}), interval {INTERVAL:g}s,\n  replicas serving {delay} after they are added. "
+          f"In {replay_dir}:", flush=True)
+    summaries = {}
+    for label, name in REPLAYS:
+        config = {"apiVersion": "scalerd/v1", "defaults": {"interval": f"{INTERVAL:g}s"},
+                  "targets": [_replay_target(bench_target, lead_time=lead_time if name == "predictive" else None)]}
+        (replay_dir / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        arguments = ["simulate", "--config", f"{name}.yaml", "--trace", "kafka-backlog.csv", "--startup-delay", delay,
+                     "--out", name]
+        print(f"$ scalerd {' '.join(arguments)}", flush=True)
+        finished = subprocess.run([sys.executable, "-m", "scalerd", *arguments], cwd=replay_dir, capture_output=True,
+                                  text=True, check=False)
+        if finished.returncode != 0:
+            raise RuntimeError(f"scalerd simulate failed (exit {finished.returncode}): {finished.stderr}")
+        summaries[label] = json.loads((replay_dir / name / "summary.json").read_text())
+    print(f"\n{'':<12}  {'cost x oracle':>13}  {'under-provisioned':>17}  {'changes':>7}")
+    for label, summary in summaries.items():
+        cost = summary["replica_seconds"] / summary["oracle_replica_seconds"]
+        under = summary["underprovisioned_seconds"] / (summary["steps"] * INTERVAL)
+        print(f"{label:<12}  {cost:>13.3f}  {under:>17.1%}  {summary['scale_events']:>7,}")
+    print("(cost: replica-seconds over the oracle's, which has exactly the replicas the lag needs at every step;\n"
+          " under-provisioned: the share of the time the lag needs more replicas than serve; changes: scale events)\n"
+          f"\nboth over time (blue: predictive, orange: the HPA default, dashed: the oracle; and the 6 h around the peak):"
+          f"\n  {replay_dir / 'predictive' / 'plot.png'}\n"
+          "each replay's decisions.csv and summary.json: "
+          + ", ".join(str(replay_dir / name) for _, name in REPLAYS), flush=True)
+
+
+def _replay_target(bench_target: Target, *, lead_time: str | None) -> dict:
+    """The demo's consumer target with bench.predictive's scale, bounds and behavior for the replayed trace."""
+    target = yaml.safe_load(DEMO_CONFIG.read_text())["targets"][0]
+    target["metrics"][0]["lagPerReplica"] = bench_target.metrics[0].lag_per_replica
+    target |= {"minReplicas": bench_target.min_replicas, "maxReplicas": bench_target.max_replicas,
+               "behavior": {"cooldown": f"{bench_target.behavior.cooldown:g}s"}}
+    if lead_time is not None:
+        target["predictive"] = {"leadTime": lead_time}
+    return target
 
 
 if __name__ == "__main__":
