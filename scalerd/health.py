@@ -15,6 +15,9 @@ from prometheus_client import (
     generate_latest,
 )
 
+METRIC_VALUE = "scalerd_metric_value"
+"""Each target's metric's value per cycle, labelled target, metric and type: also the past that
+`predictive.historyFrom` loads back at start (scalerd.daemon.forecasts)."""
 LIVENESS_INTERVALS = 3
 """/healthz fails once no cycle has completed for this many intervals."""
 
@@ -68,7 +71,7 @@ class DaemonMetrics:
             ["target", "reason"], registry=self.registry,
         )
         self.metric_value = Gauge(
-            "scalerd_metric_value", "Last value a target's metric read (absent while it fails).",
+            METRIC_VALUE, "Last value a target's metric read (absent while it fails).",
             ["target", "metric", "type"], registry=self.registry,
         )
         self.metric_consecutive_failures = Gauge(

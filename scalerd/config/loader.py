@@ -38,6 +38,7 @@ from scalerd.config.model import (
     DailyEntry,
     Defaults,
     Fallback,
+    HistoryFromPrometheus,
     KafkaSettings,
     Metric,
     PolicyType,
@@ -487,9 +488,14 @@ def _fallback(target: Section) -> Fallback | None:
     return Fallback(failure_threshold=failure_threshold, replicas=section.integer("replicas", minimum=0))
 
 
-_PREDICTIVE_FIELDS = ("leadTime", "history")
+_PREDICTIVE_FIELDS = ("leadTime", "history", "historyFrom")
+_HISTORY_FROM_FIELDS = ("prometheus",)
+_HISTORY_PROMETHEUS_FIELDS = ("url", "labels")
 MAX_LEAD_TIME = 30 * 60.0
 MIN_HISTORY, MAX_HISTORY = 3600.0, 35 * 86400.0
+OWN_VALUE_LABELS = ("target", "metric", "type")
+"""The labels scalerd itself gives `scalerd_metric_value`: `historyFrom.prometheus.labels` may not set them."""
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _predictive(target: Section) -> Predictive | None:
@@ -501,7 +507,49 @@ def _predictive(target: Section) -> Predictive | None:
     return Predictive(
         lead_time=section.duration("leadTime", maximum=MAX_LEAD_TIME),
         history=section.duration("history", default=Predictive.history, minimum=MIN_HISTORY, maximum=MAX_HISTORY),
+        history_from=_history_from(section),
     )
+
+
+def _history_from(predictive: Section) -> HistoryFromPrometheus | None:
+    if predictive.data.get("historyFrom") is None:
+        return None
+    section = predictive.section("historyFrom", known=_HISTORY_FROM_FIELDS)
+    if section is None:
+        return None
+    if "prometheus" not in section.data:
+        section.report("prometheus", "required: the Prometheus that scrapes scalerd's /metrics "
+                                     "({} for defaults.prometheus)")
+        return None
+    prometheus = section.section("prometheus", known=_HISTORY_PROMETHEUS_FIELDS)
+    if prometheus is None:
+        return None
+    return HistoryFromPrometheus(url=prometheus.checked_string("url", check=url_problem, default=None, nullable=True),
+                                 labels=_label_matchers(prometheus))
+
+
+def _label_matchers(prometheus: Section) -> tuple[tuple[str, str], ...]:
+    """`labels`: {name: value} exact matchers added to the query, sorted by name."""
+    raw = prometheus.data.get("labels")
+    path = prometheus.path_of("labels")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        prometheus.report("labels", f"must be a mapping of label names to values (got {describe(raw)})")
+        return ()
+    matchers = []
+    for name, value in raw.items():
+        if not isinstance(name, str) or _LABEL_NAME.fullmatch(name) is None or name.startswith("__"):
+            prometheus.problems.add(child_path(path, name), "must be a Prometheus label name: letters, digits and "
+                                    "'_', not starting with a digit or '__'")
+        elif name in OWN_VALUE_LABELS:
+            prometheus.problems.add(child_path(path, name), "set by scalerd itself (the target's name, the "
+                                    "metric's name and its type): choose the series with other labels, e.g. job")
+        elif not isinstance(value, str):
+            prometheus.problems.add(child_path(path, name), f"must be a string (got {describe(value)})")
+        else:
+            matchers.append((name, value))
+    return tuple(sorted(matchers))
 
 
 # --- the seed's AutoScalerPolicy document --------------------------------------------------------------------

@@ -114,6 +114,18 @@ ScheduleEntry = DailyEntry | CronWindow
 
 
 @dataclass(frozen=True)
+class HistoryFromPrometheus:
+    """`predictive.historyFrom.prometheus`: a Prometheus that scrapes scalerd's /metrics. At start, the target's
+    kafka, cpu and http metrics load their past from the `scalerd_metric_value` it kept (docs/predictive.md)."""
+
+    url: str | None = None
+    """None: defaults.prometheus.url. Credentials and timeout are defaults.prometheus' either way, as for a
+    prometheus metric with its own `url`."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Extra exact-match label matchers, sorted by name (e.g. job: the scrape job of this scalerd)."""
+
+
+@dataclass(frozen=True)
 class Predictive:
     """`predictive`: proposals from a forecast of each metric over the next `lead_time` (see docs/predictive.md)."""
 
@@ -121,6 +133,8 @@ class Predictive:
     """Seconds, 0 to 30 min: how long a new replica takes to serve; the forecast looks this far ahead."""
     history: float = 8 * 86400.0
     """Seconds, 1 h to 35 d: how far back the forecast may look."""
+    history_from: HistoryFromPrometheus | None = None
+    """None: the metrics other than prometheus start from their own samples."""
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ time, so that a history loaded from Prometheus and the live samples share a time
 is a gap, never a zero. With too little history a forecaster has no forecast and the engine decides as without
 `predictive`.
 
-History at start: a metric whose type has a history loader (prometheus: its own query over `query_range`, see
-`prometheus_history`) loads `predictive.history` of past values at `HISTORY_STEP` once, when it first appears
-(start or reload), in the background: the cycles meanwhile forecast from their own samples, which the loaded
-forecaster is then fed too before it takes over. A failed load is logged once (`forecast_history_failed`, with
-the metric and the error) and the metric goes on from its own samples alone. Other types (kafka, cpu, http)
-start from their own samples.
+History at start (`load_history`): a prometheus metric loads `predictive.history` of its own query at
+`HISTORY_STEP`; with `predictive.historyFrom.prometheus`, the other types (kafka, cpu, http) load what scalerd
+itself exported of them (`scalerd_metric_value`, see `own_value_query`) at the loop's interval; otherwise they start
+from their own samples. A load runs once, when the metric first appears (start or reload), in the background: the
+cycles meanwhile forecast from their own samples, which the loaded forecaster is then fed too before it takes over.
+A failed load is logged once (`forecast_history_failed`, with the metric and the error naming the endpoint) and
+the metric goes on from its own samples alone.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -30,8 +33,10 @@ from dataclasses import dataclass, field, fields
 
 import structlog
 
+from scalerd.config.durations import format_duration
 from scalerd.config.model import Config, Defaults, Metric, Predictive, Target
 from scalerd.forecast import Forecast, Forecaster
+from scalerd.health import METRIC_VALUE
 from scalerd.metric_types.registry import metric_outcome
 from scalerd.readings import Reading
 
@@ -48,8 +53,8 @@ ForecastKey = tuple[str, str, str]
 """(namespace, deployment, metric name)."""
 Samples = Sequence[tuple[float, float]]
 HistoryLoader = Callable[..., Samples | None]
-"""`loader(defaults=, metric=, start=, end=, step=)`: the metric's past (time, value) samples, ascending, or None
-when its type has no history to load; raises on failure."""
+"""`loader(defaults=, target=, metric=, start=, end=, interval=)`: the metric's past (time, value) samples,
+ascending, or None when it has no history to load; raises on failure."""
 
 
 @dataclass
@@ -75,9 +80,10 @@ class Forecasts:
         self._executor = None if load_history is None else concurrent.futures.ThreadPoolExecutor(
             max_workers=max_loaders, thread_name_prefix="history")
 
-    def apply(self, config: Config, *, now: float) -> None:
+    def apply(self, config: Config, *, now: float, interval: float | None = None) -> None:
         """Keep, drop and create forecasters for `config` (each cycle's: nothing to do unless it is a new one);
-        new ones with a loader start loading their history up to `now`."""
+        new ones with a loader start loading their history up to `now`, the time of the cycle's own samples.
+        `interval`: the loop's (default: the configuration's)."""
         if config is self._config:
             return
         self._config = config
@@ -95,7 +101,8 @@ class Forecasts:
                 entry = entries[key] = _Entry(settings, _forecaster(target.predictive))
                 if self._executor is not None:
                     entry.loading = self._executor.submit(
-                        self._loaded, config.defaults, target=target, metric=metric, end=now)
+                        self._loaded, config.defaults, target=target, metric=metric, end=now,
+                        interval=interval or config.defaults.interval)
         dropped = sorted(":".join(key) for key, entry in self._entries.items() if entries.get(key) is not entry)
         if dropped:
             log.info("forecasts_dropped", metrics=dropped)
@@ -135,13 +142,14 @@ class Forecasts:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _loaded(self, defaults: Defaults, *, target: Target, metric: Metric, end: float
+    def _loaded(self, defaults: Defaults, *, target: Target, metric: Metric, end: float, interval: float
                 ) -> tuple[Forecaster, float] | None:
-        """A forecaster fed the metric's history and the time of its last sample (None: its type has none to
-        load, or the load failed: logged)."""
+        """A forecaster fed the metric's history and the time of its last sample (None: it has none to load, or
+        the load failed: logged)."""
         start = end - target.predictive.history
         try:
-            samples = self._load_history(defaults=defaults, metric=metric, start=start, end=end, step=HISTORY_STEP)
+            samples = self._load_history(defaults=defaults, target=target, metric=metric, start=start, end=end,
+                                         interval=interval)
             if samples is None:
                 return None
             forecaster = _forecaster(target.predictive)
@@ -176,17 +184,47 @@ class Forecasts:
         entry.last_time = last_time
 
 
-def prometheus_history(*, defaults: Defaults, metric: Metric, start: float, end: float, step: float
-                       ) -> Samples | None:
-    """A prometheus metric's past values from its own query (`query_range`); None for the other types."""
-    if metric.type != "prometheus":
-        return None
-    from scalerd.prometheus_history import load_range
+def load_history(*, defaults: Defaults, target: Target, metric: Metric, start: float, end: float, interval: float
+                 ) -> Samples | None:
+    """The metric's past from `start` to `end`: a prometheus metric's from its own query, another's from what
+    scalerd exported of it when the target has `historyFrom`; None when there is nothing to load."""
+    from scalerd.prometheus_history import RANGE_PATH, HistoryError, load_range
+    from scalerd.sources.http_client import without_credentials
     from scalerd.sources.prometheus import credentials_of
 
     settings = defaults.prometheus
-    return load_range(url=metric.url or settings.url, query=metric.query, start=start, end=end, step=step,
-                      timeout=settings.timeout, credentials=credentials_of(settings))
+    if metric.type == "prometheus":
+        return load_range(url=metric.url or settings.url, query=metric.query, start=start, end=end,
+                          step=HISTORY_STEP, timeout=settings.timeout, credentials=credentials_of(settings))
+    source = target.predictive.history_from
+    if source is None:
+        return None
+    url = source.url or settings.url
+    query = own_value_query(target, metric, labels=source.labels, step=interval)
+    # Up to the last step before the cycle that asks: that cycle's own reading is the next sample (a point at
+    # `end` would hold the previous instance's last value for the same moment: a double at the seam).
+    answer = load_range(url=url, query=query, start=start, end=end - interval, step=interval,
+                        timeout=settings.timeout, credentials=credentials_of(settings))
+    samples = [(time, value) for time, value in answer if math.isfinite(value)]
+    if not samples:
+        raise HistoryError(f"no samples of {query} in the last {format_duration(target.predictive.history)}: "
+                           "is scalerd's /metrics scraped by this Prometheus, and do historyFrom's labels match?",
+                           url=without_credentials(url.rstrip("/") + RANGE_PATH))
+    return samples
+
+
+def own_value_query(target: Target, metric: Metric, *, labels: Sequence[tuple[str, str]], step: float) -> str:
+    """The last value scalerd exported of the metric within each `step` ending at a point of the range, the
+    largest over scalerd's instances (a restarted pod is a new series).
+
+    The window is one millisecond short of the step, so that ranges that include both ends (Prometheus 2) tile
+    time: every scraped sample counts at one point only, and a step with no scrape (scalerd down, or the metric
+    failed or held: its series was absent) is no point, where a plain selector would repeat an older value for
+    up to five minutes."""
+    matchers = [("target", target.name), ("metric", metric.name), ("type", metric.type), *labels]
+    selector = ",".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in matchers)
+    window = max(1, round(step * 1000) - 1)
+    return f"max(last_over_time({METRIC_VALUE}{{{selector}}}[{window}ms]))"
 
 
 def _forecaster(predictive: Predictive) -> Forecaster:

@@ -213,7 +213,7 @@ class Daemon:
         self._apply_reload()
         # Each cycle: a credential file rotated since the last one must be masked before anything logs it.
         REDACTOR.register(config_secrets(self._config))
-        self._forecasts.apply(self._config, now=clock.wall)
+        self._forecasts.apply(self._config, now=clock.wall, interval=self.interval)
         if wait_for_every_target and self._hpas is not None:
             self._hpas.wait_synced(HPA_SYNC_TIMEOUT)
         if wait_for_every_target:

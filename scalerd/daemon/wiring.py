@@ -4,7 +4,7 @@ from __future__ import annotations
 import structlog
 
 from scalerd.config.model import Config
-from scalerd.daemon.forecasts import prometheus_history
+from scalerd.daemon.forecasts import load_history
 from scalerd.daemon.history import History
 from scalerd.daemon.loop import Daemon
 from scalerd.health import DaemonMetrics, HealthState
@@ -85,6 +85,6 @@ def build_daemon(
         interval_override=interval_override,
         history=History(store, writer, identity=identity, hold_current_on_takeover=hold_current_on_takeover),
         hpas=cache,
-        history_loader=prometheus_history,
+        history_loader=load_history,
         after_cycle=after_cycle,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,6 +179,12 @@ def rps_scene(testbed, admin, directory: Path, *, replicas: int = 2, rps: float 
     config.write_text(rps_config(prometheus_url=testbed.prometheus_url,
                                  targets=[{"name": "api", "deployment": deployment, **target_fields}]))
     return deployment, config
+
+
+def console_events(stderr: str, event: str) -> list[dict[str, str]]:
+    """The key=value fields of each console log line of `event` (a quoted value up to its closing quote)."""
+    return [dict(re.findall(r"(\w+)=('[^']*'|\S+)", line.split(event, 1)[1]))
+            for line in stderr.splitlines() if f"] {event} " in line]
 
 
 def run_scalerd(*arguments: str, timeout: float = 120.0) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.daemon_support import ScalerdDaemon, create_deployment, run_command, wait_until
+from tests.integration.daemon_support import ScalerdDaemon, console_events, create_deployment, run_command, wait_until
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.prometheus import backfilled_prometheus
 
@@ -60,11 +60,6 @@ def _once(testbed, tmp_path, url: str, deployment: str):
     return run_command(testbed, "once", _config(tmp_path, url, deployment))
 
 
-def _logged(stderr: str, event: str) -> list[dict[str, str]]:
-    """The key=value fields of each console log line of `event` (a quoted value up to its closing quote)."""
-    return [dict(re.findall(r"(\w+)=('[^']*'|\S+)", line.split(event, 1)[1]))
-            for line in stderr.splitlines() if f"] {event} " in line]
-
 
 def test_once_loads_the_history_at_start_and_the_decision_names_the_forecast(testbed, history, tmp_path):
     url, last = history
@@ -75,13 +70,13 @@ def test_once_loads_the_history_at_start_and_the_decision_names_the_forecast(tes
     finished = _once(testbed, tmp_path, url, deployment)
 
     assert finished.returncode == 0, finished.stderr
-    [loaded] = _logged(finished.stderr, "forecast_history_loaded")
+    [loaded] = console_events(finished.stderr, "forecast_history_loaded")
     # One day at one minute, both ends included, every point answered (the query carries the last value on).
     assert (loaded["target"], loaded["metric"], loaded["points"]) == ("api", "rps", "1441")
     result = json.loads(finished.stdout)
     assert result["metrics"] == [{"name": "rps", "value": 250.0, "proposal": 25}]
     assert (result["current"], result["applied"]) == (2, True)
-    [decision] = _logged(finished.stderr, "decision")
+    [decision] = console_events(finished.stderr, "decision")
     assert FORECAST_SENTENCE.match(decision["message"].strip("'")), decision["message"]
 
 
@@ -112,7 +107,7 @@ def test_a_history_that_cannot_be_loaded_is_logged_once_and_the_decision_is_reac
     # Nothing listens there: the history load fails, and so does the live read (the count holds).
     finished = _once(testbed, tmp_path, "http://127.0.0.1:1", deployment)
 
-    failed = _logged(finished.stderr, "forecast_history_failed")
+    failed = console_events(finished.stderr, "forecast_history_failed")
     assert [(line["target"], line["metric"]) for line in failed] == [("api", "rps")]
     assert "127.0.0.1:1" in failed[0]["error"]
     assert finished.returncode == 0, finished.stderr

@@ -482,6 +482,47 @@ BAD_CONFIGS = [
         ["targets[0].predictive: must be a mapping (got '60s')"],
         id="predictive-not-a-mapping",
     ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 60s, historyFrom: {}}"),
+        ["targets[0].predictive.historyFrom.prometheus: required: the Prometheus that scrapes scalerd's /metrics "
+         "({} for defaults.prometheus)"],
+        id="history-from-without-a-source",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 60s, historyFrom: {prometheus: {url: 'mon:9090', timeout: 5s}, "
+                     "thanos: {}}}"),
+        ["targets[0].predictive.historyFrom.thanos: unknown field",
+         "targets[0].predictive.historyFrom.prometheus.timeout: unknown field",
+         "targets[0].predictive.historyFrom.prometheus.url: must be an http:// or https:// URL (got 'mon:9090')"],
+        id="history-from-unknown-source-and-field-bad-url",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 60s, historyFrom: {prometheus: {labels: "
+                     "{target: api, type: kafka, __name__: x, 2xx: a, job: 3, metric: m}}}}"),
+        ["targets[0].predictive.historyFrom.prometheus.labels.target: set by scalerd itself (the target's name, the "
+         "metric's name and its type): choose the series with other labels, e.g. job",
+         "targets[0].predictive.historyFrom.prometheus.labels.type: set by scalerd itself (the target's name, the "
+         "metric's name and its type): choose the series with other labels, e.g. job",
+         "targets[0].predictive.historyFrom.prometheus.labels.__name__: must be a Prometheus label name: letters, "
+         "digits and '_', not starting with a digit or '__'",
+         "targets[0].predictive.historyFrom.prometheus.labels.2xx: must be a Prometheus label name: letters, "
+         "digits and '_', not starting with a digit or '__'",
+         "targets[0].predictive.historyFrom.prometheus.labels.job: must be a string (got 3)",
+         "targets[0].predictive.historyFrom.prometheus.labels.metric: set by scalerd itself (the target's name, the "
+         "metric's name and its type): choose the series with other labels, e.g. job"],
+        id="history-from-labels",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 60s, historyFrom: {prometheus: {labels: [job]}}}"),
+        ["targets[0].predictive.historyFrom.prometheus.labels: must be a mapping of label names to values "
+         "(got a list)"],
+        id="history-from-labels-not-a-mapping",
+    ),
+    pytest.param(
+        valid_target("predictive: {leadTime: 60s, historyFrom: http://mon:9090}"),
+        ["targets[0].predictive.historyFrom: must be a mapping (got 'http://mon:9090')"],
+        id="history-from-a-bare-url",
+    ),
     # --- the seed's AutoScalerPolicy documents
     pytest.param(
         seed("{deploymentName: orders, metrics: [{type: KafkaLag, threshold: 0}, {type: Memory, threshold: 5}]}"),

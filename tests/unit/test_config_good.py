@@ -13,6 +13,7 @@ from scalerd.config.model import (
     DailyEntry,
     Defaults,
     Fallback,
+    HistoryFromPrometheus,
     KafkaSettings,
     PolicyType,
     Predictive,
@@ -128,6 +129,16 @@ def test_the_contract_example_maps_field_by_field() -> None:
         pytest.param("{leadTime: 90, history: 1h}", Predictive(lead_time=90.0, history=3600.0),
                      id="bare-seconds-lower-history"),
         pytest.param("null", None, id="null-is-absent"),
+        pytest.param("{leadTime: 60s, historyFrom: {prometheus: }}",
+                     Predictive(lead_time=60.0, history=691200.0, history_from=HistoryFromPrometheus()),
+                     id="history-from-the-default-prometheus"),
+        pytest.param("{leadTime: 60s, historyFrom: {prometheus: {url: 'https://mon:9090', "
+                     "labels: {namespace: scalerd, job: scalerd, _x: ''}}}}",
+                     Predictive(lead_time=60.0, history=691200.0, history_from=HistoryFromPrometheus(
+                         url="https://mon:9090", labels=(("_x", ""), ("job", "scalerd"), ("namespace", "scalerd")))),
+                     id="history-from-a-url-and-labels-sorted"),
+        pytest.param("{leadTime: 60s, historyFrom: null}", Predictive(lead_time=60.0, history=691200.0),
+                     id="null-history-from-is-absent"),
     ],
 )
 def test_predictive(predictive, expected) -> None:

@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scalerd.config import ConfigError, load_config_text, policy_target
-from scalerd.config.model import Behavior, DailyEntry, Defaults
+from scalerd.config.model import Behavior, DailyEntry, Defaults, HistoryFromPrometheus, Predictive
 from scalerd.metric_types.cpu import CpuMetric
 from scalerd.metric_types.kafka import KafkaMetric
 from tests.builders import make_target
+from tests.testbed import k8s_crd
 
 from .test_config_fuzz import EXAMPLE, SEED, mutated
 from .test_config_good import REPO
@@ -112,3 +113,22 @@ def test_with_policies_a_file_may_hold_only_defaults(text: str, targets_required
         assert list(error.problems) == lines
     else:
         assert lines == [] and config.targets == ()
+
+
+_CRD_SCHEMA = yaml.safe_load((REPO / "manifests" / "crd" / "autoscalerpolicies.yaml").read_text()
+                             )["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize(("history_from", "expected"), [
+    pytest.param({"prometheus": None}, HistoryFromPrometheus(), id="the-default-prometheus"),
+    pytest.param({"prometheus": {"url": "http://mon:9090", "labels": {"job": "scalerd"}}},
+                 HistoryFromPrometheus(url="http://mon:9090", labels=(("job", "scalerd"),)), id="url-and-labels"),
+])
+def test_a_policy_may_load_its_predictive_history_from_prometheus_and_the_crd_keeps_it(history_from, expected):
+    policy = _policy({"maxReplicas": 6, "metrics": [{"type": "cpu", "targetUtilization": 60}],
+                      "predictive": {"leadTime": "60s", "historyFrom": history_from}})
+    assert k8s_crd.unknown_fields(policy, _CRD_SCHEMA) == []
+    assert k8s_crd.validation_causes(policy, _CRD_SCHEMA) == []
+    assert k8s_crd.prune(policy, _CRD_SCHEMA) == policy
+    target = policy_target(policy, defaults=Defaults())
+    assert target.predictive == Predictive(lead_time=60.0, history_from=expected)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from scalerd.config.model import Predictive
-from scalerd.daemon.forecasts import HISTORY_STEP, Forecasts
+from scalerd.config.model import HistoryFromPrometheus, Predictive
+from scalerd.daemon.forecasts import Forecasts
 from scalerd.forecast import Forecaster
 from scalerd.readings import Reading
 from tests.unit.daemon_fakes import WALL_START, Harness, make_config, rps_target
@@ -106,6 +106,8 @@ def test_a_target_without_predictive_has_no_forecaster():
     pytest.param({"metrics": (replace(rps_target().metrics[0], query="sum(rate(y[1m]))"),)}, False, id="query"),
     pytest.param({"predictive": Predictive(lead_time=120.0, history=86400.0)}, False, id="lead-time"),
     pytest.param({"predictive": None}, False, id="predictive-removed"),
+    pytest.param({"predictive": replace(LEAD, history_from=HistoryFromPrometheus())}, False,
+                 id="history-from-added"),
     pytest.param({"deployment": "other"}, False, id="deployment"),
 ])
 def test_a_reload_keeps_the_history_only_while_the_metric_reads_the_same_series_with_the_same_settings(change, kept):
@@ -136,8 +138,9 @@ class BlockingLoader:
         self.release = threading.Event()
         self.calls: list[dict] = []
 
-    def __call__(self, *, defaults, metric, start, end, step):
-        self.calls.append({"query": metric.query, "start": start, "end": end, "step": step})
+    def __call__(self, *, defaults, target, metric, start, end, interval):
+        self.calls.append({"target": target.name, "query": metric.query, "start": start, "end": end,
+                           "interval": interval})
         self.release.wait(10)
         if self.error is not None:
             raise self.error
@@ -157,7 +160,8 @@ def test_a_history_loaded_in_the_background_takes_over_fed_with_the_cycles_obser
     forecasts.wait_loaded(10)
     result = feed(forecasts, target, [START + 3 * STEP])
 
-    assert loader.calls == [{"query": "sum(rate(x[1m]))", "start": START - 86400.0, "end": START, "step": HISTORY_STEP}]
+    assert loader.calls == [
+        {"target": "api", "query": "sum(rate(x[1m]))", "start": START - 86400.0, "end": START, "interval": 1.0}]
     everything = history + [(t, rps_at(t)) for t in cycles(4)]
     assert result == {"rps": direct(everything).forecast()}
     forecasts.close()
