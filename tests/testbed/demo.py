@@ -260,8 +260,8 @@ def _replay_side_by_side(replay_dir: Path) -> None:
     days = (rows[-1].timestamp - rows[0].timestamp) / 86400
     delay, lead_time = f"{STARTUP_DELAY:g}s", f"{LEAD_TIME:g}s"
     print(f"\nreplay: the HPA default and predictive: {{leadTime: {lead_time}}} side by side on {days:g} days of a "
-          f"bursty Kafka backlog\n  ({len(rows):,} samples from bench/traces/kafka_backlog.py; the live run is too "
-          "short for a forecast, which needs an hour of samples)\n"
+          f"bursty Kafka backlog\n  ({len(rows):,} samples, bench/traces/kafka_backlog.py; a forecast needs an hour of "
+          "samples, more than the live run)\n"
           f"  through {DEPLOYMENT}'s lag rule at the trace's scale (lagPerReplica "
           f"{bench_target.metrics[0].lag_per_replica:g}, replicas {bench_target.min_replicas}-"
           f"{bench_target.max_replicas}), interval {INTERVAL:g}s,\n  replicas serving {delay} after they are added. "
