@@ -32,7 +32,7 @@ targets:
     minReplicas: 1
     maxReplicas: 10
     behavior: {{cooldown: 0s}}
-    predictive: {{leadTime: 60s, history: 2h, historyFrom: {{prometheus: {{labels: {{job: scalerd}}}}}}}}
+    predictive: {{leadTime: 60s, history: 2h, historyFrom: {{prometheus: {{labels: {{job: {job}}}}}}}}}
     metrics:
       - {{type: kafka, name: lag, group: {group}, topics: [{topic}], lagPerReplica: 5}}
 """
@@ -91,17 +91,22 @@ def previous_scalerd(tmp_path_factory):
 
 
 
+def _lag_scene(testbed, kafka, topic: str, group: str, directory, *, url: str, job: str):
+    """A Deployment at 1 replica, a lag of 13 on 3 partitions, and a config whose historyFrom selects `job`."""
+    deployment = unique_name("orders")
+    create_deployment(testbed.admin_api_client(), deployment, replicas=1)
+    kafka.produce(topic, {0: 10, 1: 10, 2: 10})
+    kafka.commit(group=group, topic=topic, offsets_by_partition={0: 5, 1: 2, 2: 10})
+    config = directory / "scalerd.yaml"
+    config.write_text(CONFIG.format(step=STEP, url=url, bootstrap=testbed.kafka_bootstrap, deployment=deployment,
+                                    group=group, topic=topic, job=job))
+    return config
+
+
 def test_a_restarted_kafka_target_forecasts_at_once_from_the_history_scalerd_exported(
         testbed, previous_scalerd, kafka, make_topic, group_name, tmp_path):
     url, series = previous_scalerd
-    deployment = unique_name("orders")
-    create_deployment(testbed.admin_api_client(), deployment, replicas=1)
-    topic = make_topic(3)
-    kafka.produce(topic, {0: 10, 1: 10, 2: 10})
-    kafka.commit(group=group_name, topic=topic, offsets_by_partition={0: 5, 1: 2, 2: 10})  # lag 13
-    config = tmp_path / "scalerd.yaml"
-    config.write_text(CONFIG.format(step=STEP, url=url, bootstrap=testbed.kafka_bootstrap, deployment=deployment,
-                                    group=group_name, topic=topic))
+    config = _lag_scene(testbed, kafka, make_topic(3), group_name, tmp_path, url=url, job="scalerd")
 
     started = time.time()
     finished = run_command(testbed, "once", config)
@@ -127,3 +132,24 @@ def test_a_restarted_kafka_target_forecasts_at_once_from_the_history_scalerd_exp
     # forecast near the exported 7-19 (not 1e6) took none of the other series.
     assert float(named["hours"]) > 1
     assert 5 <= float(named["value"].replace(",", "")) <= 100
+
+
+def test_a_history_without_samples_is_logged_once_with_the_endpoint_and_the_decision_is_reactive(
+        testbed, previous_scalerd, kafka, make_topic, group_name, tmp_path):
+    url, _ = previous_scalerd
+    config = _lag_scene(testbed, kafka, make_topic(3), group_name, tmp_path, url=url, job="nobody")
+
+    finished = run_command(testbed, "once", config)
+
+    assert finished.returncode == 0, finished.stderr
+    assert console_events(finished.stderr, "forecast_history_loaded") == []
+    [failed] = console_events(finished.stderr, "forecast_history_failed")
+    assert (failed["target"], failed["metric"]) == ("orders", "lag")
+    # The console log shows the error as Python writes a str (repr).
+    assert repr("HistoryError: " + url + '/api/v1/query_range: no samples of max(last_over_time(scalerd_metric_value{'
+                'target="orders",metric="lag",type="kafka",job="nobody"}[14999ms])) in the last 2h: is scalerd\'s'
+                " /metrics scraped by this Prometheus, and do historyFrom's labels match?") in finished.stderr
+    result = json.loads(finished.stdout)
+    assert (result["current"], result["desired"], result["applied"]) == (1, 3, True)
+    [decision] = console_events(finished.stderr, "decision")
+    assert "forecast" not in decision["message"]
