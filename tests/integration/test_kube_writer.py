@@ -10,12 +10,8 @@ import yaml
 
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import KubeWriter
-from tests.integration.kube_emulator import (
-    REPO_ROOT,
-    deployment,
-    running_emulator,
-    wait_until,
-)
+from tests.integration.daemon_support import wait_until
+from tests.integration.kube_emulator import REPO_ROOT, deployment, running_emulator
 
 MERGE_PATCH = "application/merge-patch+json"
 
