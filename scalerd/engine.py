@@ -322,6 +322,11 @@ def _window_text(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
+ROUNDING_SLACK = 0.2
+"""`predictive`: a bound that exceeds a whole count by less than this share of one replica's load asks for that count
+(at most one replica fewer than the bound's plain count). Chosen from the sweep in docs/predictive.md."""
+
+
 @dataclass(frozen=True, slots=True)
 class _PredictiveProposal:
     candidate: int
@@ -333,31 +338,44 @@ class _PredictiveProposal:
 
 
 def _predictive_proposal(
-    metric: Metric, reading: Reading, outcome: MetricOutcome, forecast: Forecast, *, current: int
+    metric: Metric, reading: Reading, outcome: MetricOutcome, forecast: Forecast, *, current: int, tolerance: float,
+    rounding_slack: float,
 ) -> _PredictiveProposal:
-    """A metric's proposal from its forecast bound, with the live proposal (tolerance 0) as a floor.
+    """A metric's proposal from its forecast bound, with the live value's own proposal as a floor.
 
-    Upwards the bound's count stands without the tolerance band (the margin is the safety). Downwards, only while
-    the bound has been holding: the bound over twice the lead time, and no scale-down window; otherwise the HPA's
-    rules (the live proposal with tolerance, under the scale-down window).
+    The floor is the smaller of the HPA's proposal (tolerance included) and the live count: where the HPA would
+    stay, so may the forecast; where it would scale up, predictive asks for at least as much. Upwards the bound's
+    count stands (the margin is the safety), less the rounding slack. Downwards, only while the bound has been
+    holding: the bound over twice the lead time, and no scale-down window; otherwise the HPA's rules (the live
+    proposal with tolerance, under the scale-down window).
     """
 
     def replicas_for(value: float) -> int:
-        bound = Reading(metric.name, value=value, partition_count=reading.partition_count)
-        return metric_outcome(metric, bound, current=current, tolerance=0.0).untolerated
+        def plain(scaled: float) -> int:
+            bound = Reading(metric.name, value=scaled, partition_count=reading.partition_count)
+            return metric_outcome(metric, bound, current=current, tolerance=0.0).untolerated
+
+        count = plain(value)
+        # Every count rule is ceil(value × k): value / count is at most one replica's load (1 / k), so taking
+        # rounding_slack of it off lowers the count by at most one.
+        return plain(value * (1 - rounding_slack / count)) if count > 0 else count
 
     live = outcome.untolerated
+    floor = min(live, outcome.proposal)
     forecast_proposal = replicas_for(forecast.value)
-    upward = max(forecast_proposal, live)
+    upward = max(forecast_proposal, floor)
     text = (
         f"{_metric_label(metric)} forecast {_amount(forecast.value)} within {_duration_text(forecast.horizon)}"
         f" ({forecast.expert}, +{_amount(forecast.margin)} margin from the last"
         f" {_window_text(forecast.error_window)} of errors) → {forecast_proposal} replicas;"
         f" live {_amount(outcome.value)} → {live}"
     )
+    if floor < live:
+        text += f"; live floor {floor} within tolerance {tolerance:g}"
     if upward >= current:
-        led_by = "forecast" if forecast_proposal >= live else "live floor"
+        led_by = "forecast" if forecast_proposal >= floor else "live floor"
         return _PredictiveProposal(upward, forecast_proposal, False, f"{text}; {led_by} leads")
+    # Below current the HPA's proposal is outside its band, so the floor is the live count itself.
     if forecast.holding:
         down = min(current, max(upward, replicas_for(forecast.down_value)))
         text += (
@@ -380,13 +398,14 @@ def decide(
     state: EngineState,
     paused: bool = False,
     forecasts: Mapping[str, Forecast] | None = None,
+    rounding_slack: float = ROUNDING_SLACK,
 ) -> tuple[Decision, EngineState]:
     """The decision for this cycle and the state after it (without the change: see `EngineState.with_change`).
 
     now: seconds on the caller's timeline (windows, periods, cooldown); wall_time: an aware datetime, for
     schedules only; paused: the config's or the Deployment annotation's pause; forecasts: for a `predictive`
     target, each metric's forecast by name (`scalerd.forecast`); a metric without one decides as without
-    `predictive` (too little history).
+    `predictive` (too little history); rounding_slack: see `ROUNDING_SLACK`.
     """
     behavior = target.behavior
     by_name = {reading.name: reading for reading in readings}
@@ -408,7 +427,10 @@ def decide(
         raw_proposals.append(outcome.untolerated)
         forecast = forecasts.get(metric.name)
         if forecast is not None and outcome.value is not None:
-            predictive = _predictive_proposal(metric, reading, outcome, forecast, current=current)
+            predictive = _predictive_proposal(
+                metric, reading, outcome, forecast, current=current, tolerance=behavior.tolerance,
+                rounding_slack=rounding_slack,
+            )
             candidates.append(predictive.candidate)
             # The windows remember what the HPA would have proposed: when the forecast stops holding, its
             # scale-down rules are the HPA's own, not held up by the forecast's earlier overshoots.

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
 from scalerd.config.model import Behavior, Target
-from scalerd.engine import EngineState, decide
+from scalerd.engine import ROUNDING_SLACK, EngineState, decide
 from scalerd.forecast import DEFAULT_QUANTILE, Forecaster
 from scalerd.metric_types.cpu import CpuMetric
 from scalerd.readings import Reading
@@ -170,7 +170,8 @@ class _SimulatedTarget:
     """
 
     def __init__(
-        self, target: Target, *, replicas: int, startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE
+        self, target: Target, *, replicas: int, startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE,
+        rounding_slack: float = ROUNDING_SLACK,
     ) -> None:
         self.target = target
         predictive = target.predictive
@@ -178,6 +179,7 @@ class _SimulatedTarget:
             metric.name: Forecaster(lead_time=predictive.lead_time, history=predictive.history, quantile=margin_quantile)
             for metric in target.metrics
         }
+        self._rounding_slack = rounding_slack
         self.replicas = replicas
         self.state = EngineState()
         self._has_cpu = any(isinstance(metric, CpuMetric) for metric in target.metrics)
@@ -237,6 +239,7 @@ class _SimulatedTarget:
             wall_time=wall_time,
             state=self.state,
             forecasts=forecasts,
+            rounding_slack=self._rounding_slack,
         )
         if decision.desired != current:
             self.state = self.state.with_change(now=now, from_replicas=current, to_replicas=decision.desired)
@@ -246,13 +249,14 @@ class _SimulatedTarget:
 
 def replay(
     target: Target, *, interval: float, rows: Iterable[TraceRow], initial_replicas: int | None = None,
-    startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE,
+    startup_delay: float = 0.0, margin_quantile: float = DEFAULT_QUANTILE, rounding_slack: float = ROUNDING_SLACK,
 ) -> Iterator[Step]:
     """Run the engine every `interval` seconds from the first row's timestamp to the last row's.
 
     `initial_replicas` defaults to the target's minReplicas (all serving at the start); a replica added at t
     serves from t + `startup_delay`, for the target and the baseline alike. A `predictive` target forecasts each
-    metric from the values it read at the earlier steps (`margin_quantile`: see `scalerd.forecast`).
+    metric from the values it read at the earlier steps (`margin_quantile`: see `scalerd.forecast`;
+    `rounding_slack`: see `scalerd.engine.ROUNDING_SLACK`).
     Yields one Step per cycle.
     """
     if not interval > 0:
@@ -261,7 +265,8 @@ def replay(
         raise ValueError(f"startup_delay must be >= 0 (got {startup_delay})")
     start_replicas = target.min_replicas if initial_replicas is None else initial_replicas
     simulated = _SimulatedTarget(
-        target, replicas=start_replicas, startup_delay=startup_delay, margin_quantile=margin_quantile
+        target, replicas=start_replicas, startup_delay=startup_delay, margin_quantile=margin_quantile,
+        rounding_slack=rounding_slack,
     )
     baseline_target = baseline_of(target)
     # A target that already is its own baseline would only repeat every decision: run it once.

@@ -49,7 +49,7 @@ def test_every_trace_gets_a_replica_per_sixteenth_of_its_mean_load():
     ],
 )
 def test_verdict(predictive_cost, predictive_under, expected):
-    outcome = Outcome(trace="t", quantile=0.8, steps=10, oracle=1000.0, hpa_cost=1000.0, hpa_under=0.2,
+    outcome = Outcome(trace="t", quantile=0.8, rounding_slack=0.2, steps=10, oracle=1000.0, hpa_cost=1000.0, hpa_under=0.2,
                       predictive_cost=predictive_cost, predictive_under=predictive_under, predictive_scale_events=0,
                       seconds=0.0)
 

@@ -1,5 +1,6 @@
-"""The engine with `predictive`: a metric's forecast bound proposes, the live proposal is a floor, scale-downs follow
-the bound only while it holds, and every limit of the HPA still applies.
+"""The engine with `predictive`: a metric's forecast bound proposes, the live value's own proposal is a floor (the
+HPA's, tolerance included, where it is below the live count), scale-downs follow the bound only while it holds, and
+every limit of the HPA still applies.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_the_sentence_names_expert_horizon_forecast_margin_and_what_leads():
 
     assert decision.message == (
         "prometheus rps forecast 5,800 within 60s (daily seasonal, +420 margin from the last 24 h of errors) → 12 replicas;"
-        " live 5,100 → 11; forecast leads; proposal 12; 10 → 12"
+        " live 5,100 → 11; live floor 10 within tolerance 0.1; forecast leads; proposal 12; 10 → 12"
     )
     assert (decision.desired, decision.reason, decision.metric_proposal, decision.forecast_proposal) == (
         12, "scale_up", 11, 12)
@@ -48,8 +49,15 @@ def test_the_sentence_names_expert_horizon_forecast_margin_and_what_leads():
     [
         pytest.param(10, 6100, forecast(5800), 13, "live floor leads; proposal 13; 10 → 13",
                      id="the-live-proposal-is-a-floor"),
-        pytest.param(10, 5020, forecast(5050), 11, "forecast leads; proposal 11; 10 → 11",
-                     id="no-tolerance-band-upwards-5050-is-11-replicas"),
+        pytest.param(10, 5020, forecast(5050), 10,
+                     "→ 10 replicas; live 5,020 → 11; live floor 10 within tolerance 0.1; forecast leads; proposal 10;"
+                     " staying at 10",
+                     id="within-the-band-a-bound-0.1-replica-above-10-asks-for-10"),
+        pytest.param(10, 5020, forecast(5150), 11, "→ 11 replicas; live 5,020 → 11; live floor 10 within tolerance 0.1;"
+                     " forecast leads; proposal 11; 10 → 11",
+                     id="within-the-band-a-bound-0.3-replica-above-10-asks-for-11"),
+        pytest.param(10, 5600, forecast(5550), 12, "→ 11 replicas; live 5,600 → 12; live floor leads; proposal 12; 10 → 12",
+                     id="outside-the-band-the-slack-never-goes-below-the-live-count"),
         pytest.param(12, 3000, forecast(4100, down=4400), 9,
                      "bound 4,400 over 120s → 9 (holding: no scale-down window); proposal 9; 12 → 9",
                      id="holding-scale-down-to-the-longer-bound-without-the-window"),
@@ -94,7 +102,7 @@ def test_cooldown_still_holds():
     age=st.sampled_from([10.0, 60.0, 400.0]),
     recommended=st.integers(min_value=0, max_value=30),
 )
-def test_without_a_forecast_exactly_as_without_predictive_and_never_below_the_live_floor(
+def test_without_a_forecast_exactly_as_without_predictive_and_never_below_the_live_floor_or_the_hpa(
     current, rps, bound, holding, age, recommended
 ):
     state = history((age, recommended))
@@ -113,6 +121,8 @@ def test_without_a_forecast_exactly_as_without_predictive_and_never_below_the_li
         assert decision.desired >= min(max(live, spec.min_replicas), spec.max_replicas), "never scales below live"
     if decision.desired > current:
         assert decision.desired - current <= max(4, current), "the HPA's scale-up policies still bound the step"
+    if not (holding and decision.desired < current):
+        assert decision.desired >= reactive.desired, "never below the HPA's own decision from the same state"
 
 
 def test_forecasts_for_a_target_without_predictive_are_ignored():
