@@ -5,12 +5,14 @@ Every series is synthetic and sampled every 15 s with a 60 s lead time, so a hor
 from __future__ import annotations
 
 import math
+import struct
+from bisect import bisect_right
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalerd.forecast import DAY, Forecaster
+from scalerd.forecast import DAY, Forecaster, _ErrorWindow, _Floats, _Times
 
 STEP = 15.0
 LEAD = 60.0
@@ -164,3 +166,99 @@ def test_deterministic_and_causal(values, cut):
     for forecast in forecasts:
         if forecast is not None:
             assert forecast.down_value >= forecast.value >= forecast.point and forecast.margin >= 0
+
+
+def test_the_daily_expert_looks_no_further_back_than_history():
+    # The daily step of test_a_daily_step_is_ready_before_it_comes_back, with a history of one day: the expert
+    # would need the half hour before one day ago, which is forgotten.
+    def load(time: float) -> float:
+        return (100.0 if (time % DAY) < 8 * 3600 else 500.0) + (time % 3600) / 360
+
+    forecaster = Forecaster(lead_time=LEAD, history=DAY, quantile=0.9)
+    experts = set()
+    for index in range(int((3 * DAY + 8 * 3600 - LEAD) // STEP) + 1):
+        forecaster.observe(index * STEP, load(index * STEP))
+        if forecaster.forecast() is not None:
+            experts.add(forecaster.forecast().expert)
+
+    assert forecaster.season_present(DAY), "the half-hour changes of one day ago are still remembered"
+    assert experts == {"last value", "damped trend"}
+
+
+ascending_times = st.lists(
+    st.tuples(st.sampled_from([0.0, 15.0, 60.0, 0.1, 1e-3]), st.floats(min_value=0, max_value=3600)),
+    min_size=1, max_size=200,
+).map(lambda steps: _accumulate(1.7e9, steps))
+
+
+def _accumulate(start: float, steps) -> list[float]:
+    """Mostly regular steps (0 repeats a time), some jittered or long ones."""
+    times, time = [], start
+    for step, jitter in steps:
+        time += step if jitter < 3000 else jitter
+        times.append(time)
+    return times
+
+
+@settings(max_examples=200, deadline=None)
+@given(times=ascending_times, dropped=st.integers(min_value=0, max_value=199), probes=st.lists(st.floats(0, 1), max_size=5))
+def test_times_give_back_every_time_exactly_and_bisect_like_a_list(times, dropped, probes):
+    kept = _Times()
+    for time in times:
+        kept.append(time)
+    dropped = min(dropped, len(times) - 1)
+    kept.drop_front(dropped)
+    live = times[dropped:]
+
+    assert len(kept) == len(live)
+    assert [kept[index] for index in range(len(live))] == live
+    assert kept[-1] == live[-1]
+    span = live[-1] - live[0]
+    for probe in [*live, *(time - 1e-7 for time in live), live[0] - 1, *(live[0] + span * p for p in probes)]:
+        assert kept.index_after(probe) == bisect_right(live, probe), probe
+
+
+def test_a_regular_series_of_times_is_one_run_of_numbers_not_a_time_per_sample():
+    kept = _Times()
+    for index in range(10_000):
+        kept.append(1.7e9 + 0.123 + index * 60.0)
+
+    assert kept.runs is None, "one run: first time and step"
+    assert (kept[0], kept[9_999], kept.index_after(1.7e9 + 60 * 5_000)) == (1.7e9 + 0.123, 1.7e9 + 0.123 + 599_940.0, 5_000)
+
+
+@settings(max_examples=100, deadline=None)
+@given(operations=st.lists(st.one_of(st.floats(-1e6, 1e6, width=32), st.integers(min_value=0, max_value=40)),
+                           max_size=300))
+def test_floats_hold_what_was_appended_less_what_was_dropped(operations):
+    floats, model = _Floats(), []
+    for operation in operations:
+        if isinstance(operation, float):
+            floats.append(operation)
+            model.append(operation)
+        else:
+            count = min(operation, len(model))
+            floats.drop_front(count)
+            del model[:count]
+        assert len(floats) == len(model)
+        assert list(floats.between(0, len(model))) == model
+    if model:
+        assert (floats[0], floats[-1]) == (model[0], model[-1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(errors=st.lists(st.one_of(st.floats(-1e4, 1e4), st.sampled_from([0.0, 1.0])), min_size=1, max_size=300), level=st.sampled_from([0.5, 0.8, 0.9]))
+def test_an_error_window_quantile_is_the_conformal_quantile_of_the_day_and_of_the_hour(errors, level):
+    def conformal(values):
+        ordered = sorted(struct.unpack("f", struct.pack("f", value))[0] for value in values)
+        return ordered[max(min(len(ordered), math.ceil((len(ordered) + 1) * level)) - 1, 0)]
+
+    window = _ErrorWindow()
+    for index, error in enumerate(errors):
+        window.add(index * 600.0, error)  # 10 minutes apart: the last 144 make the day, the last 6 the hour
+        # Asked after each error, as a forecast does: the remembered quantile must follow the window.
+        assert window.quantile(level) == conformal(errors[max(0, index - 143):index + 1])
+
+    assert len(window) == min(len(errors), 144)
+    assert window.quantile(level, within=3600.0) == conformal(errors[-6:])
+    assert window.span() == (min(len(errors), 144) - 1) * 600.0
