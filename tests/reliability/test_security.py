@@ -251,7 +251,11 @@ targets:
         listener.close()
 
     assert finished.returncode == 1  # not a Kafka broker either way
-    assert listener.outcomes and all(expected in outcome for outcome in listener.outcomes), listener.outcomes
+    # On a busy machine the client can give up (its 2 s timeout) in the middle of a handshake: such an end (an EOF,
+    # a reset) says nothing about verification, so only handshakes that completed or met the CA alert count.
+    decided = [outcome for outcome in listener.outcomes
+               if outcome == "handshake completed" or "ALERT_UNKNOWN_CA" in outcome]
+    assert decided and all(expected in outcome for outcome in decided), listener.outcomes
 
 
 def test_the_scalerd_identity_may_do_its_job_and_nothing_else(testbed, admin, daemons, tmp_path):
