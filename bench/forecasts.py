@@ -6,6 +6,9 @@
   holds, read every hour, while fed on to 14 days (the weekly expert's error windows fill up a day after it
   starts). numpy, which the forecaster imports with its first forecast, is imported before: once per process,
   not per metric (about 16 MB of RSS in a daemon with `predictive` targets).
+- `live_forecaster_bytes`: the same 8 days fed as the daemon feeds its own readings (`Forecasts.observe`, one per
+  60 s cycle, each cycle up to 1 s early or late as on a busy machine), which puts them on the interval's grid;
+  `without_grid_bytes` beside it: a forecaster fed the cycles' own times.
 - `predictive_cycle_seconds`: one daemon cycle (`Daemon.run_cycle`, the real loop, engine and forecasters; the
   cache, writer, history store and metric sources in memory, so the figure is scalerd's own work) at `--targets` predictive
   targets of two prometheus metrics each, every forecaster warmed with 2 days of samples (the daily expert on,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import math
 import os
@@ -30,6 +34,7 @@ from types import MappingProxyType
 import structlog
 
 from scalerd.config.model import Behavior, Config, Defaults, Predictive, Target
+from scalerd.daemon.forecasts import Forecasts
 from scalerd.daemon.history import History
 from scalerd.daemon.loop import Daemon
 from scalerd.forecast import Forecaster
@@ -78,6 +83,40 @@ def forecaster_bytes() -> dict:
         "points": MEMORY_POINTS, "step_seconds": STEP, "lead_time_seconds": PREDICTIVE.lead_time,
         "expert": None if forecast is None else forecast.expert, "steady_max_bytes": steady_max,
         "steady_points": STEADY_POINTS, "goal": "<= 100 KB"}}
+
+
+def live_forecaster_bytes() -> dict:
+    import numpy  # noqa: F401  (see the module's docstring)
+
+    history = samples(MEMORY_POINTS)
+    late_or_early = random.Random(3)
+    cycle_times = [time_ + late_or_early.uniform(-1.0, 1.0) for time_, _ in history]
+    cycle_times[0] = START
+    two_metrics = _config(1, predictive=True)
+    target = replace(two_metrics.targets[0], metrics=two_metrics.targets[0].metrics[:1])  # one metric: "rps"
+    config = replace(two_metrics, targets=(target,))
+    warm_up = Forecasts()  # what the first cycle imports and caches is once per process, not per metric
+    warm_up.apply(config, now=START, interval=STEP)
+    warm_up.observe(target, [Reading("rps", value=1.0)], current=2, now=START)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    forecasts = Forecasts()
+    forecasts.apply(config, now=START, interval=STEP)
+    for cycle_time, (_, value) in zip(cycle_times, history, strict=True):
+        forecasts.observe(target, [Reading("rps", value=value)], current=2, now=cycle_time)
+    gc.collect()  # what is held, not what a collection has yet to free
+    held = tracemalloc.get_traced_memory()[0] - before
+    del forecasts
+    before = tracemalloc.get_traced_memory()[0]
+    forecaster = Forecaster(lead_time=PREDICTIVE.lead_time, history=PREDICTIVE.history)
+    for cycle_time, (_, value) in zip(cycle_times, history, strict=True):
+        forecaster.observe(cycle_time, value)
+    gc.collect()
+    without_grid = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {"name": "live_forecaster_bytes", "value": held, "unit": "bytes", "params": {
+        "points": MEMORY_POINTS, "interval_seconds": STEP, "cycle_jitter_seconds": 1.0,
+        "without_grid_bytes": without_grid, "goal": "<= 100 KB"}}
 
 
 class _Cluster:
@@ -221,6 +260,7 @@ def main() -> None:
     # The decision lines are formatted as in the daemon, and written nowhere.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
     print(json.dumps(forecaster_bytes()), flush=True)
+    print(json.dumps(live_forecaster_bytes()), flush=True)
     runs = {predictive: cycle_seconds(arguments.targets, predictive=predictive) for predictive in (True, False)}
     (wall, cpu), (plain_wall, plain_cpu) = runs[True], runs[False]
     print(json.dumps({"name": "predictive_cycle_seconds", "value": round(statistics.median(wall), 4), "unit": "s",

@@ -9,8 +9,11 @@ keeps its metrics' history. A reload keeps a forecaster while its metric reads t
 metric goes away, or when what is read (query, URL, group, topics, ...) or `predictive` changes.
 
 Each cycle feeds every forecaster the metric's value with the cycle's one wall-clock reading as its time (wall
-time, so that a history loaded from Prometheus and the live samples share a timeline). A failed or held reading
-is a gap, never a zero. With too little history a forecaster has no forecast and the engine decides as without
+time, so that a history loaded from Prometheus and the live samples share a timeline), put on the grid of the
+loop's interval from the first cycle: cycles start a little late or early, and evenly spaced times cost the
+forecaster almost no memory where jittered ones cost 12 bytes each (1.3 MB over 8 days of 15 s cycles). The loop
+keeps its phase (a cycle is due one interval after the last was due), so the grid follows the cycles; a cycle that
+lands on the same grid time as the one before adds no sample. A failed or held reading is a gap, never a zero. With too little history a forecaster has no forecast and the engine decides as without
 `predictive`.
 
 History at start (`load_history`): a prometheus metric loads `predictive.history` of its own query at
@@ -75,6 +78,8 @@ class Forecasts:
     def __init__(self, *, load_history: HistoryLoader | None = None, max_loaders: int = HISTORY_LOADERS) -> None:
         self._load_history = load_history
         self._config: Config | None = None
+        self._grid: tuple[float, float] | None = None
+        """(origin, interval) of the sample times: set by the first cycle, again when the interval changes."""
         self._entries: dict[ForecastKey, _Entry] = {}
         """Replaced whole on `apply` (never changed in place), so the target threads read it without a lock."""
         self._executor = None if load_history is None else concurrent.futures.ThreadPoolExecutor(
@@ -87,6 +92,11 @@ class Forecasts:
         if config is self._config:
             return
         self._config = config
+        interval = interval or config.defaults.interval
+        if self._grid is None or self._grid[1] != interval:
+            # Whole 1/1024 s: origin + k × interval is then exact for whole-second and binary-fraction intervals,
+            # so that successive times are exactly one interval apart.
+            self._grid = (math.floor(now * 1024) / 1024, interval)
         entries = {}
         for target in config.targets:
             if target.predictive is None:
@@ -102,7 +112,7 @@ class Forecasts:
                 if self._executor is not None:
                     entry.loading = self._executor.submit(
                         self._loaded, config.defaults, target=target, metric=metric, end=now,
-                        interval=interval or config.defaults.interval)
+                        interval=interval)
         dropped = sorted(":".join(key) for key, entry in self._entries.items() if entries.get(key) is not entry)
         if dropped:
             log.info("forecasts_dropped", metrics=dropped)
@@ -114,6 +124,10 @@ class Forecasts:
         if target.predictive is None:
             return {}
         entries = self._entries
+        if not entries:
+            return {}
+        origin, interval = self._grid
+        at = origin + round((now - origin) / interval) * interval
         by_name = {reading.name: reading for reading in readings}
         forecasts = {}
         for metric in target.metrics:
@@ -123,11 +137,11 @@ class Forecasts:
             with entry.lock:
                 self._take_loaded(entry)
                 value = _value_of(metric, by_name.get(metric.name), current=current)
-                if value is not None and now > entry.last_time:
-                    entry.forecaster.observe(now, value)
-                    entry.last_time = now
+                if value is not None and at > entry.last_time:
+                    entry.forecaster.observe(at, value)
+                    entry.last_time = at
                     if entry.loading is not None:
-                        entry.since_load.append((now, value))
+                        entry.since_load.append((at, value))
                 forecast = entry.forecaster.forecast()
             if forecast is not None:
                 forecasts[metric.name] = forecast

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 from dataclasses import replace
 
@@ -57,6 +58,47 @@ def test_each_cycle_feeds_the_metric_value_at_the_cycle_time_and_too_little_hist
     times = cycles(120)
     assert result == {"rps": direct([(t, rps_at(t)) for t in times]).forecast()}
     assert result["rps"].expert in {"last value", "damped trend"}
+
+
+def test_cycle_times_are_put_on_the_interval_grid_of_the_first_cycle():
+    """A loop keeps its phase, so its cycles start within a little of first + k x interval; on that grid the
+    forecaster stores its times as one evenly spaced run (no memory per sample)."""
+    target = predictive_target()
+    forecasts = Forecasts()
+    first = START + 0.3  # any phase: the grid is the first cycle's, not the epoch's
+    forecasts.apply(make_config(target, interval=STEP), now=first)
+    late_or_early = random.Random(7)
+    jittered = [time + late_or_early.uniform(-0.4, 0.4) * STEP for time in cycles(120, first=first)]
+    jittered[0] = first
+    result = feed(forecasts, target, jittered)
+
+    origin = math.floor(first * 1024) / 1024  # whole 1/1024 s, so that every grid time is exact
+    on_grid = [origin + index * STEP for index in range(120)]
+    assert result == {"rps": direct(list(zip(on_grid, map(rps_at, jittered), strict=True))).forecast()}
+    assert forecasts._entries[("apps", "api", "rps")].last_time == on_grid[-1]
+
+
+def test_a_cycle_on_the_same_grid_time_as_the_one_before_adds_no_sample_and_a_new_interval_moves_the_grid():
+    target = predictive_target()
+    forecasts = Forecasts()
+    config = make_config(target, interval=STEP)
+    forecasts.apply(config, now=START)
+    entry = forecasts._entries[("apps", "api", "rps")]
+
+    def sample_times(*offsets: float) -> list[float]:
+        """The time of the forecaster's last sample after each cycle."""
+        times = []
+        for offset in offsets:
+            forecasts.observe(target, [Reading("rps", value=rps_at(START + offset))], current=5, now=START + offset)
+            times.append(entry.last_time - START)
+        return times
+
+    # 85 s is nearest to 60 s, which the cycle before took: no second sample for it.
+    assert sample_times(0, 60, 85, 130, 170) == [0, 60, 60, 120, 180]
+    # A reload to 15 s cycles: the grid starts again at that cycle (in whole 1/1024 s), its samples 15 s apart.
+    forecasts.apply(replace(config, defaults=replace(config.defaults, interval=15.0)), now=START + 200.6)
+    origin = math.floor(200.6 * 1024) / 1024
+    assert sample_times(200.6, 216.0, 229.1) == [origin, origin + 15, origin + 30]
 
 
 @pytest.mark.parametrize("gap", [
