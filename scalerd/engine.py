@@ -322,7 +322,7 @@ def _window_text(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-ROUNDING_SLACK = 0.2
+ROUNDING_SLACK = 0.25
 """`predictive`: a bound that exceeds a whole count by less than this share of one replica's load asks for that count
 (at most one replica fewer than the bound's plain count). Chosen from the sweep in docs/predictive.md."""
 

@@ -12,7 +12,8 @@ How a forecast is made (docs/predictive.md has the measurements behind each choi
   correlate (>= 0.5) with those one season earlier, a repeating shape rather than a level.
 - Two horizons. Upwards, the value when the lead time is up (a replica asked for now serves from then; earlier
   moments have their own replicas coming). Downwards, the largest value over twice the lead time (a removal
-  acts at once, and what replaces it takes a lead time to serve).
+  acts at once, and what replaces it takes a lead time to serve), and no less than any bound made within the
+  last lead time (each is still a forecast of a moment to come).
 - Every prediction is scored once its horizon has passed (error = actual - predicted). The expert with the least
   recent asymmetric loss (an under-forecast costs four times an over-forecast; exponentially weighted, 3-hour
   half-life) is chosen.
@@ -82,7 +83,8 @@ class Forecast:
     value: float
     """The bound over (now, now + horizon]: `point + margin`."""
     down_value: float
-    """The bound over (now, now + 2 × horizon], at least `value`: what a scale-down must still serve."""
+    """The bound over (now, now + 2 × horizon], at least `value` and every bound made within the last horizon (each
+    still covers a moment to come): what a scale-down must still serve."""
     point: float
     margin: float
     expert: str
@@ -613,9 +615,11 @@ class Forecaster:
                          short_errors.quantile(self.quantile, within=RECENT_ERROR_WINDOW))
             long_margin = max(0.0, long_errors.quantile(self.quantile)) if len(long_errors) else margin
             bound = short[chosen] + margin
+            # The bounds not yet due were made for moments still to come: a removal now must serve them too.
+            standing = max((made[2] for made in self._pending[0] if made[2] is not None), default=bound)
             forecast = Forecast(
                 value=bound,
-                down_value=max(bound, long[chosen] + long_margin),
+                down_value=max(bound, long[chosen] + long_margin, standing),
                 point=short[chosen],
                 margin=margin,
                 expert=EXPERT_NAMES[chosen],

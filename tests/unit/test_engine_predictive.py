@@ -64,7 +64,7 @@ def test_the_sentence_names_expert_horizon_forecast_margin_and_what_leads():
         pytest.param(12, 3000, forecast(4100, down=9000), 12,
                      "bound 9,000 over 120s → 12 (holding: no scale-down window); proposal 12; staying at 12",
                      id="a-scale-down-bound-above-the-count-keeps-it-never-scales-up"),
-        pytest.param(12, 3000, forecast(4100, down=4400, holding=False), 12,
+        pytest.param(12, 3000, forecast(4300, down=4400, holding=False), 12,
                      "the bound missed within 120s: HPA scale-down rules → 9; proposal 9;"
                      " limited to 12 by scaleDown stabilization window; staying at 12",
                      id="not-holding-the-hpa-window-holds"),

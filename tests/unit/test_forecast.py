@@ -57,6 +57,21 @@ def test_a_ramp_is_forecast_by_the_damped_trend_and_its_constant_error_is_the_ma
     assert forecast.down_value == pytest.approx(now_value + 2 * LEAD / STEP, abs=1e-6)
 
 
+def test_after_a_drop_a_scale_down_still_serves_the_bounds_made_before_it_until_they_are_due():
+    forecaster = fed(lambda time: 100.0, end=2 * 3600)
+    drop = 2 * 3600 + STEP
+
+    down_values = []
+    for index in range(5):
+        forecaster.observe(drop + index * STEP, 50.0)
+        forecast = forecaster.forecast()
+        assert (forecast.value, forecast.expert) == (50.0, "last value")
+        down_values.append(forecast.down_value)
+
+    # The bound of 100 made at the last sample before the drop is due 60 s after it (the 4th sample at 50).
+    assert down_values == [100.0, 100.0, 100.0, 50.0, 50.0]
+
+
 def test_a_daily_step_is_ready_before_it_comes_back():
     # 100 from 00:00 to 08:00, 500 from 08:00 to 24:00, every day, plus a little noise that repeats hourly.
     def load(time: float) -> float:
@@ -163,9 +178,12 @@ def test_deterministic_and_causal(values, cut):
     again = Forecaster.from_series(times[:cut], values[:cut], lead_time=LEAD, history=3600.0)
 
     assert again.forecast() == forecasts[cut - 1], "the forecast at a step depends on the samples up to it only"
-    for forecast in forecasts:
+    for index, forecast in enumerate(forecasts):
         if forecast is not None:
             assert forecast.down_value >= forecast.value >= forecast.point and forecast.margin >= 0
+            # The bounds of the last 3 samples (made within the 60 s horizon) are still standing.
+            standing = [earlier.value for earlier in forecasts[max(0, index - 3):index] if earlier is not None]
+            assert forecast.down_value >= max(standing, default=forecast.value)
 
 
 def test_the_daily_expert_looks_no_further_back_than_history():

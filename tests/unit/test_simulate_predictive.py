@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scalerd.config.model import Behavior, Predictive
+from scalerd.engine import ROUNDING_SLACK
 from scalerd.simulate import Summary, replay
 from tests.unit.test_simulate import rps_target, trace_rows
 
@@ -66,7 +67,7 @@ def test_before_an_hour_of_history_a_predictive_target_replays_exactly_as_the_re
     ("rounding_slack", "expected_under_steps"),
     [
         pytest.param(0.0, 9, id="no-rounding-slack"),
-        pytest.param(0.2, 18, id="the-default-rounding-slack-one-step-per-replica-more"),
+        pytest.param(ROUNDING_SLACK, 24, id="the-default-rounding-slack-one-step-per-replica-more"),
     ],
 )
 def test_a_predictable_ramp_is_served_on_time_where_the_hpa_is_late(rounding_slack, expected_under_steps):
@@ -82,8 +83,8 @@ def test_a_predictable_ramp_is_served_on_time_where_the_hpa_is_late(rounding_sla
 
     # The HPA (the baseline) reacts once a step's load is above its tolerance and serves 60 s later: behind all
     # along the ramp (119 steps). The forecast's damped trend is chosen within the ramp's first minute and
-    # covers the rest: only the first 9 steps are short of a replica. With the rounding slack, the bound (which
-    # trails the ramp a little) asks for the lower count while it is within a fifth of a replica above it, so the
-    # load passes each whole count (every 5 steps) one step before its replica serves: 9 steps more.
+    # covers the rest: only the first 9 steps are short of a replica. With the rounding slack (0.25), the bound
+    # (which trails the ramp a little) asks for the lower count while it is within a quarter of a replica above
+    # it, so the load passes each whole count (every 5 steps) one step before its replica serves: 15 steps more.
     assert summary.baseline_underprovisioned_seconds == 119 * STEP
     assert summary.underprovisioned_seconds == expected_under_steps * STEP
