@@ -241,6 +241,12 @@ class Section:
         """The nested mapping at `key`; an absent one is empty."""
         return as_mapping(self.data.get(key), self.path_of(key), self.problems, known=known)
 
+    def optional_section(self, key: str, *, known: Collection[str]) -> Section | None:
+        """The nested mapping at `key`; None when it is absent or null (an optional block that is off)."""
+        if self.data.get(key) is None:
+            return None
+        return self.section(key, known=known)
+
     def items(self, key: str) -> list[tuple[str, object]] | None:
         """(path, item) pairs of the list at `key`; an absent one is empty."""
         return as_list(self.data.get(key), self.path_of(key), self.problems)

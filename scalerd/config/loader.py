@@ -479,9 +479,7 @@ def _policies(section: Section) -> tuple[ScalingPolicy, ...]:
 
 def _fallback(target: Section) -> Fallback | None:
     """The contract bounds only the count (>= 0): like a schedule's, a fallback count is clipped to the bounds."""
-    if target.data.get("fallback") is None:
-        return None
-    section = target.section("fallback", known=_FALLBACK_FIELDS)
+    section = target.optional_section("fallback", known=_FALLBACK_FIELDS)
     if section is None:
         return None
     failure_threshold = section.integer("failureThreshold", minimum=1, default=DEFAULT_FAILURE_THRESHOLD)
@@ -499,9 +497,7 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _predictive(target: Section) -> Predictive | None:
-    if target.data.get("predictive") is None:
-        return None
-    section = target.section("predictive", known=_PREDICTIVE_FIELDS)
+    section = target.optional_section("predictive", known=_PREDICTIVE_FIELDS)
     if section is None:
         return None
     return Predictive(
@@ -512,9 +508,7 @@ def _predictive(target: Section) -> Predictive | None:
 
 
 def _history_from(predictive: Section) -> HistoryFromPrometheus | None:
-    if predictive.data.get("historyFrom") is None:
-        return None
-    section = predictive.section("historyFrom", known=_HISTORY_FROM_FIELDS)
+    section = predictive.optional_section("historyFrom", known=_HISTORY_FROM_FIELDS)
     if section is None:
         return None
     if "prometheus" not in section.data:
