@@ -2,10 +2,16 @@
 
 Times are Unix seconds. The daemon decides a cycle at its clock reading `now` and writes a little later (metric
 reads, retries); the audit log shows the write, not `now`. So each write is dated by its *intent*: the first
-attempt of its retry chain (a 503 or 429 answered before the success is still the same decision), and the checks
-allow `tolerance` seconds for what happens between `now` and that first attempt (the metric reads, bounded by the
-Prometheus timeout). A check that uses the tolerance is never stricter than the daemon's own rule: whatever it
-reports is a real breach.
+attempt of its retry chain (a 503 or 429 answered before the success is still the same decision), but never before
+the decision's own `now` (the time in its write-ahead intent id): an attempt before it was another decision's (one
+that gave up, or a leader killed between a refused attempt and its retry). The checks allow `tolerance` seconds
+for what happens between `now` and that first attempt (the metric reads, bounded by the Prometheus timeout). A
+check that uses the tolerance is never stricter than the daemon's own rule: whatever it reports is a real breach.
+
+The daemon dates a change at its decision's `now`, the HPA when the scale Update returned
+(kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go, `reconcileAutoscaler`: `storeScaleEvent`
+after a successful `Scales().Update`, `timestampedScaleEvent{..., time.Now(), ...}`): neither before the decision.
+A write dated before its own decision puts its policy window on counts that neither rule counts any more.
 """
 from __future__ import annotations
 
@@ -49,6 +55,11 @@ class AppliedDecision:
     intent: str | None = None
     """The id of the write-ahead intent the change was written under (`scalerd.writeahead.Intent.id`)."""
 
+    @property
+    def decided(self) -> float | None:
+        """The decision's clock reading: the time in its intent id (`Intent.id` is `by@at`)."""
+        return None if self.intent is None else float(self.intent.rpartition("@")[2])
+
 
 @dataclass(frozen=True)
 class Write:
@@ -56,7 +67,7 @@ class Write:
 
     deployment: str
     intent: float
-    """The first attempt of its retry chain."""
+    """The first attempt of its retry chain, or its decision's clock reading if that came later."""
     landed: float
     current: int
     desired: int
@@ -86,10 +97,9 @@ SUCCESS_LIMIT = 300
 
 
 def retry_chains(attempts: Iterable[Attempt]) -> dict[str, list[tuple[float, float]]]:
-    """Per deployment, (intent, landed) of each successful write: failed attempts join the success after them.
-
-    A write that gave up merges into the next success and dates it earlier: that only makes gaps look longer,
-    so the cooldown and policy checks stay on the lenient side.
+    """Per deployment, (first attempt, landed) of each successful write: failed attempts join the success after
+    them, whoever made them (the audit log names one user for every process); `join_writes` cuts off the ones
+    made before the decision that landed.
     """
     chains: dict[str, list[tuple[float, float]]] = {}
     chain_start: dict[str, float] = {}
@@ -119,11 +129,15 @@ def join_writes(attempts: Iterable[Attempt], decisions: Iterable[AppliedDecision
             violations.append(Violation("attributed writes", (
                 f"{deployment}: {len(landed)} scale writes in the audit log, {len(claimed)} applied decisions")))
         writes.extend(
-            Write(deployment=deployment, intent=intent, landed=landed_at, current=decision.current,
-                  desired=decision.desired, identity=decision.identity)
-            for (intent, landed_at), decision in zip(landed, claimed)
+            Write(deployment=deployment, intent=_dated(first_attempt, decision), landed=landed_at,
+                  current=decision.current, desired=decision.desired, identity=decision.identity)
+            for (first_attempt, landed_at), decision in zip(landed, claimed)
         )
     return sorted(writes, key=lambda write: write.landed), violations
+
+
+def _dated(first_attempt: float, decision: AppliedDecision) -> float:
+    return first_attempt if decision.decided is None else max(first_attempt, decision.decided)
 
 
 def check_bounds(writes: Iterable[Write], rules: Mapping[str, Rules]) -> list[Violation]:

@@ -51,6 +51,26 @@ def test_writes_are_joined_to_decisions_in_order_and_unowned_writes_reported():
         "attributed writes: api: 0 scale writes in the audit log, 1 applied decisions"]
 
 
+def test_a_refused_attempt_before_the_decision_does_not_date_the_write_that_follows_it():
+    """The failed soak run of 2026-12-05 (target soak-4b23be-20, times in seconds after 10:53:00 UTC): leader a
+    changed 4 -> 6 at its 11.949 clock reading, tried 6 -> 7 at 18.046 (answered 409), was SIGKILLed; b took over
+    at 22.590 and changed 6 -> 9 (decided 22.591, landed 22.70), then 9 -> 4 by fallback (decided 30.591).
+    a's refused attempt is not b's: b's write is dated from its own decision, and both changes keep the
+    policies (4 -> 6 is outside b's 10 s window; 9 -> 4 is 6 - 2 from the count at 20.591)."""
+    attempts = [Attempt("web", 12.0, 200), Attempt("web", 18.046, 409), Attempt("web", 22.70, 200),
+                Attempt("web", 30.66, 200)]
+    decisions = [AppliedDecision("web", 12.04, 4, 6, "a", intent="a@11.949"),
+                 AppliedDecision("web", 22.77, 6, 9, "b", intent="b@22.591"),
+                 AppliedDecision("web", 30.70, 9, 4, "b", intent="b@30.591")]
+
+    writes, violations = join_writes(attempts, decisions)
+
+    assert [(write.intent, write.landed) for write in writes] == [(12.0, 12.0), (22.591, 22.70), (30.66, 30.66)]
+    assert violations == []
+    assert check_policies(writes, BY_NAME, tolerance=2.0) == []
+    assert check_cooldown(writes, BY_NAME, tolerance=2.0) == []
+
+
 @pytest.mark.parametrize(("desired", "breaches"), [
     pytest.param(1, 0, id="at-min"),
     pytest.param(12, 0, id="at-max"),
