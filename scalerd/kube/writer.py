@@ -230,6 +230,7 @@ class KubeWriter:
         retrying = Retrying(
             retry=retry_if_exception(is_retryable), wait=self._wait,
             stop=lambda state: self._over_budget(state, progress), sleep=self._sleep, reraise=True,
+            before_sleep=functools.partial(_log_retry, verb=verb, namespace=namespace, name=name),
         )
         try:
             answer = retrying(attempt)
@@ -297,6 +298,14 @@ class KubeWriter:
             return False
         progress.refused_wait = state.upcoming_sleep
         return True
+
+
+def _log_retry(state: RetryCallState, *, verb: str, namespace: str, name: str) -> None:
+    """The wait before the next attempt, as chosen: `retry_after` is the server's header when it sent one."""
+    error = state.outcome.exception()
+    log.info("kube_write_retry", verb=verb, namespace=namespace, name=name, attempt=state.attempt_number,
+             code=error.status or NO_ANSWER, retry_after=retry_after_header(error),
+             retry_in=round(state.upcoming_sleep, 3))
 
 
 def _involved_object(involved: DeploymentView | dict, namespace: str) -> dict:

@@ -7,7 +7,6 @@ log shows every attempt, refused ones too.
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 from kubernetes import client as kube_client
@@ -76,8 +75,11 @@ def test_429_waits_the_retry_after_each_time_and_the_busy_target_is_skipped_not_
 
     attempts = scale_attempts(audit_lines(testbed.audit_path), deployments=[deployment])
     assert [attempt.status for attempt in attempts] == [429, 429, 200]
+    # The waits the writer chose were the server's, and it waited them out between the attempts the server saw.
+    assert [(line["attempt"], line["retry_after"], line["retry_in"])
+            for line in events_named(daemon, "kube_write_retry")] == [(1, "2", 2.0), (2, "2", 2.0)]
     gaps = [later.ts - earlier.ts for earlier, later in itertools.pairwise(attempts)]
-    assert all(2.0 <= gap < 2.5 for gap in gaps), gaps
+    assert all(gap >= 2.0 for gap in gaps), gaps
     # While its write waited 4 s, the target's later cycles were skipped, not queued behind it.
     assert len(events_named(daemon, "target_skipped")) >= 2
     assert [(line["current"], line["desired"]) for line in decisions if line["applied"]] == [(2, 5)]
@@ -110,17 +112,14 @@ def test_after_every_watch_is_dropped_a_change_made_by_someone_else_is_seen_and_
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="scaled to 5")
 
     testbed.control.drop_watches()
-    dropped_at = time.monotonic()
     kube_client.AppsV1Api(admin).patch_namespaced_deployment_scale(deployment, NAMESPACE, {"spec": {"replicas": 8}})
     wait_until(lambda: replicas_of(admin, deployment) == 5, timeout=10, what="the outside change to 8 undone")
-    corrected_after = time.monotonic() - dropped_at
 
+    # The cache resumed its watch from its last resourceVersion: the decision saw 8, not its stale 5 (which would
+    # have decided "no change" and left 8 standing past the deadline above).
     applied = [(line["current"], line["desired"]) for line in daemon.wait_for_applied(2, deployment=deployment)]
     assert applied == [(2, 5), (8, 5)]
     assert scale_statuses(testbed.audit_path, deployment) == [200, 200]
-
-    # The cache resumed its watch from its last resourceVersion: the decision saw 8, not its stale 5.
-    assert corrected_after < 3.0, corrected_after
 
 
 def test_a_stalled_write_overruns_its_cycle_and_is_neither_stacked_nor_repeated(testbed, admin, scene, daemons):
