@@ -118,7 +118,9 @@ def test_a_failed_metric_exits_1_and_every_metric_is_still_printed(world, tmp_pa
         ("pick", None, None, "query returned 2 series, expected 1"),
         ("quiet", 0, 0, None),
     ]
-    assert elapsed < 2.0 + 3.0, elapsed  # the broker's 2 s timeout plus the command's own work, never a hang
+    # The down broker cost its 2 s timeout, then the command ended: the generous ceiling (ten timeouts) is for a
+    # hang, never for a busy machine.
+    assert elapsed < 10 * 2.0, elapsed
 
 
 def test_table_output(world):
@@ -212,6 +214,6 @@ targets:
         ("ghost", None, f"kafka {testbed.kafka_bootstrap}: topic '{ghost}' not found"),
         ("rps", None, f"{silent_url}/api/v1/query: no answer within 2s"),
     ]
-    # Each source within its own timeout, read side by side: the longest timeout here (Kafka's 3 s) plus the
-    # command's own work (3.2-3.3 s in all under two busy loops), never a hang.
-    assert seconds < 3.0 + 2.0, seconds
+    # The silent Prometheus was cut at its 2 s timeout (the error names it) and the missing topic cost nothing
+    # beside the good lag; the generous ceiling (ten of the longest timeout) is for a hang, never a busy machine.
+    assert seconds < 10 * 3.0, seconds

@@ -179,7 +179,8 @@ def test_a_broker_that_is_down_gives_an_error_within_the_timeout_never_a_zero_la
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         down = f"127.0.0.1:{probe.getsockname()[1]}"
-    source = KafkaSource(KafkaSettings(bootstrap_servers=down, timeout=2.0))
+    timeout = 2.0
+    source = KafkaSource(KafkaSettings(bootstrap_servers=down, timeout=timeout))
     try:
         started = time.monotonic()
         readings = read(source, lag_metric("g", "orders"), lag_metric("h", "refunds"))
@@ -190,7 +191,9 @@ def test_a_broker_that_is_down_gives_an_error_within_the_timeout_never_a_zero_la
     assert [reading.error for reading in readings] == [
         f"kafka {down}: cannot read topic metadata: Failed to get metadata: Local: Broker transport failure"] * 2
     assert [reading.value for reading in readings] == [None, None]
-    assert elapsed < 2.5
+    # One timeout for the cluster, shared by its metrics (librdkafka waits all of it for a broker that is down):
+    # a timeout per metric would take two. The timeout's worth of slack is for a busy machine.
+    assert elapsed < 2 * timeout, elapsed
 
 
 def test_a_per_metric_bootstrap_override_reads_that_cluster_only(testbed, kafka, make_topic, group_name):

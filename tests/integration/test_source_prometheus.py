@@ -110,5 +110,7 @@ def test_a_server_that_never_answers_times_out_naming_the_url():
         source.close()
         silent.close()
 
+    # The error names the timeout the request was sent with; it waited that long, and was cut then, not hung: the
+    # generous ceiling (ten timeouts) is for a source that ignores its timeout, never for a busy machine.
     assert reading == Reading(name="m", error=f"{url}/api/v1/query: no answer within 0.5s")
-    assert 0.5 <= elapsed < 1.5
+    assert 0.5 <= elapsed < 10 * 0.5
