@@ -11,9 +11,10 @@ write that makes it. The order of a change is
 Whoever reads a record with an intent still in it (a successor after a kill, or the same leader after a write
 whose answer never came) settles it with `settle` against the Deployment's count now:
 
-- count == intent.to: the change happened. It counts as made at the intent's time, which is the decision's own
-  clock reading: the time the leader itself would have recorded, so cooldown, stabilization and rate limits go on
-  exactly as if the leader had lived.
+- count == intent.to: the change happened. It counts as made at the intent's time, the decision's own clock
+  reading. A leader that saw its write answered dates the change at the answer, as the HPA dates its scale events
+  (step 3, `confirmed(at=...)`); when the answer never came, the intent's time is what is known, and the
+  successor holds cooldown and rate limits from it.
 - count == intent.from: the change did not happen; the state is the one before it.
 - any other count: someone else changed the Deployment meanwhile; whether ours landed first is unknown. The change
   from `from` to the count is recorded as made now (the latest it can have been): cooldown and rate limits then
@@ -79,14 +80,15 @@ class TargetRecord:
                                 at=intent.at)
         return cls(state=state, intent=intent, decision=decision)
 
-    def confirmed(self, *, applied: bool) -> TargetRecord:
-        """Step 3: the intent's outcome, once the scale write's answer is known."""
+    def confirmed(self, *, applied: bool, at: float | None = None) -> TargetRecord:
+        """Step 3: the intent's outcome, once the scale write's answer is known; an applied change is dated `at`
+        (wall seconds: when the answer came), or the intent's time when that is unknown (a settled intent)."""
         if self.intent is None:
             return self
         state = self.state
         if applied:
-            state = state.with_change(now=self.intent.at, from_replicas=self.intent.from_replicas,
-                                      to_replicas=self.intent.to_replicas)
+            state = state.with_change(now=self.intent.at if at is None else at,
+                                      from_replicas=self.intent.from_replicas, to_replicas=self.intent.to_replicas)
         return replace(self, state=state, intent=None)
 
 

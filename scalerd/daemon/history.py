@@ -160,8 +160,12 @@ class History:
         return intent, outcome
 
     def record_outcome(self, view: DeploymentView, decision: Decision, *, state: EngineState,
-                       outcome: WriteOutcome, clock: Clock) -> EngineState:
+                       outcome: WriteOutcome, clock: Clock, answered: float) -> EngineState:
         """Step 3: the scale write's answer; returns the state to go on with (with the change when applied).
+
+        An applied change is dated `answered` (monotonic: when the answer came, after any retries), as the HPA
+        dates its scale events (horizontal.go: `storeScaleEvent` after `Scales().Update` returned, at
+        `time.Now()`): its policy periods and the cooldown run from when the count had surely changed.
 
         A write that got no final answer (`failed`: retries spent on 5xx or timeouts) may still land: its intent
         stays, memory is dropped, and the next cycle settles it against the count like a successor would.
@@ -173,10 +177,9 @@ class History:
             self._states.pop(key, None)
             return state
         if record is not None and record.intent is not None and outcome.status != WriteStatus.DRY_RUN:
-            self._store.stage(key, record.confirmed(applied=outcome.applied))
+            self._store.stage(key, record.confirmed(applied=outcome.applied, at=answered + clock.wall_offset))
         if outcome.applied:
-            state = state.with_change(now=clock.monotonic, from_replicas=decision.current,
-                                      to_replicas=decision.desired)
+            state = state.with_change(now=answered, from_replicas=decision.current, to_replicas=decision.desired)
         self._states[key] = state
         return state
 

@@ -63,7 +63,9 @@ HPA_SYNC_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class CycleClock:
     """The cycle's one reading of time: both clocks, read together at its start and handed down to everything
-    the cycle decides and persists (so the monotonic history and the wall-clock stored one agree exactly)."""
+    the cycle decides and persists (so the monotonic history and the wall-clock stored one agree exactly). Only
+    a change's own time is read later, on the monotonic clock when its scale write answered
+    (`History.record_outcome`), and stored through this reading's `wall_offset`."""
 
     monotonic: float
     wall: float
@@ -346,7 +348,8 @@ class Daemon:
                                   detail=f"the intent could not be stored first ({stored.status}): {stored.detail}")
                 break
             outcome = self._writer.scale(view=view, replicas=decision.desired)
-            new_state = self._history.record_outcome(view, decision, state=new_state, outcome=outcome, clock=clock)
+            new_state = self._history.record_outcome(view, decision, state=new_state, outcome=outcome, clock=clock,
+                                                     answered=self._monotonic())
             if outcome.status != WriteStatus.CONFLICT or attempt == MAX_DECIDE_ATTEMPTS:
                 break
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from scalerd.config.model import PrometheusSettings
+from scalerd.config.model import Behavior, PolicyType, PrometheusSettings, ScalingPolicy, ScalingRules
 from scalerd.daemon.history import LAST_DECISION_ANNOTATION, STATE_ANNOTATION
 from scalerd.daemon.loop import MAX_DECIDE_ATTEMPTS, PAUSED_ANNOTATION, Daemon
 from scalerd.engine import EngineState
@@ -624,6 +624,31 @@ def test_a_cycle_reads_the_wall_clock_once_and_persists_its_state_at_that_readin
     # The takeover's hold of the current count, and this cycle's proposal: both at the one reading.
     assert persisted.recommendations == ((WALL_START, 2), (WALL_START, 5))
     assert wall.readings == [WALL_START]
+
+
+def test_a_change_counts_from_when_its_scale_write_answered_as_the_hpas_scale_events_do():
+    """The HPA stores a scale event once its scale Update returned (kubernetes/kubernetes
+    pkg/controller/podautoscaler/horizontal.go: `storeScaleEvent` after `Scales().Update`, stamped `time.Now()`):
+    a write that spent 3 s on retries (429, 503) holds the policy's period 3 s past the decision, here and in the
+    store a successor reads."""
+    up_3_per_10s = ScalingRules(stabilization_window=0.0, policies=(ScalingPolicy(PolicyType.PODS, 3, 10.0),))
+    bed = Harness(make_config(rps_target(behavior=Behavior(cooldown=0.0, scale_up=up_3_per_10s))))
+    bed.cluster.add("api", replicas=2)
+    bed.set_rps(95.0)
+    answer_scale = bed.writer.scale
+
+    def scale_after_retries(*, view, replicas):
+        bed.clocks.advance(3.0)
+        return answer_scale(view=view, replicas=replicas)
+
+    bed.writer.scale = scale_after_retries
+    [first] = bed.daemon.run_cycle()
+    bed.clocks.advance(8.0)  # 11 s after the first decision, 8 s after its write answered
+    [second] = bed.daemon.run_cycle()
+
+    assert (first.current, first.desired, first.applied) == (2, 5, True)
+    assert (second.current, second.desired, second.reason, second.applied) == (5, 5, "rate_limited", False)
+    assert bed.persisted[("apps", "api")].state.scale_events == ((WALL_START + 3.0, 3),)
 
 
 def test_a_new_leader_reads_the_persisted_state_on_the_cycles_one_clock_reading():
