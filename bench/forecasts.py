@@ -31,8 +31,6 @@ import tracemalloc
 from dataclasses import replace
 from types import MappingProxyType
 
-import structlog
-
 from scalerd.config.model import Behavior, Config, Defaults, Predictive, Target
 from scalerd.daemon.forecasts import Forecasts
 from scalerd.daemon.history import History
@@ -41,6 +39,7 @@ from scalerd.forecast import Forecaster
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
 from scalerd.kube.writer import WriteOutcome
+from scalerd.logs import configure_logging
 from scalerd.metric_types.prometheus import PrometheusMetric
 from scalerd.readings import Reading
 
@@ -257,8 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=1000)
     arguments = parser.parse_args()
-    # The decision lines are formatted as in the daemon, and written nowhere.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    # The decision lines go through the daemon's own pipeline (its default console format, redaction included)
+    # and are written nowhere.
+    configure_logging(log_format="console", stream=open(os.devnull, "w"))  # noqa: SIM115
     print(json.dumps(forecaster_bytes()), flush=True)
     print(json.dumps(live_forecaster_bytes()), flush=True)
     runs = {predictive: cycle_seconds(arguments.targets, predictive=predictive) for predictive in (True, False)}

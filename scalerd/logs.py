@@ -8,6 +8,7 @@ registered secret string has that string masked wherever it appears, in any key,
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import sys
@@ -44,11 +45,13 @@ class SecretRedactor:
         return {key: self._redact_item(key, value) for key, value in event_dict.items()}
 
     def _redact_item(self, key: Any, value: Any) -> Any:
-        if isinstance(key, str) and SECRET_KEY.search(key) and value not in (None, "", False):
+        if isinstance(key, str) and _secret_key(key) and value not in (None, "", False):
             return REDACTED
         return self._redact_value(value)
 
     def _redact_value(self, value: Any) -> Any:
+        if value is None or type(value) in _PLAIN_TYPES:  # most of a decision line: nothing to look into
+            return value
         if isinstance(value, str):
             return self._mask(value)
         if isinstance(value, dict):
@@ -64,6 +67,15 @@ class SecretRedactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
+
+
+_PLAIN_TYPES = (bool, int, float)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Remembered: a daemon logs the same few dozen keys on every line."""
+    return SECRET_KEY.search(key) is not None
 
 
 REDACTOR = SecretRedactor()
