@@ -1,17 +1,19 @@
 """The soak's promises, checked from what the run left behind: pure functions over records, no I/O.
 
 Times are Unix seconds. The daemon decides a cycle at its clock reading `now` and writes a little later (metric
-reads, retries); the audit log shows the write, not `now`. So each write is dated by its *intent*: the first
-attempt of its retry chain (a 503 or 429 answered before the success is still the same decision), but never before
-the decision's own `now` (the time in its write-ahead intent id): an attempt before it was another decision's (one
-that gave up, or a leader killed between a refused attempt and its retry). The checks allow `tolerance` seconds
-for what happens between `now` and that first attempt (the metric reads, bounded by the Prometheus timeout). A
-check that uses the tolerance is never stricter than the daemon's own rule: whatever it reports is a real breach.
+reads, retries); the audit log shows the write, not `now`. So each write is dated by its *intent*: its decision's
+`now`, the time in its write-ahead intent id (for a decision without one, the first attempt of its retry chain).
+Not by the first attempt the audit log joins to it: an attempt before the decision was another decision's (one that
+gave up, or a leader killed between a refused attempt and its retry), and metric reads on a busy machine put even
+its own first attempt seconds after `now`.
 
-The daemon dates a change at its decision's `now`, the HPA when the scale Update returned
-(kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go, `reconcileAutoscaler`: `storeScaleEvent`
-after a successful `Scales().Update`, `timestampedScaleEvent{..., time.Now(), ...}`): neither before the decision.
-A write dated before its own decision puts its policy window on counts that neither rule counts any more.
+A change counts from when it landed. The daemon dates it when its scale write answered, as the HPA does
+(kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go, `reconcileAutoscaler`: `storeScaleEvent` after
+a successful `Scales().Update`, `timestampedScaleEvent{..., time.Now(), ...}`), which is a moment after it landed;
+a change that spent seconds on 429s before landing is inside a policy period those seconds longer than its intent
+says. The checks allow `tolerance` seconds for the rest (an answer lost and confirmed by a later read; a change a
+successor settled, dated by its intent). A check that uses the tolerance is never stricter than the daemon's own
+rule: whatever it reports is a real breach.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class Write:
 
     deployment: str
     intent: float
-    """The first attempt of its retry chain, or its decision's clock reading if that came later."""
+    """Its decision's clock reading; the first attempt of its retry chain for a decision that names no intent."""
     landed: float
     current: int
     desired: int
@@ -98,8 +100,7 @@ SUCCESS_LIMIT = 300
 
 def retry_chains(attempts: Iterable[Attempt]) -> dict[str, list[tuple[float, float]]]:
     """Per deployment, (first attempt, landed) of each successful write: failed attempts join the success after
-    them, whoever made them (the audit log names one user for every process); `join_writes` cuts off the ones
-    made before the decision that landed.
+    them, whoever made them (the audit log names one user for every process).
     """
     chains: dict[str, list[tuple[float, float]]] = {}
     chain_start: dict[str, float] = {}
@@ -137,7 +138,7 @@ def join_writes(attempts: Iterable[Attempt], decisions: Iterable[AppliedDecision
 
 
 def _dated(first_attempt: float, decision: AppliedDecision) -> float:
-    return first_attempt if decision.decided is None else max(first_attempt, decision.decided)
+    return first_attempt if decision.decided is None else decision.decided
 
 
 def check_bounds(writes: Iterable[Write], rules: Mapping[str, Rules]) -> list[Violation]:
@@ -178,20 +179,21 @@ def check_cooldown(writes: Sequence[Write], rules: Mapping[str, Rules], *, toler
 def check_policies(writes: Sequence[Write], rules: Mapping[str, Rules], *, tolerance: float) -> list[Violation]:
     """The HPA's Pods policy: a change may move at most `value` away from the count one `period` before it.
 
-    `now - period` lies up to `tolerance` before this write's intent minus the period, and each earlier change
-    happened up to `tolerance` before its own intent: every count the Deployment may have had at that moment
-    is a candidate, and the limit is taken from the most favourable one.
+    The counts are the Deployment's as the writes landed; `now - period` is this write's intent minus the period,
+    and every count the Deployment had within `tolerance` of that moment is a candidate: the limit is taken from
+    the most favourable one.
     """
     violations = []
     for deployment, history in _by_deployment(writes).items():
         rule = rules[deployment]
-        intents = [write.intent for write in history]
+        history.sort(key=lambda write: write.landed)
+        landings = [write.landed for write in history]
         for index, write in enumerate(history):
             if write.desired == write.current:
                 continue
             scaling_up = write.desired > write.current
             period, pods = (rule.up_period, rule.up_pods) if scaling_up else (rule.down_period, rule.down_pods)
-            counts = _counts_between(history[:index], intents[:index], start=write.intent - period - tolerance,
+            counts = _counts_between(history[:index], landings[:index], start=write.intent - period - tolerance,
                                      end=write.intent - period + tolerance, initial=history[0].current)
             if scaling_up and write.desired > max(counts) + pods:
                 violations.append(Violation("policy window", (
@@ -259,11 +261,11 @@ def _by_deployment(writes: Iterable[Write]) -> dict[str, list[Write]]:
     return grouped
 
 
-def _counts_between(history: Sequence[Write], intents: Sequence[float], *, start: float, end: float,
+def _counts_between(history: Sequence[Write], landings: Sequence[float], *, start: float, end: float,
                     initial: int) -> list[int]:
-    """Every replica count the Deployment may have had between `start` and `end`, given earlier writes."""
-    before = bisect.bisect_right(intents, start)
+    """Every replica count the Deployment had between `start` and `end`, given earlier writes and their landings."""
+    before = bisect.bisect_right(landings, start)
     counts = [history[before - 1].desired if before else initial]
-    counts += [write.desired for write in history[before:bisect.bisect_right(intents, end)]]
+    counts += [write.desired for write in history[before:bisect.bisect_right(landings, end)]]
     return counts
 

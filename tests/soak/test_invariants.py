@@ -65,10 +65,27 @@ def test_a_refused_attempt_before_the_decision_does_not_date_the_write_that_foll
 
     writes, violations = join_writes(attempts, decisions)
 
-    assert [(write.intent, write.landed) for write in writes] == [(12.0, 12.0), (22.591, 22.70), (30.66, 30.66)]
+    assert [(write.intent, write.landed) for write in writes] == [(11.949, 12.0), (22.591, 22.70), (30.591, 30.66)]
     assert violations == []
     assert check_policies(writes, BY_NAME, tolerance=2.0) == []
     assert check_cooldown(writes, BY_NAME, tolerance=2.0) == []
+
+
+def test_a_change_counts_in_the_windows_from_when_it_landed_not_from_its_first_refused_attempt():
+    """5 -> 8 decided at 0, refused (429) until it landed at 4.0: the daemon, like the HPA, dates it when the write
+    answered, so at 13.0 it is inside the scale-down period and 8 -> 3 is 5 - 2 from the count before it."""
+    attempts = [Attempt("web", 0.05, 429), Attempt("web", 1.1, 429), Attempt("web", 4.0, 200),
+                Attempt("web", 13.1, 200)]
+    decisions = [AppliedDecision("web", 4.01, 5, 8, "a", intent="a@0.000"),
+                 AppliedDecision("web", 13.11, 8, 3, "a", intent="a@13.000")]
+
+    writes, _ = join_writes(attempts, decisions)
+
+    assert check_policies(writes, BY_NAME, tolerance=2.0) == []
+    assert [str(violation) for violation in check_policies(
+        [*writes, Write("web", intent=16.0, landed=16.1, current=3, desired=2, identity="a")], BY_NAME,
+        tolerance=2.0)] == ["policy window: web: 3->2 at 16.000; 10s earlier it was at least 8, and the policy "
+                            "allows 2 Pods per 10s"]
 
 
 @pytest.mark.parametrize(("desired", "breaches"), [
