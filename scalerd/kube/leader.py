@@ -144,6 +144,10 @@ class LeaseElection:
         """What to change when the Lease cannot be used at all (403, or 404 on create); None otherwise."""
         self._attempt_answered = False
         self._attempt_refused = False
+        self.taken: dict[str, Any] = {}
+        """How the last write that made this instance the holder found the Lease (`lease_acquired`'s fields):
+        `taken` created, released (no holder), expired (`previous_holder`'s record `unchanged_for` seconds, at
+        least the lease duration, by this process's clock) or own_record (it already named this instance)."""
 
     def holds_record(self) -> bool:
         """Whether the last record seen names this instance as holder (client-go's IsLeader)."""
@@ -174,6 +178,7 @@ class LeaseElection:
             try:
                 self._remember(self._store.replace(self._with_record(self._lease, renewal)))
                 self._attempt_answered = True
+                self.taken = {"taken": "own_record"}
                 return True
             except ApiException as error:
                 log.info("lease_renew_fast_path_failed", lease=self._describe(), code=error.status,
@@ -187,6 +192,7 @@ class LeaseElection:
             return False
         self._attempt_answered = True
         if current is None:
+            self.taken = {"taken": "created"}
             return self._write(self._store.create, self._new_lease(wanted))
 
         self._lease = current
@@ -197,8 +203,14 @@ class LeaseElection:
         if record.holder_identity and self.lease_valid(now) and not self.holds_record():
             return False
         if self.holds_record():
+            self.taken = {"taken": "own_record"}
             wanted = replace(wanted, acquire_time=record.acquire_time, lease_transitions=record.lease_transitions)
+        elif record.holder_identity:
+            self.taken = {"taken": "expired", "previous_holder": record.holder_identity,
+                          "unchanged_for": round(now - self.observed_at, 3)}
+            wanted = replace(wanted, lease_transitions=record.lease_transitions + 1)
         else:
+            self.taken = {"taken": "released"}
             wanted = replace(wanted, lease_transitions=record.lease_transitions + 1)
         return self._write(self._store.replace, self._with_record(current, wanted))
 
@@ -347,17 +359,19 @@ class LeaderElector:
             if self._stopping.is_set():
                 return
             was_leading = self._leading
+            renewed_ago = self._clock() - self._renewal_started_at
             if renewed:
                 self._renewal_started_at = started
                 self._leading = True
-            elif was_leading and (not self._election.holds_record()
-                                  or self._clock() - self._renewal_started_at >= self._renew_deadline):
+            elif was_leading and (not self._election.holds_record() or renewed_ago >= self._renew_deadline):
                 self._leading = False
         if self._leading != was_leading:
             if self._leading:
-                log.info("lease_acquired", identity=self.identity)
+                log.info("lease_acquired", identity=self.identity, **self._election.taken)
             else:
-                log.warning("lease_lost", identity=self.identity, holder=self._election.observed.holder_identity)
+                # renewed_ago (this process's clock): the renew deadline or more, unless another holder showed up.
+                log.warning("lease_lost", identity=self.identity, holder=self._election.observed.holder_identity,
+                            renewed_ago=round(renewed_ago, 3))
             self._notify(self._leading)
 
     def _run(self) -> None:

@@ -93,6 +93,16 @@ def lease_holder(api_client, lease_name: str) -> str | None:
     return lease.spec.holder_identity
 
 
+def how_taken(daemon: ScalerdDaemon) -> dict:
+    """How `daemon` found the Lease it first acquired, from its `lease_acquired` line (scalerd.kube.leader): `taken`
+    (created, released, expired, own_record), and for an expired one the `previous_holder` and the seconds its record
+    stood `unchanged_for` by the daemon's own clock. Timing a take-over by the wall clock measures the machine."""
+    [first, *_later] = wait_until(
+        lambda: [line for line in daemon.log_events() if line.get("event") == "lease_acquired"], timeout=10,
+        what=f"{daemon.identity}'s lease_acquired")
+    return {key: first[key] for key in ("taken", "previous_holder", "unchanged_for") if key in first}
+
+
 def stored_record(api_client, deployment: str, *, lease: str = "scalerd",
                   namespace: str = NAMESPACE) -> TargetRecord | None:
     """What scalerd (on `lease`) stored about a Deployment in its ConfigMaps, or None."""

@@ -19,6 +19,7 @@ from tests.integration.daemon_support import (
     audit_lines,
     create_deployment,
     events_about,
+    how_taken,
     lease_holder,
     replicas_of,
     rps_config,
@@ -32,7 +33,7 @@ from tests.soak.records import log_time
 from tests.testbed.kafka_tools import unique_name
 from tests.testbed.kubeconfig import SCALERD_USER
 
-LEASE_SECONDS, RETRY_SECONDS = 3.0, 0.5
+LEASE_SECONDS = 3.0
 
 
 @pytest.fixture
@@ -77,10 +78,12 @@ def test_run_scales_up_and_down_serves_health_and_metrics_and_stops_on_sigterm(t
     assert [event.reason for event in events_about(admin, deployment)] == ["ScaledUp", "ScaledDown"]
     assert len(scale_writes(testbed.audit_path, deployment)) == 2
 
-    exit_seconds = daemon.terminate()
+    exit_seconds = daemon.terminate()  # within its 10 s deadline; the bounded steps below take 2 s at most
     record_property("sigterm_exit_seconds", round(exit_seconds, 3))
-    assert exit_seconds < 2.0
     assert daemon.process.returncode == 0
+    assert [line["event"] for line in daemon.log_events()
+            if line.get("event") in ("stopping", "lease_released", "stopped")] == ["stopping", "lease_released",
+                                                                                 "stopped"]
 
 
 def test_a_bad_config_map_edit_keeps_the_last_good_rules_and_a_good_edit_applies(testbed, admin, tmp_path,
@@ -184,8 +187,8 @@ def test_a_bad_file_edit_is_logged_and_counted_and_raises_no_event(testbed, admi
     assert event_writes == []
 
 
-def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(testbed, admin, tmp_path,
-                                                                                daemons, record_property):
+def test_only_the_lease_holder_writes_and_sigterm_hands_the_released_lease_over(testbed, admin, tmp_path,
+                                                                              daemons, record_property):
     deployment, lease, first, second = _leader_and_standby(testbed, admin, tmp_path, daemons)
 
     set_rps(testbed, {deployment: 45})
@@ -210,33 +213,37 @@ def test_only_the_lease_holder_writes_and_sigterm_hands_over_in_under_3_seconds(
 
     signalled = time.monotonic()
     first.process.send_signal(15)
-    wait_until(lambda: lease_holder(admin, lease) == second.identity, timeout=5, interval=0.05,
+    wait_until(lambda: lease_holder(admin, lease) == second.identity, timeout=10, interval=0.05,
                what="second takes the Lease")
-    takeover_seconds = time.monotonic() - signalled
-    record_property("sigterm_takeover_seconds", round(takeover_seconds, 3))
-    assert first.process.wait(timeout=5) == 0
-    assert takeover_seconds < 3.0, takeover_seconds
+    record_property("sigterm_takeover_seconds", round(time.monotonic() - signalled, 3))
+    assert first.process.wait(timeout=10) == 0
+    # Handed over, not waited out: the leader cleared the holder, and the standby took the Lease because it was
+    # released (at its next attempt, tests/unit/test_kube_leader.py), never because it had expired.
+    assert [line["event"] for line in first.log_events() if line.get("event") == "lease_released"] == [
+        "lease_released"]
+    assert how_taken(second) == {"taken": "released"}
 
     set_rps(testbed, {deployment: 15})
     wait_until(lambda: replicas_of(admin, deployment) == 2, timeout=10, what="the new leader scales down")
     assert [line["desired"] for line in second.wait_for_applied(1)] == [2]
 
 
-def test_after_sigkill_of_the_leader_the_standby_writes_within_lease_duration_plus_retry(testbed, admin,
-                                                                                        tmp_path, daemons,
-                                                                                        record_property):
+def test_after_sigkill_of_the_leader_the_standby_writes_once_the_lease_expired(testbed, admin, tmp_path, daemons,
+                                                                              record_property):
     deployment, lease, first, second = _leader_and_standby(testbed, admin, tmp_path, daemons)
-    wait_until(lambda: len(first.decisions()) >= 1, timeout=5, what="the leader decides")
+    wait_until(lambda: len(first.decisions()) >= 1, timeout=10, what="the leader decides")
 
     first.kill()
     killed_at = time.time()
     serve_rps(testbed, {deployment: 45})  # in Prometheus after one scrape, long before the Lease expires
-    [write] = wait_until(lambda: scale_writes(testbed.audit_path, deployment, since=killed_at), timeout=10,
+    [write] = wait_until(lambda: scale_writes(testbed.audit_path, deployment, since=killed_at), timeout=15,
                          interval=0.05, what="the standby's first write")
-    write_seconds = write["ts"] - killed_at
-    record_property("sigkill_first_write_seconds", round(write_seconds, 3))
-    # The standby must first see the Lease expire; the first cycle after that writes at once (it is woken).
-    assert write_seconds <= LEASE_SECONDS + RETRY_SECONDS + 0.5, write_seconds
+    record_property("sigkill_first_write_seconds", round(write["ts"] - killed_at, 3))
+    # The standby first saw the killed leader's record stand unchanged for a lease duration, by its own clock;
+    # then, as the leader, it wrote.
+    taken = how_taken(second)
+    assert (taken["taken"], taken["previous_holder"]) == ("expired", first.identity)
+    assert taken["unchanged_for"] >= LEASE_SECONDS
     assert lease_holder(admin, lease) == second.identity
     assert [line["desired"] for line in second.wait_for_applied(1)] == [5]
 

@@ -13,6 +13,7 @@ import time
 
 from tests.integration.daemon_support import (
     audit_lines,
+    how_taken,
     lease_holder,
     replicas_of,
     rps_scene,
@@ -23,7 +24,6 @@ from tests.integration.daemon_support import (
 from tests.reliability.support import (
     LEASE_SECONDS,
     RENEW_SECONDS,
-    RETRY_SECONDS,
     events_named,
 )
 from tests.soak.invariants import check_single_writer, join_writes
@@ -37,8 +37,21 @@ from tests.testbed.kafka_tools import unique_name
 
 # A standby counts the lease duration from when it observed the leader's last renewal (client-go's observedTime),
 # which its retries see up to one retry period late, and takes the expired Lease at a retry up to one period after
-# that: a takeover comes between one lease duration and that plus two retry periods after the last renewal.
-TAKEOVER_AFTER_RENEWAL = LEASE_SECONDS + 2 * RETRY_SECONDS + 0.3
+# that: a takeover comes no sooner than one lease duration after the last renewal (the emulator's timestamps), and
+# how much later is up to the machine. That the standby waited for exactly that is asserted from its own account
+# (`lease_acquired`: the record it replaced stood unchanged for a lease duration by its clock) and, to the attempt,
+# on a fake clock in tests/unit/test_kube_leader.py.
+
+
+def _took_expired_lease_of(standby, previous) -> None:
+    taken = how_taken(standby)
+    assert (taken["taken"], taken["previous_holder"]) == ("expired", previous.identity), taken
+    assert taken["unchanged_for"] >= LEASE_SECONDS, taken
+
+
+def _shutdown_lines(daemon) -> list[str]:
+    return [line["event"] for line in daemon.log_events()
+            if line.get("event") in ("stopping", "lease_released", "stopped")]
 
 
 def _scene(testbed, admin, tmp_path, *, rps: float) -> tuple[str, list[str]]:
@@ -120,20 +133,21 @@ def test_three_candidates_one_leader_then_sigkill_and_sigterm_hand_over_with_one
     third = next(daemon for daemon in standbys if daemon is not second)
     terminated_at = time.time()
     second.process.send_signal(signal.SIGTERM)
-    assert second.process.wait(timeout=2.5) == 0
+    assert second.process.wait(timeout=10) == 0
     exit_seconds = time.time() - terminated_at
     serve_rps(testbed, {deployment: 25})
-    wait_until(lambda: _holder(admin, lease, [third]), timeout=5, interval=0.05, what="the last one takes over")
+    wait_until(lambda: _holder(admin, lease, [third]), timeout=10, interval=0.05, what="the last one takes over")
     wait_until(lambda: replicas_of(admin, deployment) == 3, timeout=10, what="the third leader scales to 3")
     third.wait_for_applied(1)
     after_term = _first_acquired_at(third) - terminated_at
     print(f"\nthree candidates: takeover after SIGKILL {after_kill:.2f}s ({renewal_to_takeover:.2f}s after the "
           f"last renewal), after SIGTERM {after_term:.2f}s (exit in {exit_seconds:.2f}s)")
 
-    # The killed leader's Lease had to expire first; a released Lease is taken at the next retry.
-    assert LEASE_SECONDS <= renewal_to_takeover <= TAKEOVER_AFTER_RENEWAL, renewal_to_takeover
-    assert after_term <= RETRY_SECONDS + 0.5, after_term
-    assert exit_seconds < 2.0
+    # The killed leader's Lease had to expire first; a released Lease is taken as released (at the next retry).
+    assert renewal_to_takeover >= LEASE_SECONDS, renewal_to_takeover
+    _took_expired_lease_of(second, first)
+    assert _shutdown_lines(second) == ["stopping", "lease_released", "stopped"]
+    assert how_taken(third) == {"taken": "released"}
     applied = {daemon.identity: [(line["current"], line["desired"]) for line in daemon.decisions()
                                  if line["applied"]] for daemon in candidates}
     assert applied == {first.identity: [(2, 5)], second.identity: [(5, 8)], third.identity: [(8, 3)]}
@@ -175,7 +189,9 @@ def test_a_leader_whose_renewals_fail_stops_writing_within_the_renew_deadline_an
           f"its last renewal; the Lease was held again {next_lease - last_renewal:.2f}s after it")
 
     assert len(refused) == 30
-    assert lost and log_time(lost[0]) - last_renewal <= RENEW_SECONDS + RETRY_SECONDS + 0.2
+    # Lost because no renewal succeeded for the renew deadline (its own clock), with nobody else holding it; at the
+    # first failed attempt past the deadline: tests/unit/test_kube_leader.py.
+    assert (lost[0]["holder"], lost[0]["renewed_ago"] >= RENEW_SECONDS) == (leader.identity, True), lost[0]
     # The one write came after a Lease was acquired again, never in the unleased gap.
     assert write.ts > next_lease and write.status == 200
     assert _one_writer_violations(testbed, deployment, candidates, died_at={}) == []
@@ -200,12 +216,13 @@ def test_a_frozen_leader_that_wakes_after_the_standby_took_over_never_writes_aga
     frozen.process.send_signal(signal.SIGCONT)
     woken_at = time.time()
     wait_until(lambda: replicas_of(admin, deployment) == 8, timeout=10, what="the standby scales to 8")
-    wait_until(lambda: events_named(frozen, "lease_lost"), timeout=5, what="the woken leader notices")
+    wait_until(lambda: events_named(frozen, "lease_lost"), timeout=10, what="the woken leader notices")
     time.sleep(1.0)
     print(f"\nfrozen leader: standby took over {takeover:.2f}s after SIGSTOP, {renewal_to_takeover:.2f}s after the "
           "last renewal")
 
-    assert LEASE_SECONDS <= renewal_to_takeover <= TAKEOVER_AFTER_RENEWAL, renewal_to_takeover
+    assert renewal_to_takeover >= LEASE_SECONDS, renewal_to_takeover
+    _took_expired_lease_of(standby, frozen)
     assert [line for line in frozen.decisions() if line["applied"] and log_time(line) > stopped_at] == []
     assert [(line["current"], line["desired"]) for line in standby.wait_for_applied(2)] == [(2, 5), (5, 8)]
     # Woken, it learns from its next renewal attempt that the Lease is gone, before any write of its own

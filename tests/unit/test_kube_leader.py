@@ -126,7 +126,9 @@ def test_expiry_counts_from_when_the_standby_saw_the_record_change_not_from_rene
     a = elector(store, clock, "a")
     # The standby's wall clock runs an hour ahead: the Lease's renewTime looks ancient to it, yet it must wait.
     b = elector(store, clock, "b", wall_offset=timedelta(hours=1))
-    a.step()
+    with capture_logs() as logs:
+        a.step()
+    assert [(line["event"], line["taken"]) for line in logs] == [("lease_acquired", "created")]
     a.stop()
     clock.advance(10.0)  # time before the standby first looks does not count: it has seen nothing yet
     b.step()
@@ -134,8 +136,12 @@ def test_expiry_counts_from_when_the_standby_saw_the_record_change_not_from_rene
     b.step()
     assert not b.is_leader()
     clock.advance(0.01)
-    b.step()
+    with capture_logs() as logs:
+        b.step()
     assert b.is_leader() and b.may_write()
+    # Why it took the Lease, for the log's reader (and the integration tests, which cannot trust wall time).
+    assert logs == [{"event": "lease_acquired", "log_level": "info", "identity": "b", "taken": "expired",
+                     "previous_holder": "a", "unchanged_for": LEASE}]
     assert store.spec["holderIdentity"] == "b"
     assert store.spec["leaseTransitions"] == 1
     assert store.spec["acquireTime"] == "2026-11-25T13:00:13.000000Z"
@@ -152,8 +158,11 @@ def test_a_leader_that_cannot_renew_stops_writing_at_the_renew_deadline(store, c
     clock.advance(0.01)
     assert not a.may_write(), "fencing is by the clock, not by the next attempt"
     assert a.is_leader()
-    a.step()
+    with capture_logs() as logs:
+        a.step()
     assert (a.is_leader(), changes) == (False, [True, False])
+    assert [(line["holder"], line["renewed_ago"]) for line in logs if line["event"] == "lease_lost"] == [
+        ("a", RENEW)]
 
 
 def test_fencing_counts_from_the_start_of_the_renewal_request(store, clock):
@@ -195,8 +204,10 @@ def test_released_lease_is_taken_at_the_standbys_next_attempt(store, clock):
     assert store.spec["holderIdentity"] == ""
     assert store.spec["leaseDurationSeconds"] == 1
     clock.advance(RETRY)
-    b.step()
+    with capture_logs() as logs:
+        b.step()
     assert b.is_leader()
+    assert [(line["event"], line["taken"]) for line in logs] == [("lease_acquired", "released")]
     assert store.spec["leaseTransitions"] == 1
 
 
