@@ -115,7 +115,7 @@ def test_planted_secrets_appear_in_no_json_log_line_event_annotation_or_metric(t
         wait_until(lambda: replicas_of(admin, deployments["scaled"]) == 6, timeout=10,
                    what="scaled from 2 to 6, as far as the default policy (4 Pods per 15 s) allows")
         token_file.write_text(ROTATED_BEARER + "\n")  # rotated: read again, masked again
-        wait_until(lambda: f"Bearer {ROTATED_BEARER}" in fake.authorizations, timeout=5, what="the new token sent")
+        wait_until(lambda: f"Bearer {ROTATED_BEARER}" in fake.authorizations, timeout=10, what="the new token sent")
         echoed_before = len(decisions_about(daemon, deployments["echoed"]))
         # Two more echoed errors (a whole cycle with the new token), the SASL failure, the scale-up's Event.
         wait_until(lambda: len(decisions_about(daemon, deployments["echoed"])) >= echoed_before + 2
