@@ -11,17 +11,18 @@ write that makes it. The order of a change is
 Whoever reads a record with an intent still in it (a successor after a kill, or the same leader after a write
 whose answer never came) settles it with `settle` against the Deployment's count now:
 
-- count == intent.to: the change happened. It counts as made at the intent's time, the decision's own clock
-  reading. A leader that saw its write answered dates the change at the answer, as the HPA dates its scale events
-  (step 3, `confirmed(at=...)`); when the answer never came, the intent's time is what is known, and the
-  successor holds cooldown and rate limits from it.
+- count == intent.to: the change happened, but when it landed is unknown: anywhere from the intent's time (the
+  decision's clock reading) to now, seconds later when the write was retried on 429s or 5xx. A leader that saw
+  the answer dates the change then, as the HPA dates its scale events (step 3); whoever settles it counts it as
+  made now, the latest it can have landed: cooldown and rate limits then count it late, never early.
 - count == intent.from: the change did not happen; the state is the one before it.
 - any other count: someone else changed the Deployment meanwhile; whether ours landed first is unknown. The change
   from `from` to the count is recorded as made now (the latest it can have been): cooldown and rate limits then
   count it late, never early.
 
 So a kill before 1 leaves nothing; between 1 and 2 an intent the count denies; between 2 and 3 an intent the count
-confirms; after 3 a plain record. In no case does a successor see less history than the killed leader had.
+confirms; after 3 a plain record. In no case does a successor see less history than the killed leader had, nor a
+change earlier than it landed.
 
 The record is bounded in bytes (`MAX_RECORD_BYTES`): recommendations are first reduced without loss (see
 `compact_recommendations`); only beyond that are the oldest entries dropped (`fit`).
@@ -80,15 +81,15 @@ class TargetRecord:
                                 at=intent.at)
         return cls(state=state, intent=intent, decision=decision)
 
-    def confirmed(self, *, applied: bool, at: float | None = None) -> TargetRecord:
+    def confirmed(self, *, applied: bool, at: float) -> TargetRecord:
         """Step 3: the intent's outcome, once the scale write's answer is known; an applied change is dated `at`
-        (wall seconds: when the answer came), or the intent's time when that is unknown (a settled intent)."""
+        (wall seconds: when the answer came, or for a settled intent when it was settled)."""
         if self.intent is None:
             return self
         state = self.state
         if applied:
-            state = state.with_change(now=self.intent.at if at is None else at,
-                                      from_replicas=self.intent.from_replicas, to_replicas=self.intent.to_replicas)
+            state = state.with_change(now=at, from_replicas=self.intent.from_replicas,
+                                      to_replicas=self.intent.to_replicas)
         return replace(self, state=state, intent=None)
 
 
@@ -106,9 +107,9 @@ def settle(record: TargetRecord, *, current: int, now: float) -> tuple[TargetRec
     if intent is None:
         return record, Settlement.NO_INTENT
     if current == intent.to_replicas:
-        return record.confirmed(applied=True), Settlement.HAPPENED
+        return record.confirmed(applied=True, at=now), Settlement.HAPPENED
     if current == intent.from_replicas:
-        return record.confirmed(applied=False), Settlement.DID_NOT_HAPPEN
+        return record.confirmed(applied=False, at=now), Settlement.DID_NOT_HAPPEN
     state = record.state.with_change(now=now, from_replicas=intent.from_replicas, to_replicas=current)
     return replace(record, state=state, intent=None), Settlement.OVERTAKEN
 

@@ -136,7 +136,7 @@ def test_staged_outcomes_travel_with_the_next_write_or_are_flushed_one_cycle_lat
     store.put(key, record(5))
     started = emulator.audit()[-1]["ts"]
 
-    store.stage(key, record(5).confirmed(applied=True))
+    store.stage(key, record(5).confirmed(applied=True, at=1_700_000_001.0))
     store.end_cycle()  # staged in this cycle: not yet due
     assert store_requests(emulator, started) == []
     store.end_cycle()
@@ -144,7 +144,7 @@ def test_staged_outcomes_travel_with_the_next_write_or_are_flushed_one_cycle_lat
     assert [verb for verb, _, _ in store_requests(emulator, started)] == ["update"]
     reader = make_store(emulator, prefix)
     reader.load()
-    assert reader.record(key) == record(5).confirmed(applied=True)
+    assert reader.record(key) == record(5).confirmed(applied=True, at=1_700_000_001.0)
 
 
 def test_a_config_map_beyond_the_data_limit_is_not_sent(emulator, prefix):
@@ -167,7 +167,7 @@ def test_five_thousand_targets_fit_in_sixty_four_config_maps_far_below_the_limit
     state = EngineState(recommendations=((1_700_000_000.5, 3), (1_700_000_015.5, 4), (1_700_000_030.5, 2)),
                         scale_events=((1_700_000_030.5, -2),), last_change=1_700_000_030.5)
     sample = TargetRecord.for_intent(Intent(from_replicas=4, to_replicas=2, at=1_700_000_030.5, by="scalerd-0"),
-                                        state=state, reason="scale_down").confirmed(applied=True)
+                                        state=state, reason="scale_down").confirmed(applied=True, at=1_700_000_031.0)
     store = make_store(emulator, prefix)
     store.load()
     started = emulator.audit()[-1]["ts"]

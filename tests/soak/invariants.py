@@ -11,9 +11,9 @@ A change counts from when it landed. The daemon dates it when its scale write an
 (kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go, `reconcileAutoscaler`: `storeScaleEvent` after
 a successful `Scales().Update`, `timestampedScaleEvent{..., time.Now(), ...}`), which is a moment after it landed;
 a change that spent seconds on 429s before landing is inside a policy period those seconds longer than its intent
-says. The checks allow `tolerance` seconds for the rest (an answer lost and confirmed by a later read; a change a
-successor settled, dated by its intent). A check that uses the tolerance is never stricter than the daemon's own
-rule: whatever it reports is a real breach.
+says. A change whose maker was killed before it stored the outcome counts from when a successor settled it.
+The checks allow `tolerance` seconds for the rest (an answer lost and confirmed by a later read). A check that
+uses the tolerance is never stricter than the daemon's own rule: whatever it reports is a real breach.
 """
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ class AppliedDecision:
     identity: str
     intent: str | None = None
     """The id of the write-ahead intent the change was written under (`scalerd.writeahead.Intent.id`)."""
+    settled: float | None = None
+    """When a successor settled the intent its maker never confirmed (its `intent_settled` line)."""
 
     @property
     def decided(self) -> float | None:
@@ -74,6 +76,14 @@ class Write:
     current: int
     desired: int
     identity: str
+    settled: float | None = None
+    """When a successor settled the change its maker never confirmed; the daemon counts it from then."""
+
+    @property
+    def counted(self) -> float:
+        """When the daemon counts the change from: when its write answered (a moment after it landed), or when
+        it was settled (the latest it can have landed: `scalerd.writeahead.settle`)."""
+        return self.landed if self.settled is None else self.settled
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,8 @@ def join_writes(attempts: Iterable[Attempt], decisions: Iterable[AppliedDecision
                 f"{deployment}: {len(landed)} scale writes in the audit log, {len(claimed)} applied decisions")))
         writes.extend(
             Write(deployment=deployment, intent=_dated(first_attempt, decision), landed=landed_at,
-                  current=decision.current, desired=decision.desired, identity=decision.identity)
+                  current=decision.current, desired=decision.desired, identity=decision.identity,
+                  settled=decision.settled)
             for (first_attempt, landed_at), decision in zip(landed, claimed)
         )
     return sorted(writes, key=lambda write: write.landed), violations
@@ -179,21 +190,21 @@ def check_cooldown(writes: Sequence[Write], rules: Mapping[str, Rules], *, toler
 def check_policies(writes: Sequence[Write], rules: Mapping[str, Rules], *, tolerance: float) -> list[Violation]:
     """The HPA's Pods policy: a change may move at most `value` away from the count one `period` before it.
 
-    The counts are the Deployment's as the writes landed; `now - period` is this write's intent minus the period,
-    and every count the Deployment had within `tolerance` of that moment is a candidate: the limit is taken from
-    the most favourable one.
+    The counts are the Deployment's as the daemon counts its changes (`Write.counted`); `now - period` is this
+    write's intent minus the period, and every count within `tolerance` of that moment is a candidate: the limit
+    is taken from the most favourable one.
     """
     violations = []
     for deployment, history in _by_deployment(writes).items():
         rule = rules[deployment]
-        history.sort(key=lambda write: write.landed)
-        landings = [write.landed for write in history]
+        history.sort(key=lambda write: write.counted)
+        counted = [write.counted for write in history]
         for index, write in enumerate(history):
             if write.desired == write.current:
                 continue
             scaling_up = write.desired > write.current
             period, pods = (rule.up_period, rule.up_pods) if scaling_up else (rule.down_period, rule.down_pods)
-            counts = _counts_between(history[:index], landings[:index], start=write.intent - period - tolerance,
+            counts = _counts_between(history[:index], counted[:index], start=write.intent - period - tolerance,
                                      end=write.intent - period + tolerance, initial=history[0].current)
             if scaling_up and write.desired > max(counts) + pods:
                 violations.append(Violation("policy window", (
@@ -261,11 +272,11 @@ def _by_deployment(writes: Iterable[Write]) -> dict[str, list[Write]]:
     return grouped
 
 
-def _counts_between(history: Sequence[Write], landings: Sequence[float], *, start: float, end: float,
+def _counts_between(history: Sequence[Write], times: Sequence[float], *, start: float, end: float,
                     initial: int) -> list[int]:
-    """Every replica count the Deployment had between `start` and `end`, given earlier writes and their landings."""
-    before = bisect.bisect_right(landings, start)
+    """Every replica count between `start` and `end`, given earlier writes and the times they count from."""
+    before = bisect.bisect_right(times, start)
     counts = [history[before - 1].desired if before else initial]
-    counts += [write.desired for write in history[before:bisect.bisect_right(landings, end)]]
+    counts += [write.desired for write in history[before:bisect.bisect_right(times, end)]]
     return counts
 

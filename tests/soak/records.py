@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from tests.soak.invariants import AppliedDecision, Attempt, Term
@@ -44,21 +45,27 @@ def attributed_changes(events_by_identity: Mapping[str, Iterable[Mapping]]) -> l
     A leader killed between its scale write and its decision log line never logs the change; its successor
     settles the intent it left (`intent_settled`, settlement `happened`) and so names the change and who made it,
     dated by the intent's own time. An intent both logged as applied and settled later (a kill after the log
-    line, before the outcome was stored) is one change.
+    line, before the outcome was stored) is one change. Either way the successor counts the change from its
+    settlement (`AppliedDecision.settled`).
     """
     events_by_identity = {identity: list(events) for identity, events in events_by_identity.items()}
-    decisions = [decision for identity, events in events_by_identity.items()
+    settlements = {event["intent"]: event for events in events_by_identity.values() for event in events
+                   if event.get("event") == "intent_settled" and event.get("settlement") == "happened"}
+    decisions = [replace(decision, settled=_settled_at(settlements.get(decision.intent)))
+                 for identity, events in events_by_identity.items()
                  for decision in applied_decisions(identity, events)]
-    known = {decision.intent for decision in decisions if decision.intent is not None}
-    for events in events_by_identity.values():
-        for event in events:
-            if (event.get("event") == "intent_settled" and event.get("settlement") == "happened"
-                    and event["intent"] not in known):
-                known.add(event["intent"])
-                decisions.append(AppliedDecision(
-                    deployment=event["deployment"], ts=event["at"], current=event["from_replicas"],
-                    desired=event["to_replicas"], identity=event["by"], intent=event["intent"]))
+    known = {decision.intent for decision in decisions}
+    decisions += [
+        AppliedDecision(deployment=event["deployment"], ts=event["at"], current=event["from_replicas"],
+                        desired=event["to_replicas"], identity=event["by"], intent=intent,
+                        settled=_settled_at(event))
+        for intent, event in settlements.items() if intent not in known
+    ]
     return decisions
+
+
+def _settled_at(settlement: Mapping | None) -> float | None:
+    return None if settlement is None else log_time(settlement)
 
 
 def leadership_terms(identity: str, events: Iterable[Mapping], *, died_at: float | None = None,

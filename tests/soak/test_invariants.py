@@ -1,6 +1,8 @@
 """The soak's judge must catch each breach it claims to catch, and pass the daemon's legitimate behaviour."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -86,6 +88,23 @@ def test_a_change_counts_in_the_windows_from_when_it_landed_not_from_its_first_r
         [*writes, Write("web", intent=16.0, landed=16.1, current=3, desired=2, identity="a")], BY_NAME,
         tolerance=2.0)] == ["policy window: web: 3->2 at 16.000; 10s earlier it was at least 8, and the policy "
                             "allows 2 Pods per 10s"]
+
+
+def test_a_change_a_successor_settled_counts_from_the_settlement():
+    """The soak of 2026-12-05 11:50 with the intent's time: a's 8 -> 6 landed at 30.97 after 503s; a logged it and
+    was killed before storing the outcome; b settled it at 34.99 and counts it from then (late, never early), so at
+    44.0 the scale-down is inside b's period and its start is 8: 6 -> 11 is 8 + 3."""
+    attempts = [Attempt("web", 27.8, 503), Attempt("web", 30.97, 200), Attempt("web", 44.1, 200)]
+    decisions = [AppliedDecision("web", 31.015, 8, 6, "a", intent="a@27.569", settled=34.99),
+                 AppliedDecision("web", 44.2, 6, 11, "b", intent="b@44.000")]
+
+    writes, _ = join_writes(attempts, decisions)
+
+    assert [(write.landed, write.counted) for write in writes] == [(30.97, 34.99), (44.1, 44.1)]
+    assert check_policies(writes, BY_NAME, tolerance=2.0) == []
+    unsettled = [replace(write, settled=None) for write in writes]
+    assert [str(violation) for violation in check_policies(unsettled, BY_NAME, tolerance=2.0)] == [
+        "policy window: web: 6->11 at 44.000; 10s earlier it was at most 6, and the policy allows 3 Pods per 10s"]
 
 
 @pytest.mark.parametrize(("desired", "breaches"), [
@@ -194,6 +213,7 @@ def test_a_change_a_killed_leader_never_logged_is_attributed_to_it_through_its_s
 
     changes = attributed_changes(events)
 
-    assert sorted((change.deployment, change.identity, change.current, change.desired, change.intent)
-                  for change in changes) == [("api", "a", 1, 3, "a@5.000"), ("web", "a", 2, 4, "a@1.000")]
+    assert sorted((change.deployment, change.identity, change.current, change.desired, change.intent, change.settled)
+                  for change in changes) == [("api", "a", 1, 3, "a@5.000", 1767225609.0),
+                                             ("web", "a", 2, 4, "a@1.000", 1767225609.0)]
     assert next(change.ts for change in changes if change.deployment == "api") == 5.0

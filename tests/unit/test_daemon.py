@@ -39,7 +39,7 @@ def test_a_change_writes_its_intent_then_scales_then_records_its_outcome_and_emi
     assert intent_record.state.last_change is None  # the state before the change, until its outcome is known
     assert (intent_record.decision.desired, intent_record.decision.reason) == (5, "scale_up")
     [flushed] = harness.store.flushes
-    assert flushed[key] == intent_record.confirmed(applied=True)
+    assert flushed[key] == intent_record.confirmed(applied=True, at=WALL_START)
     [event] = harness.writer.events
     assert (event["reason"], event["type"], event["involved"]) == ("ScaledUp", "Normal", "api")
     assert event["message"].startswith("2 -> 5 (")
@@ -262,7 +262,7 @@ def test_a_new_leader_continues_the_cooldown_from_the_annotation():
 
 
 @pytest.mark.parametrize(("count", "held_until"), [
-    pytest.param(7, 60.0, id="killed between scale and outcome: the change counts from the intent's time"),
+    pytest.param(7, 20.0 + 60.0, id="killed between scale and outcome: counted at takeover, late never early"),
     pytest.param(5, None, id="killed between intent and scale: no change happened, none is held"),
     pytest.param(6, 20.0 + 60.0, id="someone else changed it meanwhile: counted at takeover, late never early"),
 ])

@@ -25,9 +25,10 @@ CHANGED = TargetRecord.for_intent(Intent(from_replicas=2, to_replicas=5, at=NOW 
 
 @pytest.mark.parametrize(("record", "count", "desired", "last_change", "reason"), [
     pytest.param(None, 2, None, None, None, id="never changed"),
-    pytest.param(CHANGED.confirmed(applied=True), 5, 5, "2025-12-31T23:56:50Z", "scale_up", id="a confirmed change"),
-    pytest.param(CHANGED, 5, 5, "2025-12-31T23:56:50Z", "scale_up",
-                 id="an unconfirmed intent the count confirms: at the intent's time"),
+    pytest.param(CHANGED.confirmed(applied=True, at=NOW - 190), 5, 5, "2025-12-31T23:56:50Z", "scale_up",
+                 id="a confirmed change"),
+    pytest.param(CHANGED, 5, 5, "2026-01-01T00:00:00Z", "scale_up",
+                 id="an unconfirmed intent the count confirms: now, the latest it can have landed"),
     pytest.param(CHANGED, 2, 5, None, "scale_up", id="an unconfirmed intent the count denies: no change"),
 ])
 def test_a_row_shows_the_last_change_as_a_successor_would_settle_it(record, count, desired, last_change, reason):
@@ -41,7 +42,7 @@ def test_a_row_shows_the_last_change_as_a_successor_would_settle_it(record, coun
 
 
 def test_the_table_and_the_json_lines():
-    records = {("shop", "api"): CHANGED.confirmed(applied=True)}
+    records = {("shop", "api"): CHANGED.confirmed(applied=True, at=NOW - 190)}
     rows = status_rows(CONFIG, records=records, counts={("shop", "api"): 5, ("shop", "worker"): 2}, now=NOW)
     table, lines = io.StringIO(), io.StringIO()
 

@@ -32,8 +32,8 @@ NOW = 130.0
 @pytest.mark.parametrize(("record", "current", "settlement", "last_change", "scale_events"), [
     pytest.param(TargetRecord(state=BEFORE), 2, Settlement.NO_INTENT, 50.0, ((50.0, 1),),
                  id="no intent: the record as it is"),
-    pytest.param(PENDING, 5, Settlement.HAPPENED, 100.0, ((50.0, 1), (100.0, 3)),
-                 id="killed between scale and outcome: count is `to`, the change counts from the intent's time"),
+    pytest.param(PENDING, 5, Settlement.HAPPENED, NOW, ((50.0, 1), (NOW, 3)),
+                 id="killed between scale and outcome: count is `to`, counted as made now (late, never early)"),
     pytest.param(PENDING, 2, Settlement.DID_NOT_HAPPEN, 50.0, ((50.0, 1),),
                  id="killed between intent and scale: count is `from`, nothing happened"),
     pytest.param(PENDING, 7, Settlement.OVERTAKEN, NOW, ((50.0, 1), (NOW, 5)),
@@ -54,11 +54,11 @@ def test_a_successor_settles_an_intent_from_the_deployments_count(record, curren
 
 
 @pytest.mark.parametrize(("applied", "last_change", "scale_events"), [
-    pytest.param(True, 100.0, ((50.0, 1), (100.0, 3)), id="applied: the change at the intent's time"),
+    pytest.param(True, 103.0, ((50.0, 1), (103.0, 3)), id="applied: the change when its write answered"),
     pytest.param(False, 50.0, ((50.0, 1),), id="refused: the state before"),
 ])
 def test_the_leader_records_the_outcome_it_saw(applied, last_change, scale_events):
-    confirmed = PENDING.confirmed(applied=applied)
+    confirmed = PENDING.confirmed(applied=applied, at=103.0)
 
     assert confirmed.intent is None
     assert confirmed.state.last_change == last_change
@@ -66,9 +66,9 @@ def test_the_leader_records_the_outcome_it_saw(applied, last_change, scale_event
     assert confirmed.decision == LastDecision(current=2, desired=5, reason="scale_up", at=100.0)
 
 
-def test_settling_a_change_that_happened_equals_the_outcome_the_leader_would_have_written():
-    assert settle(PENDING, current=5, now=NOW)[0] == PENDING.confirmed(applied=True)
-    assert settle(PENDING, current=2, now=NOW)[0] == PENDING.confirmed(applied=False)
+def test_settling_equals_the_outcome_a_leader_answered_at_the_settlement_would_have_written():
+    assert settle(PENDING, current=5, now=NOW)[0] == PENDING.confirmed(applied=True, at=NOW)
+    assert settle(PENDING, current=2, now=NOW)[0] == PENDING.confirmed(applied=False, at=NOW)
 
 
 def test_a_record_round_trips_through_its_json():
