@@ -96,6 +96,15 @@ class Term:
 
 
 @dataclass(frozen=True)
+class LeaseRequest:
+    """One request of the daemon's user on the Lease, from the emulator's audit log."""
+
+    ts: float
+    verb: str
+    status: int
+
+
+@dataclass(frozen=True)
 class Violation:
     invariant: str
     detail: str
@@ -243,6 +252,37 @@ def check_single_writer(writes: Iterable[Write], terms: Sequence[Term], *, slack
             if {earlier.identity, later.identity} <= writers:
                 violations.append(Violation("one writer", (
                     f"{earlier.identity} and {later.identity} both wrote between {start:.3f} and {end:.3f}")))
+    return violations
+
+
+def check_takeovers(requests: Iterable[LeaseRequest], terms: Sequence[Term], *, lease_duration: float,
+                    standbys: int) -> list[Violation]:
+    """Each new leader took the Lease at the first reads that showed it expired, counted in reads, not seconds.
+
+    A standby learns of the old holder's last renewal at its next read and takes the Lease once that record has
+    stood `lease_duration` on its own clock: after the renewal plus the duration each standby makes at most one read
+    too early to act on (its clock started at that read) and one that shows the Lease expired, whose write is the
+    takeover. A busy machine spaces the reads out but adds none; a standby that waits out the duration twice adds
+    a read every retry period.
+    """
+    requests = sorted(requests, key=lambda request: request.ts)
+    writes = [request.ts for request in requests if request.verb != "get" and request.status < SUCCESS_LIMIT]
+    violations = []
+    ordered = sorted(terms, key=lambda term: term.start)
+    for earlier, later in itertools.pairwise(ordered):
+        if later.identity == earlier.identity:
+            continue
+        taken = bisect.bisect_right(writes, later.start) - 1
+        if taken < 1:
+            continue
+        expired = writes[taken - 1] + lease_duration
+        late = [request for request in requests
+                if request.verb == "get" and expired < request.ts < writes[taken]]
+        if len(late) > 2 * standbys:
+            violations.append(Violation("takeover", (
+                f"{later.identity} took the Lease at {writes[taken]:.3f} after {len(late)} reads past the last "
+                f"renewal ({writes[taken - 1]:.3f}) plus the {lease_duration:g}s lease duration; "
+                f"{standbys} standbys make at most {2 * standbys}")))
     return violations
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from tests.soak.invariants import AppliedDecision, Attempt, Term
+from tests.soak.invariants import AppliedDecision, Attempt, LeaseRequest, Term
 from tests.testbed.apiserver import SCALERD_USER
 
 SCALE_PATH = re.compile(r"/apis/apps/v1/namespaces/[^/]+/deployments/(?P<name>[^/]+)/scale$")
@@ -29,6 +29,12 @@ def scale_attempts(audit: Iterable[Mapping], *, deployments: Iterable[str] | Non
                 and (wanted is None or match["name"] in wanted)):
             attempts.append(Attempt(deployment=match["name"], ts=line["ts"], status=line["status"]))
     return attempts
+
+
+def lease_requests(audit: Iterable[Mapping], *, lease: str) -> list[LeaseRequest]:
+    """The scalerd user's requests on the Lease `lease`, whatever their answer."""
+    return [LeaseRequest(ts=line["ts"], verb=line["verb"], status=line["status"]) for line in audit
+            if line["user"] == SCALERD_USER and line["path"].endswith(f"/leases/{lease}")]
 
 
 def applied_decisions(identity: str, events: Iterable[Mapping]) -> list[AppliedDecision]:

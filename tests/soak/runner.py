@@ -45,17 +45,21 @@ from tests.soak.invariants import (
     check_observed_bounds,
     check_policies,
     check_single_writer,
+    check_takeovers,
     join_writes,
 )
 from tests.soak.records import (
     attributed_changes,
     leadership_terms,
+    lease_requests,
     rss_bytes,
     scale_attempts,
 )
 from tests.testbed.kafka_tools import unique_name
 
 LEASE_DURATION = 3.0
+PROCESSES = 2
+"""Live at any time: a replaced process's successor starts once it is gone."""
 RULES = Rules(min_replicas=1, max_replicas=12, cooldown=5.0, up_pods=3, up_period=10.0, down_pods=2,
               down_period=10.0)
 PER_REPLICA = 10
@@ -113,7 +117,7 @@ class Soak:
         for deployment in self._deployments:
             create_deployment(self._admin, deployment, replicas=2, annotations={"soak": self._run_id})
         self._config_args = ["--config", str(config_path)]
-        self._start_processes(2)
+        self._start_processes(PROCESSES)
         sampler = threading.Thread(target=self._sample_forever, name="sampler", daemon=True)
         sampler.start()
         started = time.time()
@@ -321,13 +325,16 @@ class Soak:
             identity = process.daemon.identity
             terms += leadership_terms(identity, events_by_identity[identity], died_at=process.died_at,
                                       ended_at=ended)
-        attempts = scale_attempts(audit_lines(self._bed.audit_path), deployments=self._deployments)
+        audit = audit_lines(self._bed.audit_path)
+        attempts = scale_attempts(audit, deployments=self._deployments)
         writes, violations = join_writes(attempts, decisions)
         violations += check_bounds(writes, rules)
         violations += check_observed_bounds(self._replica_samples, rules)
         violations += check_cooldown(writes, rules, tolerance=TOLERANCE)
         violations += check_policies(writes, rules, tolerance=TOLERANCE)
         violations += check_single_writer(writes, terms, slack=0.5)
+        violations += check_takeovers(lease_requests(audit, lease=self._lease), terms, lease_duration=LEASE_DURATION,
+                                      standbys=PROCESSES)
         violations += [Violation("process alive and healthy", failure) for failure in self._health_failures]
         memory = {}
         for process in self._processes:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tests.soak.invariants import (
     AppliedDecision,
     Attempt,
+    LeaseRequest,
     Rules,
     Term,
     Write,
@@ -19,6 +20,7 @@ from tests.soak.invariants import (
     check_observed_bounds,
     check_policies,
     check_single_writer,
+    check_takeovers,
     join_writes,
     retry_chains,
 )
@@ -178,6 +180,29 @@ def test_changes_that_keep_the_policies_and_the_cooldown_are_never_flagged(steps
 ])
 def test_single_writer(terms, writes, breaches):
     assert len(check_single_writer(writes, terms, slack=0.5)) == breaches
+
+
+def _leader_renewing_until(last_renewal: float, *, reads_from: float, reads_until: float) -> list[LeaseRequest]:
+    """A leader renewing every 0.5 s until `last_renewal`, a standby reading every 0.5 s over the span."""
+    renewals = [LeaseRequest(at / 2, "update", 200) for at in range(0, int(last_renewal * 2) + 1)]
+    reads = [LeaseRequest(at / 2 + 0.1, "get", 200) for at in range(int(reads_from * 2), int(reads_until * 2))]
+    return renewals + reads
+
+
+@pytest.mark.parametrize(("taken", "breaches"), [
+    pytest.param(13.7, 0, id="written-after-the-read-that-showed-it-expired"),
+    pytest.param(14.2, 0, id="written-slowly-after-that-read"),
+    pytest.param(14.7, 1, id="one-read-late"),
+    pytest.param(16.7, 1, id="after-waiting-the-duration-again"),
+])
+def test_a_takeover_comes_at_the_first_reads_that_show_the_lease_expired(taken, breaches):
+    """The leader's last renewal at 10.0, seen by the standby at 10.1, a 3 s lease: its read at 13.1 is too early
+    (13.1 on its clock), the one at 13.6 shows the Lease expired, and the takeover's write follows it."""
+    requests = [*_leader_renewing_until(10.0, reads_from=0.0, reads_until=taken - 0.1),
+                LeaseRequest(taken, "update", 200)]
+    terms = [Term("a", 0.0, 10.2), Term("b", taken + 0.05, 30.0)]
+
+    assert len(check_takeovers(requests, terms, lease_duration=3.0, standbys=1)) == breaches
 
 
 @pytest.mark.parametrize(("rss", "growth", "breaches"), [
