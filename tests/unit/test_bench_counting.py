@@ -49,7 +49,7 @@ def _echo(connection: socket.socket) -> None:
 
 
 def _wait_for_counts(proxy: KafkaCountingProxy, expected: dict[str, int]) -> dict[str, int]:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while proxy.counts() != expected and time.monotonic() < deadline:
         time.sleep(0.01)
     return proxy.counts()
