@@ -55,17 +55,19 @@ def attributed_changes(events_by_identity: Mapping[str, Iterable[Mapping]]) -> l
     settlement (`AppliedDecision.settled`).
     """
     events_by_identity = {identity: list(events) for identity, events in events_by_identity.items()}
-    settlements = {event["intent"]: event for events in events_by_identity.values() for event in events
+    # An intent id is its maker and its cycle's time: every target changed in that cycle shares it.
+    settlements = {(event["deployment"], event["intent"]): event
+                   for events in events_by_identity.values() for event in events
                    if event.get("event") == "intent_settled" and event.get("settlement") == "happened"}
-    decisions = [replace(decision, settled=_settled_at(settlements.get(decision.intent)))
+    decisions = [replace(decision, settled=_settled_at(settlements.get((decision.deployment, decision.intent))))
                  for identity, events in events_by_identity.items()
                  for decision in applied_decisions(identity, events)]
-    known = {decision.intent for decision in decisions}
+    known = {(decision.deployment, decision.intent) for decision in decisions}
     decisions += [
-        AppliedDecision(deployment=event["deployment"], ts=event["at"], current=event["from_replicas"],
+        AppliedDecision(deployment=deployment, ts=event["at"], current=event["from_replicas"],
                         desired=event["to_replicas"], identity=event["by"], intent=intent,
                         settled=_settled_at(event))
-        for intent, event in settlements.items() if intent not in known
+        for (deployment, intent), event in settlements.items() if (deployment, intent) not in known
     ]
     return decisions
 

@@ -242,3 +242,18 @@ def test_a_change_a_killed_leader_never_logged_is_attributed_to_it_through_its_s
                   for change in changes) == [("api", "a", 1, 3, "a@5.000", 1767225609.0),
                                              ("web", "a", 2, 4, "a@1.000", 1767225609.0)]
     assert next(change.ts for change in changes if change.deployment == "api") == 5.0
+
+
+def test_targets_changed_in_one_cycle_share_an_intent_id_and_are_settled_each_on_its_own():
+    """An intent id is its maker and its cycle's time: a logged change of `web` and a settled one of `api` from the
+    same cycle are two changes, and only `api` counts from its settlement."""
+    events = {
+        "a": [_log("decision", "01", deployment="web", current=2, desired=4, applied=True, intent="a@1.000")],
+        "b": [_log("intent_settled", "09", deployment="api", intent="a@1.000", by="a", at=1.0, from_replicas=1,
+                   to_replicas=3, settlement="happened")],
+    }
+
+    changes = attributed_changes(events)
+
+    assert sorted((change.deployment, change.settled) for change in changes) == [("api", 1767225609.0),
+                                                                                 ("web", None)]
