@@ -184,15 +184,29 @@ targets:
     kafka.produce(topic, {partition: 10 for partition in range(4)})
     wait_until(lambda: replicas_of(admin, earliest) == 4 and replicas_of(admin, latest) == 2, timeout=15,
                what="earliest: lag 40 -> 4 replicas; latest: 1 per partition holding messages -> 2")
+    # The records arrive one by one while the daemon's cycles go on, so a cycle may read part of them (a lag of
+    # 31 scales earliest to 4 as 40 does): the policies' figures are those of a cycle begun after the last record
+    # and the last change, which is any but the first cycle logged after both (cycles never overlap).
+    settled_at = _iso(time.time())
+
+    def settled(target: str) -> list[tuple[int, int, float]]:
+        return [(line["current"], line["desired"], line["metrics"][0]["value"]) for line in daemon.decisions()
+                if line["target"] == target and line["timestamp"] >= settled_at][1:]
+
+    wait_until(lambda: settled("earliest") and settled("latest"), timeout=15, what="a cycle begun after the changes")
+    assert settled("earliest")[0] == (4, 4, 40), "earliest: the lag from offset 0 of every partition"
+    assert settled("latest")[0] == (2, 2, 4), "latest: 1 per partition holding messages"
 
     before = [line for line in daemon.decisions() if line["timestamp"] < _iso(stopped_at)]
     assert {(line["current"], line["desired"], line["metrics"][0]["value"]) for line in before} == {(1, 1, 0)}
     failed = outage()
     assert len(failed) >= 4 and {line["reason"] for line in failed} == {"metric_failed_hold"}
     assert all(line["current"] == line["desired"] == 1 for line in failed)
-    applied = {line["target"]: (line["current"], line["desired"], line["metrics"][0]["value"])
-               for line in daemon.wait_for_applied(2)}
-    assert applied == {"earliest": (1, 4, 40), "latest": (1, 2, 4)}
+    for target, final in (("earliest", 4), ("latest", 2)):
+        steps = [(line["current"], line["desired"]) for line in daemon.decisions()
+                 if line["target"] == target and line["applied"]]
+        assert steps[0][0] == 1 and steps[-1][1] == final, steps
+        assert all(earlier[1] == later[0] for earlier, later in itertools.pairwise(steps)), steps
 
 
 def test_a_deleted_deployment_is_reported_never_recreated_and_managed_again_once_recreated(
