@@ -220,7 +220,7 @@ def cycle_seconds(count: int, *, predictive: bool) -> tuple[list[float], list[fl
         history=History(_Store(), cluster, identity="bench"),
         sources_factory=lambda _config: _Sources(lambda at: load(at, noise)), elector=None,
         metrics=DaemonMetrics(), health=HealthState(monotonic=time.monotonic, interval=STEP),
-        monotonic=lambda: clock["wall"] - START, wall=lambda: clock["wall"], max_concurrency=8,
+        monotonic=lambda: clock["wall"] - START, wall=lambda: clock["wall"], max_concurrent_writes=8,
     )
     try:
         if predictive:

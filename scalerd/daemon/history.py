@@ -121,6 +121,10 @@ class History:
         """Take this Deployment's history from the store again next time (after an HPA let go of it)."""
         self._states.pop(key, None)
 
+    def migrates(self, view: DeploymentView) -> bool:
+        """Whether `state_of` moves this Deployment's old annotations into the store: API writes."""
+        return (view.namespace, view.name) not in self._states and _has_old_annotations(view)
+
     def state_of(self, target: Target, view: DeploymentView, *, clock: Clock) -> EngineState:
         """The engine state on the monotonic timeline: from memory, else from the store (a takeover)."""
         key = (view.namespace, view.name)
@@ -128,7 +132,7 @@ class History:
         if remembered is not None:
             return remembered
         record = self._store.record(key)
-        if any(name in view.annotations for name in OLD_ANNOTATIONS):
+        if _has_old_annotations(view):
             record = self._migrate(target, view, stored=record)
         intent = None if record is None else record.intent
         record, settlement = settle(record or TargetRecord(), current=view.replicas, now=clock.wall)
@@ -206,3 +210,7 @@ class History:
         log.info("state_migrated", target=target.name, namespace=view.namespace, deployment=view.name,
                  annotations_removed=removed.applied, write_status=removed.status)
         return stored
+
+
+def _has_old_annotations(view: DeploymentView) -> bool:
+    return any(name in view.annotations for name in OLD_ANNOTATIONS)

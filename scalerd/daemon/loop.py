@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
+from typing import Union
 
 import structlog
 
@@ -40,13 +42,15 @@ from scalerd.daemon.report import (
     failed_result,
     result_of,
 )
-from scalerd.engine import decide
+from scalerd.engine import Decision, EngineState, decide
+from scalerd.forecast import Forecast
 from scalerd.health import DaemonMetrics, HealthState
 from scalerd.kube.cache import DeploymentView
-from scalerd.kube.writer import WriteStatus
+from scalerd.kube.writer import WriteOutcome, WriteStatus
 from scalerd.logs import REDACTOR, config_secrets
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
+from scalerd.writeahead import Intent
 
 log = structlog.get_logger()
 
@@ -80,12 +84,17 @@ class CycleClock:
         return self.wall - self.monotonic
 
 
+Step = Callable[[], Union[TargetResult, "Step", None]]
+"""What remains of a target's cycle: it returns the result (None: nothing was decided) or the next step."""
+
 DeploymentKey = tuple[str, str]
 """(namespace, name) of a Deployment: what engine state describes, whichever target names it."""
 
 
 class Daemon:
     """One scalerd instance's loop. Collaborators are injected; the clocks too, so tests control time.
+
+    `max_concurrent_writes`: how many targets' API writes run at once (deciding takes one thread: `_decide`).
 
     `history`: what is remembered of each Deployment, in memory and in the state store.
     """
@@ -103,7 +112,7 @@ class Daemon:
         health: HealthState,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        max_concurrency: int = 8,
+        max_concurrent_writes: int = 8,
         interval_override: float | None = None,
         history: History,
         hpas: HpaReader | None = None,
@@ -135,8 +144,9 @@ class Daemon:
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
         self._leadership_changed = threading.Event()
+        self._decider = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_concurrency, thread_name_prefix="target"
+            max_workers=max_concurrent_writes, thread_name_prefix="write"
         )
         self._cycle_lock = threading.Lock()
         self._wake = threading.Event()
@@ -205,6 +215,7 @@ class Daemon:
             self._cycle_lock.release()
 
     def close(self) -> None:
+        self._decider.shutdown(wait=False, cancel_futures=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._forecasts.close()
         self._sources.close()
@@ -244,9 +255,7 @@ class Daemon:
             if not self._claim(target.name):
                 log.warning("target_skipped", target=target.name, why="still running from the previous cycle")
                 continue
-            futures[self._executor.submit(
-                self._run_target_released, target, pending=pending, clock=clock, stop=stop,
-            )] = target
+            futures[self._start(target, pending=pending, clock=clock, stop=stop)] = target
         deadline = None if wait_for_every_target else CYCLE_DEADLINE_FRACTION * self.interval
         done, overrunning = concurrent.futures.wait(futures, timeout=deadline)
         for future in overrunning:
@@ -298,54 +307,116 @@ class Daemon:
             self._in_flight.add(name)
             return True
 
-    def _run_target_released(
+    def _start(
         self, target: Target, *, pending: Mapping[tuple[str, str], concurrent.futures.Future[Reading]],
         clock: CycleClock, stop: threading.Event | None,
-    ) -> TargetResult | None:
-        """The target's result; None when a shutdown began while its metrics were read (nothing is decided)."""
-        try:
-            readings = [
-                pending[(target.name, metric.name)].result() if (target.name, metric.name) in pending
-                else Reading(metric.name, error=NO_READING)
-                for metric in target.metrics
-            ]
-            self._count_metric_errors(target, readings)
-            if stop is not None and stop.is_set():
-                return None
-            return self._run_target(target, readings=readings, clock=clock)
-        except Exception as error:  # one target's bug must not stop the others or the loop
-            log.exception("target_failed", target=target.name)
-            return failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
-        finally:
+    ) -> concurrent.futures.Future[TargetResult | None]:
+        """Run a claimed target through its stages; the future returned holds its result, and its claim is
+        released just before it completes.
+
+        When its last reading arrives it is queued for the decide thread; a change's writes go on in the write
+        pool (`_decide`). Its result is None when a shutdown began while its metrics were read.
+        """
+        finished: concurrent.futures.Future[TargetResult | None] = concurrent.futures.Future()
+        readings = {metric.name: pending.get((target.name, metric.name)) for metric in target.metrics}
+
+        def decide_when_read() -> None:
+            self._run_step(target, finished=finished, executor=self._decider,
+                           step=partial(self._read_and_decide, target, readings=readings, clock=clock, stop=stop))
+
+        _when_all_done([reading for reading in readings.values() if reading is not None], then=decide_when_read)
+        return finished
+
+    def _run_step(self, target: Target, *, finished: concurrent.futures.Future[TargetResult | None],
+                  executor: concurrent.futures.Executor, step: Step) -> None:
+        """Run `step` in `executor`; a step it returns goes on in the write pool, a result completes `finished`."""
+
+        def run() -> None:
+            try:
+                outcome = step()
+                if not (outcome is None or isinstance(outcome, TargetResult)):
+                    self._run_step(target, finished=finished, executor=self._executor, step=outcome)
+                    return
+            except Exception as error:  # one target's bug must not stop the others or the loop
+                log.exception("target_failed", target=target.name)
+                outcome = failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
             with self._in_flight_lock:
                 self._in_flight.discard(target.name)
+            finished.set_result(outcome)
 
-    def _run_target(self, target: Target, *, readings: list[Reading], clock: CycleClock) -> TargetResult:
+        try:
+            executor.submit(run)
+        except RuntimeError:  # the daemon is closing: nothing more is decided
+            with self._in_flight_lock:
+                self._in_flight.discard(target.name)
+            finished.set_result(None)
+
+    def _read_and_decide(self, target: Target, *, readings: Mapping[str, concurrent.futures.Future[Reading] | None],
+                         clock: CycleClock, stop: threading.Event | None) -> TargetResult | Step | None:
+        values = [Reading(metric.name, error=NO_READING) if (reading := readings[metric.name]) is None
+                  else reading.result() for metric in target.metrics]
+        self._count_metric_errors(target, values)
+        if stop is not None and stop.is_set():
+            return None
+        return self._decide(target, readings=values, clock=clock)
+
+    def _decide(self, target: Target, *, readings: list[Reading], clock: CycleClock) -> TargetResult | Step:
+        """In the decide thread: the result of a target with nothing to write, else the step that writes.
+
+        Deciding is CPU-bound (engine, forecasters, decision line), so one thread does it for every target:
+        threads sharing the interpreter's lock would only take it from each other (at 1,000 predictive targets,
+        eight deciding threads took 1.6 times as long as one; bench/RESULTS.md). What waits on the API (the
+        state store, the scale write, Events, the old annotations' removal) is a step for the write pool, so
+        a slow write delays its own target only.
+        """
         view = self._cache.get(target.namespace, target.deployment)
         if view is None:
-            log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
-                        deployment=target.deployment)
-            return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
-                                  error=f"deployment {target.namespace}/{target.deployment} not found")
+            return _not_found(target)
         hpa = None if self._hpas is None else self._hpas.hpa_for(target.namespace, target.deployment)
         if hpa is not None:
-            return self._stand_back(target, view=view, hpa=hpa, readings=readings, clock=clock)
+            return partial(self._stand_back, target, view=view, hpa=hpa, readings=readings, clock=clock)
         self._hpa_conflicts.pop(_deployment_key(target), None)
+        if self._history.migrates(view):
+            return partial(self._decide_and_write, target, view=view, readings=readings, clock=clock)
+        return self._decide_and_write(target, view=view, readings=readings, clock=clock, write_later=True)
+
+    def _decide_and_write(self, target: Target, *, view: DeploymentView, readings: list[Reading],
+                          clock: CycleClock, write_later: bool = False) -> TargetResult | Step:
+        """`write_later`: a change's writes are returned as a step instead of made here."""
         state = self._history.state_of(target, view, clock=clock)
         forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
+        decision, new_state = self._decide_once(target, view=view, readings=readings, state=state,
+                                                forecasts=forecasts, clock=clock)
+        if not decision.changed:
+            self._history.remember(_deployment_key(target), new_state)
+            return self._report(target, decision, view=view, outcome=None, intent=None)
+        write = partial(self._write, target, view=view, readings=readings, clock=clock, state=state,
+                        forecasts=forecasts, decision=decision, new_state=new_state)
+        return write if write_later else write()
+
+    def _decide_once(self, target: Target, *, view: DeploymentView, readings: list[Reading], state: EngineState,
+                     forecasts: Mapping[str, Forecast], clock: CycleClock) -> tuple[Decision, EngineState]:
+        paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
+        return decide(target, current=view.replicas, readings=readings, now=clock.monotonic,
+                      wall_time=clock.wall_time, state=state, paused=paused, forecasts=forecasts)
+
+    def _write(self, target: Target, *, view: DeploymentView, readings: list[Reading], clock: CycleClock,
+               state: EngineState, forecasts: Mapping[str, Forecast], decision: Decision,
+               new_state: EngineState) -> TargetResult:
+        """A change: its intent stored first, then the scale write; a conflict re-reads the Deployment and
+        decides again from `state`, at most MAX_DECIDE_ATTEMPTS decisions in all."""
         outcome = intent = None
         for attempt in range(1, MAX_DECIDE_ATTEMPTS + 1):
-            paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
-            decision, new_state = decide(
-                target, current=view.replicas, readings=readings, now=clock.monotonic, wall_time=clock.wall_time,
-                state=state, paused=paused, forecasts=forecasts,
-            )
-            if not decision.changed:
-                break
+            if attempt > 1:
+                decision, new_state = self._decide_once(target, view=view, readings=readings, state=state,
+                                                        forecasts=forecasts, clock=clock)
+                if not decision.changed:
+                    break
             intent, stored = self._history.write_intent(view, decision, state=new_state, clock=clock)
             if not stored.applied and stored.status != WriteStatus.DRY_RUN:
                 outcome = replace(stored, status=WriteStatus.STATE_NOT_WRITTEN,
                                   detail=f"the intent could not be stored first ({stored.status}): {stored.detail}")
+                self._history.remember(_deployment_key(target), new_state)
                 break
             outcome = self._writer.scale(view=view, replicas=decision.desired)
             new_state = self._history.record_outcome(view, decision, state=new_state, outcome=outcome, clock=clock,
@@ -355,10 +426,11 @@ class Daemon:
             log.info("scale_conflict", target=target.name, resource_version=view.resource_version)
             view = self._cache.refresh(target.namespace, target.deployment)
             if view is None:
-                return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
-                                      error=f"deployment {target.namespace}/{target.deployment} not found")
-        if outcome is None or outcome.status == WriteStatus.STATE_NOT_WRITTEN:
-            self._history.remember(_deployment_key(target), new_state)
+                return _not_found(target)
+        return self._report(target, decision, view=view, outcome=outcome, intent=intent)
+
+    def _report(self, target: Target, decision: Decision, *, view: DeploymentView, outcome: WriteOutcome | None,
+                intent: Intent | None) -> TargetResult:
         result = result_of(target, decision, applied=outcome is not None and outcome.applied, outcome=outcome)
         self._reporter.report(target, decision, result, view=view, intent=intent)
         return result
@@ -370,10 +442,9 @@ class Daemon:
         # up again as on a takeover.
         state = self._history.state_of(target, view, clock=clock)
         self._history.drop(_deployment_key(target))
-        paused = target.paused or view.annotations.get(PAUSED_ANNOTATION) == "true"
         forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
-        decision, _ = decide(target, current=view.replicas, readings=readings, now=clock.monotonic,
-                             wall_time=clock.wall_time, state=state, paused=paused, forecasts=forecasts)
+        decision, _ = self._decide_once(target, view=view, readings=readings, state=state, forecasts=forecasts,
+                                        clock=clock)
         conflict = (f"HorizontalPodAutoscaler {hpa} also scales Deployment {target.namespace}/{target.deployment}: "
                     "scalerd does not write its replicas while that HPA exists")
         decision = replace(decision, reason=Reason.HPA_CONFLICT,
@@ -384,9 +455,32 @@ class Daemon:
                         deployment=target.deployment, hpa=hpa)
             self._reporter.emit(target, view, reason="HPAConflict", event_type="Warning",
                        message=f"{conflict}; delete the HPA or the scalerd target {target.name}")
-        result = result_of(target, decision, applied=False, outcome=None)
-        self._reporter.report(target, decision, result, view=view, intent=None)
-        return result
+        return self._report(target, decision, view=view, outcome=None, intent=None)
+
+
+def _not_found(target: Target) -> TargetResult:
+    log.warning("deployment_not_found", target=target.name, namespace=target.namespace,
+                deployment=target.deployment)
+    return failed_result(target, reason=Reason.DEPLOYMENT_NOT_FOUND,
+                         error=f"deployment {target.namespace}/{target.deployment} not found")
+
+
+def _when_all_done(futures: Sequence[concurrent.futures.Future], *, then: Callable[[], None]) -> None:
+    """Call `then` once, in the thread that completes the last of `futures` (at once when they are all done)."""
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_future: concurrent.futures.Future) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            then()
+
+    if not futures:
+        then()
+    for future in futures:
+        future.add_done_callback(one_done)
 
 
 def _deployment_key(target: Target) -> DeploymentKey:

@@ -87,8 +87,15 @@ class FakeWriter:
         self.scales: list[tuple[str, int, str]] = []
         self.annotations: list[tuple[str, str, dict]] = []
         self.events: list[dict] = []
+        self.write_hook = None
+        """Called with (write, Deployment name) before each write: "scale", "remove_annotations" or "event"."""
+
+    def _hook(self, write: str, name: str) -> None:
+        if self.write_hook is not None:
+            self.write_hook(write, name)
 
     def scale(self, *, view: DeploymentView, replicas: int) -> WriteOutcome:
+        self._hook("scale", view.name)
         self.scales.append((view.name, replicas, view.resource_version))
         status = self.scale_statuses.pop(0) if self.scale_statuses else "applied"
         if status == "applied":
@@ -97,6 +104,7 @@ class FakeWriter:
                             resource_version=None)
 
     def remove_annotations(self, *, view: DeploymentView, keys) -> WriteOutcome:
+        self._hook("remove_annotations", view.name)
         self.annotations.append((view.namespace, view.name, tuple(keys)))
         current = self.cluster.views[(view.namespace, view.name)]
         kept = {key: value for key, value in current.annotations.items() if key not in keys}
@@ -104,6 +112,7 @@ class FakeWriter:
         return WriteOutcome(applied=True, status="applied", detail="", attempts=1, resource_version=None)
 
     def event(self, *, namespace: str, involved, reason: str, message: str, event_type: str = "Normal"):
+        self._hook("event", involved.name)
         self.events.append({"namespace": namespace, "involved": involved.name, "reason": reason,
                             "message": message, "type": event_type})
         return WriteOutcome(applied=True, status="applied", detail="", attempts=1, resource_version=None)
@@ -125,6 +134,8 @@ class FakeStore:
         self.puts: list[tuple[tuple[str, str], TargetRecord]] = []
         self.flushes: list[dict] = []
         self.put_statuses: list[str] = []
+        self.put_hook = None
+        """Called with the key before each put."""
 
     def loaded(self) -> bool:
         return self.is_loaded
@@ -142,6 +153,8 @@ class FakeStore:
         return self.memory.get(key)
 
     def put(self, key, record) -> WriteOutcome:
+        if self.put_hook is not None:
+            self.put_hook(key)
         status = self.put_statuses.pop(0) if self.put_statuses else "applied"
         self.memory[key] = record
         if status == "applied":
@@ -194,6 +207,21 @@ class FakeSources:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeHpas:
+    """The HPAs the cache would know: (namespace, Deployment) -> HPA name."""
+
+    def __init__(self) -> None:
+        self.scaling: dict[tuple[str, str], str] = {}
+        self.waits: list[float] = []
+
+    def wait_synced(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return True
+
+    def hpa_for(self, namespace: str, deployment: str) -> str | None:
+        return self.scaling.get((namespace, deployment))
 
 
 class FakeElector:
@@ -250,7 +278,7 @@ class Harness:
         return Daemon(
             config=config, config_provider=self.provider, cache=self.cluster, writer=self.writer,
             sources_factory=self._sources_for, elector=self.elector, metrics=self.metrics, health=self.health,
-            monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrency=4,
+            monotonic=self.clocks.monotonic, wall=self.clocks.wall, max_concurrent_writes=4,
             after_cycle=self.after_cycles.append, history=self.history(store), **self.daemon_options,
         )
 

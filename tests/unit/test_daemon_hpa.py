@@ -7,22 +7,7 @@ from structlog.testing import capture_logs
 from scalerd.kube.cache import hpa_target
 from scalerd.readings import Reading
 from scalerd.reasons import Reason
-from tests.unit.daemon_fakes import Harness, make_config, rps_target
-
-
-class FakeHpas:
-    """The HPAs the cache would know: (namespace, Deployment) -> HPA name."""
-
-    def __init__(self) -> None:
-        self.scaling: dict[tuple[str, str], str] = {}
-        self.waits: list[float] = []
-
-    def wait_synced(self, timeout: float) -> bool:
-        self.waits.append(timeout)
-        return True
-
-    def hpa_for(self, namespace: str, deployment: str) -> str | None:
-        return self.scaling.get((namespace, deployment))
+from tests.unit.daemon_fakes import FakeHpas, Harness, make_config, rps_target
 
 
 class Bed(Harness):
