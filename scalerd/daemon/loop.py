@@ -145,7 +145,7 @@ class Daemon:
         self._in_flight_lock = threading.Lock()
         self._leadership_changed = threading.Event()
         self._decider = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
-        self._executor = concurrent.futures.ThreadPoolExecutor(
+        self._write_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_concurrent_writes, thread_name_prefix="write"
         )
         self._cycle_lock = threading.Lock()
@@ -195,7 +195,8 @@ class Daemon:
     def run_cycle(
         self, *, stop: threading.Event | None = None, wait_for_every_target: bool = False
     ) -> list[TargetResult]:
-        """One cycle: reload, read the clock once, read every metric once, decide each target concurrently.
+        """One cycle: reload, read the clock once, read every metric once, decide each target as its readings
+        arrive (one thread), and write its change in the write pool.
 
         The results of the targets done within the cycle's deadline, or with `wait_for_every_target` (`once`) of all.
         """
@@ -216,7 +217,7 @@ class Daemon:
 
     def close(self) -> None:
         self._decider.shutdown(wait=False, cancel_futures=True)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._write_pool.shutdown(wait=False, cancel_futures=True)
         self._forecasts.close()
         self._sources.close()
 
@@ -335,7 +336,7 @@ class Daemon:
             try:
                 outcome = step()
                 if not (outcome is None or isinstance(outcome, TargetResult)):
-                    self._run_step(target, finished=finished, executor=self._executor, step=outcome)
+                    self._run_step(target, finished=finished, executor=self._write_pool, step=outcome)
                     return
             except Exception as error:  # one target's bug must not stop the others or the loop
                 log.exception("target_failed", target=target.name)
