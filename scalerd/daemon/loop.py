@@ -332,6 +332,11 @@ class Daemon:
                   executor: concurrent.futures.Executor, step: Step) -> None:
         """Run `step` in `executor`; a step it returns goes on in the write pool, a result completes `finished`."""
 
+        def finish(result: TargetResult | None) -> None:
+            with self._in_flight_lock:
+                self._in_flight.discard(target.name)
+            finished.set_result(result)
+
         def run() -> None:
             try:
                 outcome = step()
@@ -341,16 +346,12 @@ class Daemon:
             except Exception as error:  # one target's bug must not stop the others or the loop
                 log.exception("target_failed", target=target.name)
                 outcome = failed_result(target, reason=Reason.ERROR, error=f"{type(error).__name__}: {error}")
-            with self._in_flight_lock:
-                self._in_flight.discard(target.name)
-            finished.set_result(outcome)
+            finish(outcome)
 
         try:
             executor.submit(run)
         except RuntimeError:  # the daemon is closing: nothing more is decided
-            with self._in_flight_lock:
-                self._in_flight.discard(target.name)
-            finished.set_result(None)
+            finish(None)
 
     def _read_and_decide(self, target: Target, *, readings: Mapping[str, concurrent.futures.Future[Reading] | None],
                          clock: CycleClock, stop: threading.Event | None) -> TargetResult | Step | None:
@@ -377,13 +378,13 @@ class Daemon:
         if hpa is not None:
             return partial(self._stand_back, target, view=view, hpa=hpa, readings=readings, clock=clock)
         self._hpa_conflicts.pop(_deployment_key(target), None)
-        if self._history.migrates(view):
-            return partial(self._decide_and_write, target, view=view, readings=readings, clock=clock)
-        return self._decide_and_write(target, view=view, readings=readings, clock=clock, write_later=True)
+        if self._history.migrates(view):  # in the pool: the step, then its change's writes (one more step)
+            return partial(self._decide_change, target, view=view, readings=readings, clock=clock)
+        return self._decide_change(target, view=view, readings=readings, clock=clock)
 
-    def _decide_and_write(self, target: Target, *, view: DeploymentView, readings: list[Reading],
-                          clock: CycleClock, write_later: bool = False) -> TargetResult | Step:
-        """`write_later`: a change's writes are returned as a step instead of made here."""
+    def _decide_change(self, target: Target, *, view: DeploymentView, readings: list[Reading],
+                       clock: CycleClock) -> TargetResult | Step:
+        """The result of a target with nothing to write, else the step that writes its change."""
         state = self._history.state_of(target, view, clock=clock)
         forecasts = self._forecasts.observe(target, readings, current=view.replicas, now=clock.wall)
         decision, new_state = self._decide_once(target, view=view, readings=readings, state=state,
@@ -391,9 +392,8 @@ class Daemon:
         if not decision.changed:
             self._history.remember(_deployment_key(target), new_state)
             return self._report(target, decision, view=view, outcome=None, intent=None)
-        write = partial(self._write, target, view=view, readings=readings, clock=clock, state=state,
-                        forecasts=forecasts, decision=decision, new_state=new_state)
-        return write if write_later else write()
+        return partial(self._write, target, view=view, readings=readings, clock=clock, state=state,
+                       forecasts=forecasts, decision=decision, new_state=new_state)
 
     def _decide_once(self, target: Target, *, view: DeploymentView, readings: list[Reading], state: EngineState,
                      forecasts: Mapping[str, Forecast], clock: CycleClock) -> tuple[Decision, EngineState]:
